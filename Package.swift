@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "FaceLedger",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "faceledger", targets: ["faceledger"]),
+        .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // libpq, as Debian's libpq-dev installs it. Only the `Postgres` module imports it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // A small, safe, Sendable API over libpq: connections on their own threads, a pool, a listener.
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The append-only event log and the schema migrations (the SQL files of `migrations/`).
+        .target(
+            name: "EventLog",
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            plugins: ["EmbedMigrations"]
+        ),
+        // A private PostgreSQL cluster under the data directory: the embedded default.
+        .target(
+            name: "EmbeddedPostgres",
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The `serve` process: HTTP front and background services.
+        .target(
+            name: "FaceLedgerServer",
+            dependencies: [
+                "EventLog", "Postgres", "EmbeddedPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "faceledger",
+            dependencies: [
+                "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Build-time tool: turns `migrations/*.sql` into Swift string literals compiled into EventLog.
+        .executableTarget(name: "MigrationEmbedder"),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["MigrationEmbedder"]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "EventLog", "EmbeddedPostgres"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
+        .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "Postgres", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Who caused an event, how, and from where. Recorded with every event.
+public struct EventMetadata: Sendable, Hashable {
+    /// The name of the key that signed the request (or the operator, for CLI commands).
+    public var principal: String
+    public var requestId: String
+    public var clientToken: String?
+    /// The API operation or CLI command, e.g. `AssociateFaces`.
+    public var operation: String
+    public var sourceAddress: String?
+    /// The command this event belongs to: every event a command causes carries its id.
+    public var commandId: UUID?
+
+    public init(
+        principal: String, requestId: String, clientToken: String? = nil, operation: String,
+        sourceAddress: String? = nil, commandId: UUID? = nil
+    ) {
+        self.principal = principal
+        self.requestId = requestId
+        self.clientToken = clientToken
+        self.operation = operation
+        self.sourceAddress = sourceAddress
+        self.commandId = commandId
+    }
+}
+
+/// An event to append: a fact in the past tense, with a schema version so it can be upcast later.
+public struct NewEvent: Sendable, Hashable {
+    public var stream: String
+    public var type: String
+    public var schemaVersion: Int
+    /// The event's facts as a JSON object (no biometric data).
+    public var data: String
+    /// Biometric data, kept opaque and apart from `data` so it can be encrypted and shredded.
+    public var embedding: [UInt8]?
+    public var metadata: EventMetadata
+
+    public init(
+        stream: String, type: String, schemaVersion: Int = 1, data: String, embedding: [UInt8]? = nil,
+        metadata: EventMetadata
+    ) {
+        self.stream = stream
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.data = data
+        self.embedding = embedding
+        self.metadata = metadata
+    }
+}
+
+/// An event as the log holds it.
+public struct RecordedEvent: Sendable, Hashable {
+    /// The global position: strictly increasing in commit order.
+    public var position: Int64
+    public var collectionId: String
+    public var stream: String
+    /// 1 for a stream's first event, then +1 per event.
+    public var version: Int
+    public var type: String
+    public var schemaVersion: Int
+    /// The JSON object, as PostgreSQL's `jsonb` renders it.
+    public var data: String
+    public var embedding: [UInt8]?
+    public var metadata: EventMetadata
+    /// The database's clock at append, never earlier than the previous event's.
+    public var recordedAt: Date
+}
+
+/// What an append expects a stream's current version to be.
+public enum ExpectedVersion: Sendable, Hashable {
+    /// Whatever it is.
+    case any
+    /// The stream has no events yet.
+    case noStream
+    /// The stream's last event has exactly this version.
+    case exactly(Int)
+
+    func admits(_ current: Int) -> Bool {
+        switch self {
+        case .any: true
+        case .noStream: current == 0
+        case .exactly(let version): current == version
+        }
+    }
+}
+
+/// An append's expectation did not hold: someone else appended first. Re-read and retry.
+public struct WrongExpectedVersion: Error, Sendable, Hashable, CustomStringConvertible {
+    public let collectionId: String
+    public let stream: String
+    public let expected: ExpectedVersion
+    /// The stream's version at the time of the append (0: no events).
+    public let actual: Int
+
+    public var description: String {
+        "stream \(stream) of collection \(collectionId) is at version \(actual), not \(expected)"
+    }
+}

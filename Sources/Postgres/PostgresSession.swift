@@ -1,0 +1,363 @@
+import CLibPQ
+import Foundation
+
+/// Synchronous access to one libpq connection.
+///
+/// A session is handed to closures that `PostgresConnection.run` executes on the connection's own
+/// thread; it must not escape them. Every statement is parameterised and, after its first use, a
+/// prepared statement on this connection.
+public final class PostgresSession {
+    private let conninfo: String
+    private var conn: OpaquePointer?
+    /// Prepared statements of this connection, by SQL text and parameter types.
+    private var preparedStatements: [StatementKey: String] = [:]
+    /// How long `ensureConnected` keeps retrying a database that does not answer.
+    let reconnectTimeout: Duration
+
+    private struct StatementKey: Hashable {
+        let sql: String
+        let types: [UInt32]
+    }
+
+    init(conninfo: String, reconnectTimeout: Duration) {
+        self.conninfo = conninfo
+        self.reconnectTimeout = reconnectTimeout
+    }
+
+    deinit { if let conn { PQfinish(conn) } }
+
+    // MARK: Connection lifecycle
+
+    /// Connects if needed; reconnects when the server closed the connection (a restart, say).
+    func ensureConnected() throws {
+        if let conn, PQstatus(conn) == CONNECTION_OK, !serverClosedIdleConnection(conn) { return }
+        try reconnect()
+    }
+
+    /// True when an idle connection has been closed by the server. An idle socket that turns readable
+    /// carries the server's goodbye (or the end of the stream); reading it settles the status.
+    private func serverClosedIdleConnection(_ conn: OpaquePointer) -> Bool {
+        for _ in 0..<3 {
+            guard socketIsReadable(conn, timeoutMilliseconds: 0) else { return false }
+            if PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK { return true }
+            discardNotifications(conn)
+        }
+        return PQstatus(conn) != CONNECTION_OK
+    }
+
+    private func reconnect() throws {
+        preparedStatements.removeAll()
+        let deadline = ContinuousClock.now + reconnectTimeout
+        var delay = Duration.milliseconds(25)
+        while true {
+            if let conn {
+                PQreset(conn)
+            } else {
+                conn = PQconnectdb(conninfo)
+                if let conn { PQsetNoticeProcessor(conn, { _, _ in }, nil) }
+            }
+            guard let conn else { throw PostgresError(.connectionFailed, serverMessage: "out of memory") }
+            if PQstatus(conn) == CONNECTION_OK { return }
+            let message = Self.message(conn)
+            if ContinuousClock.now + delay > deadline {
+                throw PostgresError(.connectionFailed, serverMessage: message)
+            }
+            Thread.sleep(forTimeInterval: delay.seconds)
+            delay = min(delay * 2, .seconds(1))
+        }
+    }
+
+    func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+        preparedStatements.removeAll()
+    }
+
+    private func connected() throws -> OpaquePointer {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError(.connectionLost, serverMessage: conn.map(Self.message) ?? "not connected")
+        }
+        return conn
+    }
+
+    // MARK: Statements
+
+    /// Runs one parameterised statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> [PostgresRow] {
+        try execute(sql, parameters).rows
+    }
+
+    /// Runs one parameterised statement; returns its rows and the number of rows it affected.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresResult {
+        let conn = try connected()
+        let name = try preparedStatementName(sql: sql, parameters: parameters, conn: conn)
+        let result = PostgresParameters(parameters).withCArrays { count, _, values, lengths, formats in
+            PQexecPrepared(conn, name, count, values, lengths, formats, 1)
+        }
+        return try consume(result, conn: conn)
+    }
+
+    /// Runs SQL text with no parameters through the simple-query protocol: several statements at once,
+    /// for migration scripts and transaction control. Never for text built from input.
+    public func executeScript(_ sql: String) throws {
+        let conn = try connected()
+        _ = try consume(PQexec(conn, sql), conn: conn)
+    }
+
+    private func preparedStatementName(sql: String, parameters: [PostgresValue], conn: OpaquePointer) throws -> String {
+        let key = StatementKey(sql: sql, types: parameters.map(\.typeOID))
+        if let name = preparedStatements[key] { return name }
+        let name = "s\(preparedStatements.count)"
+        let types = key.types.map { Oid($0) }
+        let result = PQprepare(conn, name, sql, Int32(types.count), types)
+        _ = try consume(result, conn: conn)
+        preparedStatements[key] = name
+        return name
+    }
+
+    // MARK: Transactions
+
+    /// The isolation levels a transaction can ask for.
+    public enum IsolationLevel: String, Sendable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+        case serializable = "SERIALIZABLE"
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ isolation: IsolationLevel = .readCommitted, _ body: () throws -> T) throws -> T {
+        try executeScript("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let result = try body()
+            try executeScript("COMMIT")
+            return result
+        } catch {
+            if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
+                try? executeScript("ROLLBACK")
+            }
+            throw error
+        }
+    }
+
+    // MARK: Pipeline
+
+    /// Sends every statement before reading any result (libpq's pipeline mode): one round trip for
+    /// the batch. The statements run in one implicit transaction: if one fails, none takes effect and
+    /// the first error is thrown.
+    public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
+        let conn = try connected()
+        guard !statements.isEmpty else { return [] }
+        guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(.client, serverMessage: Self.message(conn)) }
+        // Non-blocking while sending, reading input whenever the socket is full, so a large batch cannot
+        // deadlock with a server that is blocked writing results we have not read yet.
+        PQsetnonblocking(conn, 1)
+        defer {
+            PQsetnonblocking(conn, 0)
+            PQexitPipelineMode(conn)
+        }
+        for statement in statements {
+            let sent = PostgresParameters(statement.parameters).withCArrays { count, types, values, lengths, formats in
+                PQsendQueryParams(conn, statement.sql, count, types, values, lengths, formats, 1)
+            }
+            guard sent == 1 else { throw lostOrClientError(conn) }
+            try flush(conn)
+        }
+        guard PQpipelineSync(conn) == 1 else { throw lostOrClientError(conn) }
+        try flush(conn)
+
+        var results: [PostgresResult] = []
+        var firstError: (any Error)?
+        while true {
+            try awaitResult(conn)
+            guard let result = PQgetResult(conn) else { continue }  // NULL ends one statement's results
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_SYNC {
+                PQclear(result)
+                break
+            }
+            if status == PGRES_PIPELINE_ABORTED {
+                PQclear(result)
+                continue
+            }
+            do {
+                results.append(try consume(result, conn: conn))
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+        return results
+    }
+
+    /// Pushes buffered output to the server, reading input while the socket is not writable.
+    private func flush(_ conn: OpaquePointer) throws {
+        while true {
+            switch PQflush(conn) {
+            case 0: return
+            case 1:
+                waitForSocket(conn, events: Int16(POLLIN | POLLOUT), timeoutMilliseconds: 1000)
+                guard PQconsumeInput(conn) == 1 else { throw lostOrClientError(conn) }
+            default: throw lostOrClientError(conn)
+            }
+        }
+    }
+
+    /// Waits, in non-blocking mode, until `PQgetResult` would not block.
+    private func awaitResult(_ conn: OpaquePointer) throws {
+        while PQisBusy(conn) == 1 {
+            waitForSocket(conn, events: Int16(POLLIN), timeoutMilliseconds: 1000)
+            guard PQconsumeInput(conn) == 1 else { throw lostOrClientError(conn) }
+        }
+    }
+
+    // MARK: Results
+
+    /// Turns a libpq result into rows or a typed error, and frees it.
+    private func consume(_ result: OpaquePointer?, conn: OpaquePointer) throws -> PostgresResult {
+        guard let result else { throw lostOrClientError(conn) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PostgresResult(result)
+        default:
+            if PQstatus(conn) != CONNECTION_OK {
+                throw PostgresError(.connectionLost, serverMessage: Self.message(conn))
+            }
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { SQLState(String(cString: $0)) }
+            let message = PQresultErrorMessage(result).map { String(cString: $0) } ?? ""
+            if let state, state.isConnectivityProblem {
+                throw PostgresError(.connectionLost, sqlState: state, serverMessage: message)
+            }
+            throw PostgresError(state == nil ? .client : .server, sqlState: state, serverMessage: message)
+        }
+    }
+
+    private func lostOrClientError(_ conn: OpaquePointer) -> PostgresError {
+        PostgresError(PQstatus(conn) == CONNECTION_OK ? .client : .connectionLost, serverMessage: Self.message(conn))
+    }
+
+    static func message(_ conn: OpaquePointer) -> String {
+        PQerrorMessage(conn).map { String(cString: $0) }?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+
+    // MARK: Notifications (used by the listener)
+
+    /// Runs `LISTEN` for a channel. Channel names are fixed identifiers of the project, checked here,
+    /// because `LISTEN` takes no parameters.
+    func listen(_ channel: String) throws {
+        precondition(PostgresListener.isValidChannel(channel), "invalid channel name")
+        try executeScript("LISTEN \(channel)")
+    }
+
+    /// Waits up to `timeoutMilliseconds` for input, then returns the notifications that arrived.
+    func receiveNotifications(timeoutMilliseconds: Int32) throws -> [PostgresNotification] {
+        let conn = try connected()
+        waitForSocket(conn, events: Int16(POLLIN), timeoutMilliseconds: timeoutMilliseconds)
+        guard PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError(.connectionLost, serverMessage: Self.message(conn))
+        }
+        var received: [PostgresNotification] = []
+        while let notify = PQnotifies(conn) {
+            received.append(PostgresNotification(
+                channel: String(cString: notify.pointee.relname),
+                payload: String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return received
+    }
+
+    private func discardNotifications(_ conn: OpaquePointer) {
+        while let notify = PQnotifies(conn) { PQfreemem(notify) }
+    }
+
+    private func socketIsReadable(_ conn: OpaquePointer, timeoutMilliseconds: Int32) -> Bool {
+        waitForSocket(conn, events: Int16(POLLIN), timeoutMilliseconds: timeoutMilliseconds) & Int16(POLLIN | POLLHUP | POLLERR) != 0
+    }
+
+    @discardableResult
+    private func waitForSocket(_ conn: OpaquePointer, events: Int16, timeoutMilliseconds: Int32) -> Int16 {
+        let socket = PQsocket(conn)
+        guard socket >= 0 else { return 0 }
+        var descriptor = pollfd(fd: socket, events: events, revents: 0)
+        return poll(&descriptor, 1, timeoutMilliseconds) > 0 ? descriptor.revents : 0
+    }
+}
+
+/// A statement and its parameters, for pipelined batches.
+public struct PostgresStatement: Sendable {
+    public let sql: String
+    public let parameters: [PostgresValue]
+    public init(_ sql: String, _ parameters: [PostgresValue] = []) {
+        self.sql = sql
+        self.parameters = parameters
+    }
+}
+
+/// The rows of a statement and the number of rows it affected.
+public struct PostgresResult: Sendable {
+    public let rows: [PostgresRow]
+    public let affectedRows: Int
+
+    init(_ result: OpaquePointer) {
+        let fieldCount = Int(PQnfields(result))
+        let columns = (0..<fieldCount).map { i in
+            PostgresColumn(name: String(cString: PQfname(result, Int32(i))), typeOID: PQftype(result, Int32(i)))
+        }
+        let rowCount = Int(PQntuples(result))
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var cells: [[UInt8]?] = []
+            cells.reserveCapacity(fieldCount)
+            for c in 0..<Int32(fieldCount) {
+                if PQgetisnull(result, r, c) == 1 {
+                    cells.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, r, c))
+                    let start = PQgetvalue(result, r, c)!
+                    cells.append(start.withMemoryRebound(to: UInt8.self, capacity: length) {
+                        Array(UnsafeBufferPointer(start: $0, count: length))
+                    })
+                }
+            }
+            rows.append(PostgresRow(columns: columns, cells: cells))
+        }
+        self.rows = rows
+        self.affectedRows = Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+}
+
+/// Parameters laid out as the C arrays libpq expects, all in binary format.
+struct PostgresParameters {
+    let values: [PostgresValue]
+    init(_ values: [PostgresValue]) { self.values = values }
+
+    func withCArrays<R>(
+        _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+    ) -> R {
+        let encoded = values.map(\.binary)
+        let buffers: [UnsafeMutableRawPointer?] = encoded.map { bytes in
+            bytes.map { bytes in
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+                if !bytes.isEmpty { bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+                return buffer
+            }
+        }
+        defer { buffers.forEach { $0?.deallocate() } }
+        return body(
+            Int32(values.count),
+            values.map { Oid($0.typeOID) },
+            buffers.map { $0.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } },
+            encoded.map { Int32($0?.count ?? 0) },
+            Array(repeating: 1, count: values.count))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) / 1e18
+    }
+}
