@@ -61,6 +61,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Appends/s of the event log under concurrent writers (scripts/benchmark-appends runs it beside pgbench).
+        .executableTarget(
+            name: "AppendThroughput",
+            dependencies: ["EventLog", "Postgres"],
+            path: "Benchmarks/AppendThroughput"
+        ),
         // Build-time tool: turns `migrations/*.sql` into Swift string literals compiled into EventLog.
         .executableTarget(name: "MigrationEmbedder"),
         .plugin(

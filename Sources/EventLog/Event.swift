@@ -75,14 +75,6 @@ public enum ExpectedVersion: Sendable, Hashable {
     case noStream
     /// The stream's last event has exactly this version.
     case exactly(Int)
-
-    func admits(_ current: Int) -> Bool {
-        switch self {
-        case .any: true
-        case .noStream: current == 0
-        case .exactly(let version): current == version
-        }
-    }
 }
 
 /// An append's expectation did not hold: someone else appended first. Re-read and retry.

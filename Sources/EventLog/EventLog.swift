@@ -21,10 +21,9 @@ public struct EventLog: Sendable {
     public func append(
         _ events: [NewEvent], to collectionId: String, expecting expectations: [String: ExpectedVersion] = [:]
     ) async throws -> [RecordedEvent] {
+        // One statement, so one round trip: it is its own transaction.
         try await pool.run { session in
-            try session.transaction {
-                try EventLog.append(events, to: collectionId, expecting: expectations, in: session)
-            }
+            try EventLog.append(events, to: collectionId, expecting: expectations, in: session)
         }
     }
 

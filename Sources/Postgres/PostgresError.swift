@@ -26,11 +26,14 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public let sqlState: SQLState?
     /// The server's or libpq's own message: may contain SQL or data, so for logs only.
     public let serverMessage: String
+    /// The server's DETAIL field, when it sent one (for logs, or for callers that raise it themselves).
+    public let detail: String?
 
-    public init(_ code: Code, sqlState: SQLState? = nil, serverMessage: String = "") {
+    public init(_ code: Code, sqlState: SQLState? = nil, serverMessage: String = "", detail: String? = nil) {
         self.code = code
         self.sqlState = sqlState
         self.serverMessage = serverMessage
+        self.detail = detail
     }
 
     public var description: String {

@@ -227,10 +227,11 @@ public final class PostgresSession {
             }
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { SQLState(String(cString: $0)) }
             let message = PQresultErrorMessage(result).map { String(cString: $0) } ?? ""
+            let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
             if let state, state.isConnectivityProblem {
-                throw PostgresError(.connectionLost, sqlState: state, serverMessage: message)
+                throw PostgresError(.connectionLost, sqlState: state, serverMessage: message, detail: detail)
             }
-            throw PostgresError(state == nil ? .client : .server, sqlState: state, serverMessage: message)
+            throw PostgresError(state == nil ? .client : .server, sqlState: state, serverMessage: message, detail: detail)
         }
     }
 

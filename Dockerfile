@@ -1,0 +1,22 @@
+# FaceLedger on the official Swift image. Build: docker build -t faceledger .
+FROM swift:6.1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev pkg-config && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+COPY Plugins ./Plugins
+COPY Tests ./Tests
+COPY migrations ./migrations
+RUN swift build -c release --product faceledger --static-swift-stdlib \
+    && cp "$(swift build -c release --show-bin-path)/faceledger" /faceledger
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates tzdata \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home --home-dir /var/lib/faceledger faceledger
+COPY --from=build /faceledger /usr/local/bin/faceledger
+USER faceledger
+WORKDIR /var/lib/faceledger
+EXPOSE 8080
+ENTRYPOINT ["faceledger"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

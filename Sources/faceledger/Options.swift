@@ -1,0 +1,50 @@
+import ArgumentParser
+import FaceLedgerServer
+import Foundation
+import Logging
+
+/// Reads `FACELEDGER_<FLAG>` for a flag, e.g. `database-url` → `FACELEDGER_DATABASE_URL`.
+func environmentValue(forFlag flag: String) -> String? {
+    let name = "FACELEDGER_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    return value
+}
+
+/// The value of a flag: the command line, else its environment variable, else the default.
+func resolve(_ value: String?, flag: String, default defaultValue: String) -> String {
+    value ?? environmentValue(forFlag: flag) ?? defaultValue
+}
+
+/// Where the database is: shared by every command that touches it.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: "libpq connection string or URI (postgresql://user@host:port/db); env FACELEDGER_DATABASE_URL. Without it: the embedded cluster under --data-dir.")
+    var databaseURL: String?
+
+    @Option(name: .customLong("data-dir"),
+            help: "Folder for FaceLedger's own files and the embedded PostgreSQL (default: .faceledger; env FACELEDGER_DATA_DIR).")
+    var dataDirectory: String?
+
+    var resolvedDatabaseURL: String? { databaseURL ?? environmentValue(forFlag: "database-url") }
+    var resolvedDataDirectory: String { resolve(dataDirectory, flag: "data-dir", default: ".faceledger") }
+
+    func open(ownsCluster: Bool = false, logger: Logger) async throws -> DatabaseTarget {
+        try await DatabaseTarget.open(
+            databaseURL: resolvedDatabaseURL, dataDirectory: resolvedDataDirectory, ownsCluster: ownsCluster, logger: logger)
+    }
+}
+
+/// Log lines go to standard error; standard output is kept for the commands' own output.
+func makeLogger() -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = environmentValue(forFlag: "log-level").flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return handler
+    }
+    return Logger(label: "faceledger")
+}
+
+/// Writes a line to standard output at once (stdout is block-buffered when it is a pipe).
+func printLine(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

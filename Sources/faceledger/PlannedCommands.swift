@@ -1,0 +1,76 @@
+import ArgumentParser
+
+/// Commands whose flags are fixed by the contract but whose work arrives with a later part of the
+/// project. They parse their arguments, then say plainly that they are not available yet.
+protocol PlannedCommand: AsyncParsableCommand {
+    static var arrivesWith: String { get }
+}
+
+extension PlannedCommand {
+    func run() async throws {
+        let name = Self.configuration.commandName ?? "\(Self.self)".lowercased()
+        throw ValidationError("`faceledger \(name)` is not available yet: it arrives with \(Self.arrivesWith).")
+    }
+}
+
+struct Rebuild: PlannedCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recreate the read models from the event log (the server may keep running).")
+    static let arrivesWith = "the projector"
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct State: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a collection's users and their faces at a past instant.")
+    static let arrivesWith = "the projector"
+    @Option var collection: String
+    @Option(name: .customLong("as-of"), help: "ISO 8601 instant.") var asOf: String
+    @Flag var json = false
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct Revert: PlannedCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Undo a collection's association changes since an instant with new, ledgered commands.")
+    static let arrivesWith = "the projector"
+    @Option var collection: String
+    @Option(help: "ISO 8601 instant.") var to: String
+    @Option(help: "Undo only this principal's changes.") var principal: String?
+    @Flag(name: .customLong("dry-run"), help: "Print the plan without changing anything.") var dryRun = false
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct Audit: PlannedCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what happened to a face or a user, or what a principal did.",
+        usage: "faceledger audit face COLLECTION FACE_ID | user COLLECTION USER_ID | principal NAME [--json]")
+    static let arrivesWith = "the audit queries"
+    @Argument(help: "face COLLECTION FACE_ID | user COLLECTION USER_ID | principal NAME") var subject: [String] = []
+    @Flag var json = false
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct Verify: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Exit 0 if and only if the log's hash chain is intact.")
+    static let arrivesWith = "the hash chain"
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct Reconcile: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Replay failed or unsettled commands until they settle.")
+    static let arrivesWith = "the reconciler"
+    @Flag(help: "One pass, then exit.") var once = false
+    @OptionGroup var database: DatabaseOptions
+}
+
+struct LoadTest: PlannedCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest", abstract: "Drive concurrent, signed AssociateFaces calls against a server and report.")
+    static let arrivesWith = "the Rekognition API"
+    @Option var endpoint: String
+    @Option(name: .customLong("access-key")) var accessKey: String
+    @Option(name: .customLong("secret-key")) var secretKey: String
+    @Option var concurrency = 32
+    @Option(help: "Seconds.") var duration = 10
+    @Flag var json = false
+}

@@ -1,0 +1,48 @@
+import EmbeddedPostgres
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("The embedded PostgreSQL")
+struct EmbeddedPostgresTests {
+    @Test("missing server programs are a clear error that names the package to install")
+    func missingBinaries() throws {
+        let empty = try TestDatabase.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let error = #expect(throws: EmbeddedPostgresError.self) {
+            try EmbeddedPostgres(dataDirectory: empty.path, binarySearchPaths: [empty.path])
+        }
+        #expect(error?.description.contains("initdb") == true)
+        #expect(error?.description.contains("apt-get install postgresql") == true)
+    }
+
+    @Test("a too-long data directory is refused before anything starts")
+    func socketPathTooLong() throws {
+        let long = "/tmp/" + String(repeating: "d", count: 120)
+        #expect(throws: EmbeddedPostgresError.self) { try EmbeddedPostgres(dataDirectory: long) }
+    }
+
+    @Test("the cluster keeps its data across stop and start, and start joins a running cluster")
+    func keepsData() async throws {
+        let directory = try TestDatabase.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = try EmbeddedPostgres(dataDirectory: directory.path)
+        defer { try? cluster.stop() }
+        let conninfo = try await cluster.start()
+        #expect(try cluster.isRunning())
+        let first = try await PostgresConnection.connect(conninfo)
+        try await first.query("CREATE TABLE notes (text text)")
+        try await first.query("INSERT INTO notes VALUES ($1)", ["kept"])
+        await first.close()
+
+        #expect(try await cluster.start() == conninfo)  // already running: joined, not restarted
+        try cluster.stop()
+        #expect(try cluster.isRunning() == false)
+        try await cluster.start()
+        let second = try await PostgresConnection.connect(conninfo)
+        let notes = try await second.query("SELECT text FROM notes").map { try $0.decode(String.self, at: 0) }
+        #expect(notes == ["kept"])
+        await second.close()
+    }
+}

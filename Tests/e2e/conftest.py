@@ -1,0 +1,41 @@
+"""Fixtures for end-to-end tests: the real `faceledger` binary against a real PostgreSQL."""
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+BIN = os.environ.get("FACELEDGER_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/faceledger"))
+ADMIN_URL = os.environ.get("FACELEDGER_TEST_DATABASE_URL", "")
+
+
+def psql(conninfo, sql):
+    """Runs SQL with psql and returns its unaligned, tuples-only output."""
+    return subprocess.run(["psql", conninfo, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def faceledger():
+    assert os.path.exists(BIN), f"build the binary first: {BIN}"
+    return os.path.abspath(BIN)
+
+
+@pytest.fixture
+def database_url():
+    """A fresh, empty database on the test server; dropped afterwards."""
+    assert ADMIN_URL, "FACELEDGER_TEST_DATABASE_URL is not set (scripts/test sets it)"
+    name = "faceledger_e2e_" + uuid.uuid4().hex
+    psql(ADMIN_URL, f"CREATE DATABASE {name}")
+    yield f"{ADMIN_URL} dbname={name}"
+    psql(ADMIN_URL, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def data_dir():
+    """A data directory that the `postgres` system user can enter (for the embedded cluster as root)."""
+    path = tempfile.mkdtemp(prefix="faceledger-e2e-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

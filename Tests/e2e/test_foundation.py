@@ -1,0 +1,87 @@
+"""The foundation, end to end: the embedded default, migrations, flags from the environment."""
+import os
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import psql
+from server import Server
+
+
+def get_status(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+def test_serve_runs_an_embedded_postgres_and_stops_it_on_sigterm(faceledger, data_dir):
+    with Server(faceledger, "--data-dir", data_dir) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert get_status(server.url + "/health") == 200
+        assert get_status(server.url + "/ready") == 200
+        cluster = os.path.join(data_dir, "pg")
+        socket_conninfo = f"host={cluster} user=postgres dbname=faceledger"
+        assert psql(socket_conninfo, "SELECT max(version) FROM schema_migrations") == "1"
+        psql(socket_conninfo, "CREATE TABLE kept_across_restarts (note text); INSERT INTO kept_across_restarts VALUES ('still here')")
+        assert os.path.exists(os.path.join(cluster, "postmaster.pid"))
+        assert server.stop() == 0
+    # The cluster it started is stopped with it.
+    assert not os.path.exists(os.path.join(cluster, "postmaster.pid"))
+
+    # Its data survives a restart of the service.
+    with Server(faceledger, "--data-dir", data_dir) as server:
+        assert psql(socket_conninfo, "SELECT note FROM kept_across_restarts") == "still here"
+        assert server.stop() == 0
+
+
+def test_serve_takes_over_a_cluster_left_running_by_a_killed_server(faceledger, data_dir):
+    with Server(faceledger, "--data-dir", data_dir) as server:
+        server.process.kill()
+        server.process.wait()
+    cluster = os.path.join(data_dir, "pg")
+    assert os.path.exists(os.path.join(cluster, "postmaster.pid"))  # orphaned, still running
+    with Server(faceledger, "--data-dir", data_dir) as server:
+        assert get_status(server.url + "/ready") == 200
+        assert server.stop() == 0
+    assert not os.path.exists(os.path.join(cluster, "postmaster.pid"))
+
+
+def test_three_concurrent_migrates_on_an_empty_database_all_succeed(faceledger, database_url):
+    def migrate():
+        return subprocess.run([faceledger, "migrate", "--database-url", database_url], capture_output=True, text=True)
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: migrate(), range(3)))
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    outputs = sorted(r.stdout.strip() for r in results)
+    assert sum(o.startswith("applied migrations") for o in outputs) == 1
+    assert sum(o.startswith("schema up to date") for o in outputs) == 2
+    assert psql(database_url, "SELECT count(*) FROM schema_migrations") == "1"
+
+    again = migrate()
+    assert again.returncode == 0 and again.stdout.startswith("schema up to date")
+
+
+def test_flags_read_their_environment_variables(faceledger, database_url):
+    result = subprocess.run([faceledger, "migrate"], capture_output=True, text=True,
+                            env={**os.environ, "FACELEDGER_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stderr
+    assert psql(database_url, "SELECT count(*) FROM schema_migrations") == "1"
+
+
+def test_serve_on_an_external_database_migrates_it(faceledger, database_url):
+    with Server(faceledger, "--database-url", database_url) as server:
+        assert psql(database_url, "SELECT count(*) FROM events") == "0"
+        assert server.stop(sig=2) == 0  # SIGINT too
+
+
+def test_a_database_that_cannot_be_reached_is_a_clear_error(faceledger, data_dir):
+    result = subprocess.run([faceledger, "migrate", "--database-url", f"host={data_dir} dbname=nothing"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "PostgreSQL connection failed" in result.stderr
+
+
+def test_commands_of_later_issues_say_so_plainly(faceledger):
+    result = subprocess.run([faceledger, "verify"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "not available yet" in result.stderr
