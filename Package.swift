@@ -38,6 +38,8 @@ let package = Package(
             dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
             plugins: ["EmbedMigrations"]
         ),
+        // The domain: commands, events, decide and evolve. Pure Swift, no I/O.
+        .target(name: "LedgerDomain"),
         // A private PostgreSQL cluster under the data directory: the embedded default.
         .target(
             name: "EmbeddedPostgres",
@@ -79,6 +81,7 @@ let package = Package(
             dependencies: ["Postgres", "EventLog", "EmbeddedPostgres"],
             path: "Tests/TestSupport"
         ),
+        .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "Postgres", "TestSupport"]),

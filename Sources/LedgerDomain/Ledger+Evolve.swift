@@ -1,0 +1,48 @@
+import Foundation
+
+/// Where and when an event was recorded: what `evolve` needs besides the event.
+public struct EventContext: Sendable, Hashable {
+    public var collectionId: String
+    public var position: Int64
+    public var recordedAt: Date
+
+    public init(collectionId: String, position: Int64, recordedAt: Date) {
+        self.collectionId = collectionId
+        self.position = position
+        self.recordedAt = recordedAt
+    }
+}
+
+extension LedgerState {
+    /// Folds one event into the state. The command side, the projector and rebuilds all use this one
+    /// function, so what is decided and what is read cannot drift apart.
+    public mutating func evolve(_ event: LedgerEvent, _ context: EventContext) {
+        let id = context.collectionId
+        switch event {
+        case .commandAccepted, .commandSettled, .commandRejected, .faceAttempted:
+            return  // no state: the command's record and the audit trail
+        case .collectionCreated(let e):
+            collections[id] = Collection(collectionId: id, arn: e.arn, createdAt: context.recordedAt,
+                                         createdPosition: context.position)
+        case .collectionDeleted:
+            collections[id] = nil
+        case .userCreated(let e):
+            collections[id]?.users[e.userId] = User(userId: e.userId, createdAt: context.recordedAt)
+        case .userDeleted(let e):
+            collections[id]?.users[e.userId] = nil
+        case .faceImported(let e, let embedding):
+            collections[id]?.faces[e.faceId] = Face(
+                faceId: e.faceId, externalImageId: e.externalImageId, imageId: e.imageId, confidence: e.confidence,
+                embedding: embedding, userId: nil, indexedAt: context.recordedAt)
+            if collections[id]?.dimension == nil { collections[id]?.dimension = embedding.count }
+        case .faceAssociated(let e):
+            collections[id]?.faces[e.faceId]?.userId = e.userId
+            collections[id]?.users[e.userId]?.faceIds.append(e.faceId)
+        case .faceDisassociated(let e):
+            collections[id]?.faces[e.faceId]?.userId = nil
+            collections[id]?.users[e.userId]?.faceIds.removeAll { $0 == e.faceId }
+        case .faceDeleted(let e):
+            collections[id]?.faces[e.faceId] = nil
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+/// What a face attempt came to, as the audit reports it.
+public enum FaceOutcome: String, Sendable, Hashable, Codable {
+    case imported = "IMPORTED"
+    case associated = "ASSOCIATED"
+    case disassociated = "DISASSOCIATED"
+    case faceNotFound = "FACE_NOT_FOUND"
+    case associatedToADifferentUser = "ASSOCIATED_TO_A_DIFFERENT_USER"
+    case lowMatchConfidence = "LOW_MATCH_CONFIDENCE"
+    case userFaceLimit = "USER_FACE_LIMIT"
+    case deleted = "DELETED"
+    case forgotten = "FORGOTTEN"
+    case unchanged = "UNCHANGED"
+}
+
+/// The facts the ledger records, in the past tense. Each is stored as one row of the event log:
+/// its `type`, its payload as canonical JSON, and (for faces) the embedding apart from the payload.
+public enum LedgerEvent: Sendable, Hashable {
+    /// A command was accepted; every event it causes follows in the same append.
+    case commandAccepted(CommandAccepted)
+    /// A command finished; its response is what an idempotent retry gets back.
+    case commandSettled(CommandSettled)
+    /// A command failed with a client error and changed nothing.
+    case commandRejected(CommandRejected)
+    case collectionCreated(CollectionCreated)
+    case collectionDeleted(CollectionDeleted)
+    case userCreated(UserCreated)
+    case userDeleted(UserDeleted)
+    /// A face entered the collection. Its embedding travels beside the payload.
+    case faceImported(FaceImported, embedding: [Float])
+    case faceAssociated(FaceAssociated)
+    case faceDisassociated(FaceDisassociated)
+    /// An attempt on a face that changed nothing (refused, or already so), kept for the audit.
+    case faceAttempted(FaceAttempted)
+    case faceDeleted(FaceDeleted)
+}
+
+public struct CommandAccepted: Sendable, Hashable, Codable {
+    public var request: JSONValue
+
+    public init(request: JSONValue) {
+        self.request = request
+    }
+}
+
+public struct CommandSettled: Sendable, Hashable, Codable {
+    public var response: JSONValue
+    /// SHA-256 of the canonical request, hex: what an idempotent retry is compared with.
+    public var requestHash: String
+
+    public init(response: JSONValue, requestHash: String) {
+        self.response = response
+        self.requestHash = requestHash
+    }
+}
+
+public struct CommandRejected: Sendable, Hashable, Codable {
+    public var request: JSONValue
+    public var error: LedgerError
+
+    public init(request: JSONValue, error: LedgerError) {
+        self.request = request
+        self.error = error
+    }
+}
+
+public struct CollectionCreated: Sendable, Hashable, Codable {
+    public var collectionId: String
+    public var arn: String
+
+    public init(collectionId: String, arn: String) {
+        self.collectionId = collectionId
+        self.arn = arn
+    }
+}
+
+public struct CollectionDeleted: Sendable, Hashable, Codable {
+    public var collectionId: String
+
+    public init(collectionId: String) {
+        self.collectionId = collectionId
+    }
+}
+
+public struct UserCreated: Sendable, Hashable, Codable {
+    public var userId: String
+
+    public init(userId: String) {
+        self.userId = userId
+    }
+}
+
+public struct UserDeleted: Sendable, Hashable, Codable {
+    public var userId: String
+
+    public init(userId: String) {
+        self.userId = userId
+    }
+}
+
+public struct FaceImported: Sendable, Hashable, Codable {
+    public var faceId: String
+    public var externalImageId: String?
+    public var imageId: String
+    public var confidence: Double
+
+    public init(faceId: String, externalImageId: String? = nil, imageId: String, confidence: Double) {
+        self.faceId = faceId
+        self.externalImageId = externalImageId
+        self.imageId = imageId
+        self.confidence = confidence
+    }
+}
+
+public struct FaceAssociated: Sendable, Hashable, Codable {
+    public var faceId: String
+    public var userId: String
+    /// The match confidence, when the user had faces to match against.
+    public var confidence: Double?
+
+    public init(faceId: String, userId: String, confidence: Double? = nil) {
+        self.faceId = faceId
+        self.userId = userId
+        self.confidence = confidence
+    }
+}
+
+public struct FaceDisassociated: Sendable, Hashable, Codable {
+    public var faceId: String
+    public var userId: String
+
+    public init(faceId: String, userId: String) {
+        self.faceId = faceId
+        self.userId = userId
+    }
+}
+
+public struct FaceAttempted: Sendable, Hashable, Codable {
+    public var faceId: String
+    /// The user the operation named (none for DeleteFaces).
+    public var userId: String?
+    public var outcome: FaceOutcome
+    /// The face's owner, when it is another user's.
+    public var ownerUserId: String?
+    public var confidence: Double?
+
+    public init(faceId: String, userId: String? = nil, outcome: FaceOutcome, ownerUserId: String? = nil, confidence: Double? = nil) {
+        self.faceId = faceId
+        self.userId = userId
+        self.outcome = outcome
+        self.ownerUserId = ownerUserId
+        self.confidence = confidence
+    }
+}
+
+public struct FaceDeleted: Sendable, Hashable, Codable {
+    public var faceId: String
+
+    public init(faceId: String) {
+        self.faceId = faceId
+    }
+}
+
+extension LedgerEvent {
+    /// The stream of the event within its collection: the entity it is about.
+    public var stream: String {
+        switch self {
+        case .commandAccepted, .commandSettled, .commandRejected: "command"
+        case .collectionCreated, .collectionDeleted: "collection"
+        case .userCreated(let e): "user:" + e.userId
+        case .userDeleted(let e): "user:" + e.userId
+        case .faceImported(let e, _): "face:" + e.faceId
+        case .faceAssociated(let e): "face:" + e.faceId
+        case .faceDisassociated(let e): "face:" + e.faceId
+        case .faceAttempted(let e): "face:" + e.faceId
+        case .faceDeleted(let e): "face:" + e.faceId
+        }
+    }
+
+    /// The user whose state the event concerns, if any (for UserStatus).
+    public var userId: String? {
+        switch self {
+        case .userCreated(let e): e.userId
+        case .userDeleted(let e): e.userId
+        case .faceAssociated(let e): e.userId
+        case .faceDisassociated(let e): e.userId
+        default: nil
+        }
+    }
+
+    /// The current schema version of every event type; bump it (and upcast in `decode`) on change.
+    public static let schemaVersion = 1
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The ledger's state: what the write side decides against and the projector folds into read
+/// models. Built only by `evolve`, from events.
+public struct LedgerState: Sendable, Hashable {
+    public var collections: [String: Collection] = [:]
+    public init() {}
+}
+
+/// A face collection.
+public struct Collection: Sendable, Hashable {
+    public var collectionId: String
+    public var arn: String
+    public var createdAt: Date
+    /// The log position of the event that created it (orders ListCollections stably).
+    public var createdPosition: Int64
+    public var faces: [String: Face] = [:]
+    public var users: [String: User] = [:]
+    /// The embedding dimension, fixed by the collection's first face.
+    public var dimension: Int?
+}
+
+/// A face of a collection with its embedding and, when associated, its user.
+public struct Face: Sendable, Hashable {
+    public var faceId: String
+    public var externalImageId: String?
+    public var imageId: String
+    /// Detection confidence reported for the face.
+    public var confidence: Double
+    public var embedding: [Float]
+    public var userId: String?
+    public var indexedAt: Date
+}
+
+/// A user of a collection and its faces, in the order they were associated.
+public struct User: Sendable, Hashable {
+    public var userId: String
+    public var createdAt: Date
+    public var faceIds: [String] = []
+}
+
+/// The Rekognition user statuses.
+public enum UserStatus: String, Sendable, Codable, Hashable {
+    case active = "ACTIVE"
+    case updating = "UPDATING"
+    case creating = "CREATING"
+    case created = "CREATED"
+
+    /// The status of a user once everything about it is settled and folded.
+    public static func settled(faceCount: Int) -> UserStatus { faceCount > 0 ? .active : .created }
+}
+
+/// Limits of the embedded engine, from the Rekognition model and CONTRACT §5–6.
+public enum Limits {
+    public static let facesPerUser = 100
+    public static let faceIdsPerAssociation = 100
+    public static let facesPerImport = 4096
+    public static let embeddingDimensions = 2...4096
+    public static let defaultUserMatchThreshold = 75.0
+    public static let defaultSearchThreshold = 80.0
+    public static let faceModelVersion = "7.0"
+}
+
+extension Collection {
+    /// The user vector of `user` as it stands, nil when it has no faces.
+    public func userVector(_ user: User) -> [Double]? {
+        Similarity.userVector(user.faceIds.compactMap { faces[$0]?.embedding })
+    }
+}
