@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libpq, as Debian's libpq-dev installs it. Only the `Postgres` module imports it.
@@ -40,6 +42,15 @@ let package = Package(
         ),
         // The domain: commands, events, decide and evolve. Pure Swift, no I/O.
         .target(name: "LedgerDomain"),
+        // The write side (command processor) and the read side (projector, read models) on PostgreSQL.
+        .target(
+            name: "LedgerService",
+            dependencies: [
+                "LedgerDomain", "EventLog", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // A private PostgreSQL cluster under the data directory: the embedded default.
         .target(
             name: "EmbeddedPostgres",
@@ -49,8 +60,10 @@ let package = Package(
         .target(
             name: "FaceLedgerServer",
             dependencies: [
-                "EventLog", "Postgres", "EmbeddedPostgres",
+                "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,8 @@
+import Foundation
+import HTTPTypes
 import Hummingbird
+import LedgerDomain
+import LedgerService
 import Logging
 import NIOCore
 import Postgres
@@ -7,24 +11,48 @@ import Postgres
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public var credentials: CredentialStore
+    public init(host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore) {
         self.host = host
         self.port = port
+        self.credentials = credentials
     }
 }
 
-/// Builds the HTTP application: the routes and the services that run beside them.
+/// The request context: Hummingbird's core plus the client's address (recorded on events).
+public struct LedgerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Builds the HTTP application: the AWS JSON 1.1 endpoint, health and readiness, and the background
+/// services (command processor, projector) that run beside it.
 ///
 /// - Parameter onListening: called with the bound address once requests are accepted (the port is
 ///   the real one when `port` is 0).
 public func buildApplication(
-    configuration: ServerConfiguration, pool: PostgresPool, logger: Logger,
+    configuration: ServerConfiguration, conninfo: String, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
-) -> some ApplicationProtocol {
-    let router = Router()
+) async throws -> some ApplicationProtocol {
+    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16)
+    let readModels = ReadModels(pool: pool)
+    let projector = Projector(conninfo: conninfo, logger: logger)
+    let processor = CommandProcessor(connection: try await PostgresConnection.connect(conninfo), logger: logger,
+                                     onCommitted: { projector.poke() })
+    try await processor.warmUp()
+    let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels,
+                        verifier: SigV4Verifier(credentials: configuration.credentials),
+                        tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger)
+
+    let router = Router(context: LedgerRequestContext.self)
+    router.add(middleware: RequestIdMiddleware())
     router.get("/health") { _, _ in HTTPResponse.Status.ok }
     router.get("/ready") { _, _ -> HTTPResponse.Status in
-        // Ready when the database answers.
         do {
             try await pool.query("SELECT 1")
             return .ok
@@ -32,12 +60,70 @@ public func buildApplication(
             return .serviceUnavailable
         }
     }
+    router.post("/") { request, context in
+        await respond(to: request, context: context, api: api)
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "FaceLedger"),
+        services: [CommandProcessorService(processor: processor), projector],
         onServerRunning: { channel in
-            let port = channel.localAddress?.port ?? configuration.port
-            onListening(configuration.host, port)
+            onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
         },
         logger: logger)
+}
+
+/// One AWS JSON 1.1 exchange: body within the operation's limit, signature, operation, answer.
+func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI) async -> Response {
+    let requestId = UUID().uuidString
+    let target = request.headers[HTTPField.Name("X-Amz-Target")!]
+    let limit = (try? Operation.from(target: target))?.maxBodyBytes ?? (1 << 20)
+    let tooLarge = LedgerError(.requestEntityTooLarge, "The request body is larger than \(limit) bytes")
+    if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        return render(.failure(tooLarge), requestId: requestId)
+    }
+    let body: ByteBuffer
+    do {
+        body = try await request.body.collect(upTo: limit)
+    } catch {
+        return render(.failure(error is NIOTooManyBytesError ? tooLarge : LedgerError(.serialization, "The request body could not be read")),
+                      requestId: requestId)
+    }
+    var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+    if let authority = request.head.authority { headers.append((name: "host", value: authority)) }
+    let signed = SignedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+                               headers: headers, body: Array(buffer: body))
+    let answer = await api.handle(target: target, request: signed, requestId: requestId,
+                                  sourceAddress: context.remoteAddress?.ipAddress)
+    return render(answer, requestId: requestId)
+}
+
+/// A JSON body with status 200, or the AWS error envelope with the error's status.
+func render(_ answer: LedgerAPI.Answer, requestId: String) -> Response {
+    var headers: HTTPFields = [.contentType: "application/x-amz-json-1.1"]
+    headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
+    switch answer {
+    case .success(let json):
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: json.data)))
+    case .failure(let error):
+        headers[HTTPField.Name("x-amzn-ErrorType")!] = error.code.rawValue
+        let body = JSONValue.object(["__type": .string(error.code.rawValue), "message": .string(error.message)])
+        return Response(status: HTTPResponse.Status(code: error.code.httpStatus), headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(data: body.data)))
+    }
+}
+
+/// Gives every response an `x-amzn-RequestId` (the API sets its own, which is also on the events).
+struct RequestIdMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = Response(status: error.status)
+        }
+        let name = HTTPField.Name("x-amzn-RequestId")!
+        if response.headers[name] == nil { response.headers[name] = UUID().uuidString }
+        return response
+    }
 }

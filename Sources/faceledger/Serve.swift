@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import FaceLedgerServer
 import Hummingbird
+import Logging
 import Postgres
 
 struct Serve: AsyncParsableCommand {
@@ -9,7 +10,9 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the FaceLedger service.",
         discussion: """
             Applies pending migrations, then prints `listening on http://HOST:PORT` once it accepts requests. \
-            SIGINT or SIGTERM stop it gracefully; an embedded PostgreSQL it started is stopped too.
+            SIGINT or SIGTERM stop it gracefully: in-flight requests finish, the projector catches up, and an \
+            embedded PostgreSQL it runs is stopped. Without --credentials-file it creates <data-dir>/credentials \
+            with one random admin key on first start.
             """)
 
     @Option(help: "Address to listen on (default: 127.0.0.1; env FACELEDGER_HOST).")
@@ -21,7 +24,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     @Option(name: .customLong("credentials-file"),
-            help: "Access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE` per line (env FACELEDGER_CREDENTIALS_FILE).")
+            help: "Access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE [rate=N]` per line (env FACELEDGER_CREDENTIALS_FILE).")
     var credentialsFile: String?
 
     @Option(help: "A Rekognition-compatible endpoint to put the ledger in front of (env FACELEDGER_UPSTREAM).")
@@ -36,7 +39,9 @@ struct Serve: AsyncParsableCommand {
             guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }
             return port
         } ?? 8080
-        let configuration = ServerConfiguration(host: resolve(host, flag: "host", default: "127.0.0.1"), port: portValue)
+        let configuration = ServerConfiguration(
+            host: resolve(host, flag: "host", default: "127.0.0.1"), port: portValue,
+            credentials: try loadCredentials(logger: logger))
 
         let target = try await database.open(ownsCluster: true, logger: logger)
         defer { target.close(logger: logger) }
@@ -45,11 +50,23 @@ struct Serve: AsyncParsableCommand {
         await migrator.close()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
 
-        let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 16)
-        let app = buildApplication(configuration: configuration, pool: pool, logger: logger) { host, port in
+        let app = try await buildApplication(configuration: configuration, conninfo: target.conninfo, logger: logger) { host, port in
             printLine("listening on http://\(host):\(port)")
         }
         try await app.runService()
-        await pool.close()
+    }
+
+    /// The credentials file, or `<data-dir>/credentials` (created with one admin key if missing).
+    private func loadCredentials(logger: Logger) throws -> CredentialStore {
+        if let file = credentialsFile ?? environmentValue(forFlag: "credentials-file") {
+            return try CredentialStore.load(path: file)
+        }
+        let directory = database.resolvedDataDirectory
+        let (store, created) = try CredentialStore.loadOrCreateDefault(dataDirectory: directory)
+        if let key = created {
+            logger.notice(
+                "created an admin key in \(directory)/credentials: use it like any AWS key, e.g. AWS_ACCESS_KEY_ID=\(key.accessKeyId) AWS_SECRET_ACCESS_KEY=<its secret from that file> aws rekognition list-collections --region us-east-1 --endpoint-url http://HOST:PORT")
+        }
+        return store
     }
 }

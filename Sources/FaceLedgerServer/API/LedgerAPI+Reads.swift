@@ -1,0 +1,156 @@
+import Foundation
+import LedgerDomain
+import LedgerService
+
+extension LedgerAPI {
+    /// Read operations, answered from the read models.
+    func read(_ operation: Operation, body: [UInt8]) async throws -> JSONValue {
+        switch operation {
+        case .describeCollection:
+            let request = try decoded(CollectionRequest.self, body)
+            let collection = try await existingCollection(request.CollectionId!)
+            return .object([
+                "CollectionARN": .string(collection.arn),
+                "CreationTimestamp": .number(collection.createdAt.timeIntervalSince1970),
+                "FaceCount": .number(Double(collection.faceCount)),
+                "UserCount": .number(Double(collection.userCount)),
+                "FaceModelVersion": .string(Limits.faceModelVersion),
+            ])
+
+        case .listCollections:
+            let request = try decoded(ListCollectionsRequest.self, body)
+            let limit = request.MaxResults.flatMap { $0 > 0 ? $0 : nil } ?? 1000
+            let after = try request.NextToken.map { token -> Int64 in
+                guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: "")) else {
+                    throw LedgerError(.invalidPaginationToken, "Invalid pagination token")
+                }
+                return position
+            } ?? 0
+            let page = try await readModels.collections(afterPosition: after, limit: limit + 1)
+            var response: [String: JSONValue] = [
+                "CollectionIds": .array(page.prefix(limit).map { .string($0.collectionId) }),
+                "FaceModelVersions": .array(page.prefix(limit).map { _ in .string(Limits.faceModelVersion) }),
+            ]
+            if page.count > limit {
+                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: "",
+                                                            lastKey: String(page[limit - 1].createdPosition)))
+            }
+            return .object(response)
+
+        case .listUsers:
+            let request = try decoded(ListUsersRequest.self, body)
+            let collectionId = request.CollectionId!
+            _ = try await existingCollection(collectionId)
+            let limit = request.MaxResults ?? 100
+            let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
+            let page = try await readModels.users(in: collectionId, after: after, limit: limit + 1)
+            var response: [String: JSONValue] = [
+                "Users": .array(page.prefix(limit).map { .object(["UserId": .string($0.userId), "UserStatus": .string($0.status.rawValue)]) })
+            ]
+            if page.count > limit {
+                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: collectionId, lastKey: page[limit - 1].userId))
+            }
+            return .object(response)
+
+        case .listFaces:
+            let request = try decoded(ListFacesRequest.self, body)
+            let collectionId = request.CollectionId!
+            _ = try await existingCollection(collectionId)
+            let limit = request.MaxResults.flatMap { $0 > 0 ? $0 : nil } ?? 1000
+            let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
+            let page = try await readModels.faces(in: collectionId, userId: request.UserId, faceIds: request.FaceIds, after: after, limit: limit + 1)
+            var response: [String: JSONValue] = [
+                "Faces": .array(page.prefix(limit).map(Self.faceJSON)),
+                "FaceModelVersion": .string(Limits.faceModelVersion),
+            ]
+            if page.count > limit {
+                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: collectionId, lastKey: page[limit - 1].faceId))
+            }
+            return .object(response)
+
+        case .searchFaces:
+            let request = try decoded(SearchFacesRequest.self, body)
+            let collectionId = request.CollectionId!
+            _ = try await existingCollection(collectionId)
+            let faces = try await readModels.allFaces(in: collectionId)
+            guard let searched = faces.first(where: { $0.faceId == request.FaceId }) else {
+                throw LedgerError.invalidParameter("The face \(request.FaceId!) is not in collection \(collectionId)")
+            }
+            let threshold = request.FaceMatchThreshold ?? Limits.defaultSearchThreshold
+            let matches = faces.filter { $0.faceId != searched.faceId }
+                .map { (face: $0, similarity: Similarity.similarity(searched.embedding, $0.embedding)) }
+                .filter { $0.similarity >= threshold }
+                .sorted { ($0.similarity, $1.face.faceId) > ($1.similarity, $0.face.faceId) }
+                .prefix(request.MaxFaces ?? 4096)
+            return .object([
+                "SearchedFaceId": .string(searched.faceId),
+                "FaceMatches": .array(matches.map { .object(["Similarity": .number($0.similarity), "Face": Self.faceJSON($0.face)]) }),
+                "FaceModelVersion": .string(Limits.faceModelVersion),
+            ])
+
+        case .searchUsers:
+            let request = try decoded(SearchUsersRequest.self, body)
+            let collectionId = request.CollectionId!
+            _ = try await existingCollection(collectionId)
+            let users = try await readModels.allUsers(in: collectionId)
+            var response: [String: JSONValue] = ["FaceModelVersion": .string(Limits.faceModelVersion)]
+            let query: [Float]?
+            if let faceId = request.FaceId {
+                guard let face = try await readModels.faces(in: collectionId, userId: nil, faceIds: [faceId], after: nil, limit: 1).first else {
+                    throw LedgerError.invalidParameter("The face \(faceId) is not in collection \(collectionId)")
+                }
+                query = face.embedding
+                response["SearchedFace"] = .object(["FaceId": .string(faceId)])
+            } else {
+                let userId = request.UserId!
+                guard let user = users.first(where: { $0.userId == userId }) else {
+                    throw LedgerError(.resourceNotFound, "The user id: \(userId) does not exist")
+                }
+                query = user.vector
+                response["SearchedUser"] = .object(["UserId": .string(userId)])
+            }
+            let threshold = request.UserMatchThreshold ?? Limits.defaultSearchThreshold
+            let matches = users.filter { $0.userId != request.UserId }
+                .compactMap { user -> (UserSummary, Double)? in
+                    guard let query, let vector = user.vector else { return nil }
+                    return (user, Similarity.similarity(query, vector))
+                }
+                .filter { $0.1 >= threshold }
+                .sorted { ($0.1, $1.0.userId) > ($1.1, $0.0.userId) }
+                .prefix(request.MaxUsers ?? 100)
+            response["UserMatches"] = .array(matches.map { user, similarity in
+                .object(["Similarity": .number(similarity),
+                         "User": .object(["UserId": .string(user.userId), "UserStatus": .string(user.status.rawValue)])])
+            })
+            return .object(response)
+
+        default:
+            throw LedgerError(.internalServerError, "Internal server error")
+        }
+    }
+
+    private func decoded<R: OperationRequest>(_: R.Type, _ body: [UInt8]) throws -> R {
+        let request = try RequestDecoding.decode(R.self, from: body)
+        try request.validate()
+        return request
+    }
+
+    private func existingCollection(_ id: String) async throws -> CollectionSummary {
+        guard let collection = try await readModels.collection(id) else {
+            throw LedgerError(.resourceNotFound, "The collection id: \(id) does not exist")
+        }
+        return collection
+    }
+
+    static func faceJSON(_ face: FaceSummary) -> JSONValue {
+        var json: [String: JSONValue] = [
+            "FaceId": .string(face.faceId),
+            "ImageId": .string(face.imageId),
+            "Confidence": .number(face.confidence),
+            "IndexFacesModelVersion": .string(Limits.faceModelVersion),
+        ]
+        if let external = face.externalImageId { json["ExternalImageId"] = .string(external) }
+        if let userId = face.userId { json["UserId"] = .string(userId) }
+        return .object(json)
+    }
+}

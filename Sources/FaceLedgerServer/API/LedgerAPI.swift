@@ -1,0 +1,185 @@
+import Crypto
+import EventLog
+import Foundation
+import LedgerDomain
+import LedgerService
+import Logging
+import Postgres
+
+/// The Rekognition-compatible API over the ledger: authenticates, validates, and answers each
+/// operation from the command processor (changes) or the read models (reads).
+public struct LedgerAPI: Sendable {
+    let processor: CommandProcessor
+    let projector: Projector
+    let readModels: ReadModels
+    let verifier: SigV4Verifier
+    let rateLimiter = RateLimiter()
+    let tokens: PaginationTokens
+    let logger: Logger
+
+    /// A finished exchange: the JSON body, or an error to render.
+    typealias Answer = Result<JSONValue, LedgerError>
+
+    /// Handles one `POST /` whose body was read within the operation's limit.
+    func handle(target: String?, request: SignedRequest, requestId: String, sourceAddress: String?) async -> Answer {
+        let signer: Signer
+        switch verifier.verify(request) {
+        case .success(let verified): signer = verified
+        case .failure(let error): return .failure(error)
+        }
+        guard rateLimiter.admit(signer.key) else {
+            return .failure(LedgerError(.throttling, "Rate exceeded for access key \(signer.key.accessKeyId)"))
+        }
+        let operation: Operation
+        do {
+            operation = try Operation.from(target: target)
+        } catch {
+            return .failure(error as? LedgerError ?? LedgerError(.unknownOperation, "Unknown operation"))
+        }
+        let metadata = EventMetadata(principal: signer.key.principal, requestId: requestId, operation: operation.rawValue,
+                                     sourceAddress: sourceAddress)
+        if operation.isCommand {
+            return await command(operation, body: request.body, signer: signer, metadata: metadata)
+        }
+        guard operation.isAllowed(for: signer.key.role) else { return .failure(Self.accessDenied(signer, operation)) }
+        do {
+            await projector.waitUntilFolded(processor.committedPosition)
+            return .success(try await read(operation, body: request.body))
+        } catch let error as LedgerError {
+            return .failure(error)
+        } catch {
+            logger.error("read failed", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)",
+                                                   "detail": "\((error as? PostgresError)?.serverMessage ?? "")"])
+            return .failure(Self.serverError(error))
+        }
+    }
+
+    static func accessDenied(_ signer: Signer, _ operation: Operation) -> LedgerError {
+        LedgerError(.accessDenied, "User \(signer.key.principal) with role \(signer.key.role.rawValue) is not authorized to perform \(operation.rawValue)")
+    }
+
+    static func serverError(_ error: any Error) -> LedgerError {
+        if let error = error as? PostgresError, error.isConnectivityProblem {
+            return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
+        }
+        return LedgerError(.internalServerError, "Internal server error")
+    }
+
+    // MARK: Commands
+
+    private func command(_ operation: Operation, body: [UInt8], signer: Signer, metadata: EventMetadata) async -> Answer {
+        switch operation {
+        case .createCollection: return await submit(CreateCollectionRequest.self, operation, body, signer, metadata)
+        case .deleteCollection: return await submit(CollectionRequest.self, operation, body, signer, metadata)
+        case .createUser: return await submit(UserRequest.self, operation, body, signer, metadata)
+        case .deleteUser: return await submit(UserRequest.self, operation, body, signer, metadata) { $0.isDelete = true }
+        case .associateFaces: return await submit(AssociateFacesRequest.self, operation, body, signer, metadata)
+        case .disassociateFaces: return await submit(DisassociateFacesRequest.self, operation, body, signer, metadata)
+        case .deleteFaces: return await submit(DeleteFacesRequest.self, operation, body, signer, metadata)
+        case .importFaces:
+            return await submit(ImportFacesRequest.self, operation, body, signer, metadata) { request in
+                request.generatedIds = (request.Faces ?? []).map { _ in
+                    (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
+                }
+            }
+        case .indexFaces:
+            return await reject(operation, body, metadata, LedgerError.invalidParameter(
+                "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings"))
+        default:
+            return .failure(LedgerError(.internalServerError, "Internal server error"))
+        }
+    }
+
+    /// Decodes, checks and submits a command. Every client error of an authenticated command is
+    /// recorded in the ledger (its token is not bound).
+    private func submit<R: CommandRequest>(
+        _: R.Type, _ operation: Operation, _ body: [UInt8], _ signer: Signer, _ metadata: EventMetadata,
+        prepare: (inout R) -> Void = { _ in }
+    ) async -> Answer {
+        var request: R
+        do {
+            request = try RequestDecoding.decode(R.self, from: body)
+        } catch {
+            return await reject(operation, body, metadata, error as? LedgerError ?? .invalidParameter("Invalid request"))
+        }
+        prepare(&request)
+        var metadata = metadata
+        let recorded = (try? request.recorded) ?? .null
+        let collectionId = RequestDecoding.collectionId(request.CollectionId)
+        guard operation.isAllowed(for: signer.key.role) else {
+            return await processor.submit(CommandSubmission(
+                operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: "",
+                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata)).mapError { $0 }
+        }
+        let command: Result<LedgerCommand, LedgerError>
+        do {
+            try request.validate()
+            metadata.clientToken = request.ClientRequestToken
+            command = .success(request.command(signer: signer))
+        } catch {
+            command = .failure(error as? LedgerError ?? .invalidParameter("Invalid request"))
+        }
+        let hash = (try? CanonicalJSON.encode(request.withoutToken)).map { SigV4Verifier.hex(SHA256.hash(data: $0)) } ?? ""
+        return await processor.submit(CommandSubmission(
+            operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: hash,
+            command: command, metadata: metadata))
+    }
+
+    /// Records a request that is a client error before it could be decoded.
+    private func reject(_ operation: Operation, _ body: [UInt8], _ metadata: EventMetadata, _ error: LedgerError) async -> Answer {
+        let collectionId = RequestDecoding.collectionId(RequestDecoding.rawCollectionId(body))
+        return await processor.submit(CommandSubmission(
+            operation: operation.rawValue, collectionId: collectionId, recordedRequest: .null, requestHash: "",
+            command: .failure(error), metadata: metadata))
+    }
+}
+
+/// Turning request bodies into request values, with AWS-style errors.
+enum RequestDecoding {
+    static func decode<R: Decodable>(_: R.Type, from body: [UInt8]) throws -> R {
+        let data = body.isEmpty ? Data("{}".utf8) : Data(body)
+        guard String(validating: body, as: UTF8.self) != nil || body.isEmpty,
+              (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
+        else {
+            throw LedgerError(.serialization, "The request body is not a JSON object")
+        }
+        do {
+            return try JSONDecoder().decode(R.self, from: data)
+        } catch let DecodingError.typeMismatch(type, context) {
+            throw LedgerError.invalidParameter("Value at '\(path(context))' must be of type \(typeName(type))")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw LedgerError.invalidParameter("Value at '\(path(context))' is not valid: it does not fit the member's type")
+        } catch let DecodingError.valueNotFound(type, context) {
+            throw LedgerError.invalidParameter("Value null at '\(path(context))' must be of type \(typeName(type))")
+        } catch {
+            throw LedgerError.invalidParameter("The request does not match the operation's input")
+        }
+    }
+
+    private static func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.map { $0.intValue.map { String($0 + 1) } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Int.Type: "integer"
+        case is Double.Type, is Float.Type: "number"
+        case is [String].Type, is [Double].Type: "list"
+        default: "the model's shape"
+        }
+    }
+
+    /// The CollectionId member of an undecodable body, if there is one.
+    static func rawCollectionId(_ body: [UInt8]) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["CollectionId"] as? String
+    }
+
+    /// A valid collection id, else '' (where requests that name none are recorded).
+    static func collectionId(_ value: String?) -> String {
+        guard let value else { return "" }
+        var validator = Validator()
+        validator.check(value, "collectionId", Validator.collectionId)
+        return validator.problems.isEmpty ? value : ""
+    }
+}

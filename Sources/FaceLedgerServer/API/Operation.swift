@@ -1,0 +1,67 @@
+import LedgerDomain
+
+/// The operations FaceLedger serves, by `X-Amz-Target`.
+enum Operation: String, CaseIterable, Sendable {
+    case createCollection = "CreateCollection"
+    case describeCollection = "DescribeCollection"
+    case listCollections = "ListCollections"
+    case deleteCollection = "DeleteCollection"
+    case createUser = "CreateUser"
+    case deleteUser = "DeleteUser"
+    case listUsers = "ListUsers"
+    case associateFaces = "AssociateFaces"
+    case disassociateFaces = "DisassociateFaces"
+    case listFaces = "ListFaces"
+    case deleteFaces = "DeleteFaces"
+    case searchUsers = "SearchUsers"
+    case searchFaces = "SearchFaces"
+    case indexFaces = "IndexFaces"
+    case importFaces = "ImportFaces"
+
+    static let rekognitionPrefix = "RekognitionService."
+    static let extensionPrefix = "FaceLedger."
+
+    /// The operation a target names; a Rekognition operation FaceLedger does not implement is an
+    /// UnknownOperationException like any other unknown target.
+    static func from(target: String?) throws -> Operation {
+        guard let target, !target.isEmpty else {
+            throw LedgerError(.unknownOperation, "Missing X-Amz-Target header")
+        }
+        if target.hasPrefix(rekognitionPrefix), let operation = Operation(rawValue: String(target.dropFirst(rekognitionPrefix.count))),
+           !operation.isExtension
+        {
+            return operation
+        }
+        if target.hasPrefix(extensionPrefix), let operation = Operation(rawValue: String(target.dropFirst(extensionPrefix.count))),
+           operation.isExtension
+        {
+            return operation
+        }
+        throw LedgerError(.unknownOperation, "FaceLedger does not implement the operation \(target.prefix(128))")
+    }
+
+    var isExtension: Bool { self == .importFaces }
+
+    /// Operations that change the ledger (and so are recorded, even when they fail).
+    var isCommand: Bool {
+        switch self {
+        case .createCollection, .deleteCollection, .createUser, .deleteUser, .associateFaces, .disassociateFaces,
+            .deleteFaces, .importFaces, .indexFaces:
+            true
+        case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces:
+            false
+        }
+    }
+
+    /// Admins may do everything, writers every Rekognition operation and ImportFaces, auditors
+    /// only reads (and the audit operations).
+    func isAllowed(for role: Role) -> Bool {
+        switch role {
+        case .admin, .writer: true
+        case .auditor: !isCommand
+        }
+    }
+
+    /// Bodies past this are refused before they are parsed.
+    var maxBodyBytes: Int { self == .importFaces ? 64 << 20 : 1 << 20 }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import LedgerDomain
+
+/// A request body of one operation: the members of the Rekognition model (others are ignored).
+protocol OperationRequest: Codable, Sendable {
+    /// Checks the model's constraints; throws InvalidParameterException.
+    func validate() throws
+}
+
+/// A request that changes the ledger, so it goes through the command processor.
+protocol CommandRequest: OperationRequest {
+    var CollectionId: String? { get }
+    var ClientRequestToken: String? { get }
+    /// The request without its token: what a retry with the same token must match.
+    var withoutToken: Self { get }
+    /// The request as the log records it (no biometric data).
+    var recorded: JSONValue { get throws }
+    /// The validated command; `signer` gives the region for ARNs.
+    func command(signer: Signer) -> LedgerCommand
+}
+
+extension CommandRequest {
+    var recorded: JSONValue { get throws { try JSONValue(encoding: self) } }
+}
+
+struct CreateCollectionRequest: CommandRequest {
+    var CollectionId: String?
+    var Tags: [String: String]?
+    var ClientRequestToken: String? { nil }
+    var withoutToken: Self { self }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        if let Tags, Tags.count > 200 { v.fail("Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 200") }
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand {
+        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(signer.region):000000000000:collection/\(CollectionId!)")
+    }
+}
+
+struct CollectionRequest: OperationRequest, CommandRequest {
+    var CollectionId: String?
+    var ClientRequestToken: String? { nil }
+    var withoutToken: Self { self }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand { .deleteCollection(collectionId: CollectionId!) }
+}
+
+struct UserRequest: CommandRequest {
+    var CollectionId: String?
+    var UserId: String?
+    var ClientRequestToken: String?
+    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(UserId, "userId", Validator.userId, required: true)
+        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
+        try v.finish()
+    }
+
+    /// CreateUser and DeleteUser share this shape; the operation picks the command.
+    var isDelete = false
+    private enum CodingKeys: String, CodingKey { case CollectionId, UserId, ClientRequestToken }
+
+    func command(signer: Signer) -> LedgerCommand {
+        isDelete ? .deleteUser(collectionId: CollectionId!, userId: UserId!) : .createUser(collectionId: CollectionId!, userId: UserId!)
+    }
+}
+
+struct AssociateFacesRequest: CommandRequest {
+    var CollectionId: String?
+    var UserId: String?
+    var FaceIds: [String]?
+    var UserMatchThreshold: Double?
+    var ClientRequestToken: String?
+    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(UserId, "userId", Validator.userId, required: true)
+        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: Limits.faceIdsPerAssociation, required: true)
+        v.checkPercent(UserMatchThreshold, "userMatchThreshold")
+        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand {
+        .associateFaces(collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!,
+                        userMatchThreshold: UserMatchThreshold ?? Limits.defaultUserMatchThreshold)
+    }
+}
+
+struct DisassociateFacesRequest: CommandRequest {
+    var CollectionId: String?
+    var UserId: String?
+    var FaceIds: [String]?
+    var ClientRequestToken: String?
+    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(UserId, "userId", Validator.userId, required: true)
+        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: Limits.faceIdsPerAssociation, required: true)
+        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand {
+        .disassociateFaces(collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!)
+    }
+}
+
+struct DeleteFacesRequest: CommandRequest {
+    var CollectionId: String?
+    var FaceIds: [String]?
+    var ClientRequestToken: String? { nil }
+    var withoutToken: Self { self }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096, required: true)
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand { .deleteFaces(collectionId: CollectionId!, faceIds: FaceIds!) }
+}
+
+/// FaceLedger.ImportFaces: how faces enter a collection of the embedded engine.
+struct ImportFacesRequest: CommandRequest {
+    struct FaceInput: Codable, Sendable {
+        var FaceId: String?
+        var ExternalImageId: String?
+        var Embedding: [Double]?
+    }
+    var CollectionId: String?
+    var Faces: [FaceInput]?
+    var ClientRequestToken: String?
+    /// Generated ids, fixed once per request so the command stays a pure function of it.
+    var generatedIds: [(faceId: String, imageId: String)] = []
+    private enum CodingKeys: String, CodingKey { case CollectionId, Faces, ClientRequestToken }
+
+    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+
+    /// Embeddings are biometric data: the log keeps them only in the FaceImported events' own field.
+    var recorded: JSONValue {
+        get throws {
+            var request: [String: JSONValue] = ["CollectionId": .string(CollectionId ?? "")]
+            if let ClientRequestToken { request["ClientRequestToken"] = .string(ClientRequestToken) }
+            request["Faces"] = .array((Faces ?? []).map { face in
+                var entry: [String: JSONValue] = ["EmbeddingDimension": .number(Double(face.Embedding?.count ?? 0))]
+                if let id = face.FaceId { entry["FaceId"] = .string(id) }
+                if let external = face.ExternalImageId { entry["ExternalImageId"] = .string(external) }
+                return .object(entry)
+            })
+            return .object(request)
+        }
+    }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
+        if let Faces {
+            if !(1...Limits.facesPerImport).contains(Faces.count) {
+                v.fail("Value at 'faces' failed to satisfy constraint: Member must have between 1 and \(Limits.facesPerImport) items")
+            }
+            for (index, face) in Faces.enumerated().prefix(Limits.facesPerImport) {
+                v.checkFaceId(face.FaceId, "faces.\(index + 1).member.faceId")
+                v.check(face.ExternalImageId, "faces.\(index + 1).member.externalImageId", Validator.externalImageId)
+                guard let embedding = face.Embedding else {
+                    v.fail("Value null at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must not be null")
+                    continue
+                }
+                if !embedding.allSatisfy({ $0.isFinite && Float($0).isFinite }) {
+                    v.fail("Value at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers")
+                }
+            }
+        } else {
+            v.fail("Value null at 'faces' failed to satisfy constraint: Member must not be null")
+        }
+        try v.finish()
+    }
+
+    func command(signer: Signer) -> LedgerCommand {
+        let faces = zip(Faces ?? [], generatedIds).map { face, ids in
+            FaceToImport(faceId: face.FaceId ?? ids.faceId, faceIdGiven: face.FaceId != nil, externalImageId: face.ExternalImageId,
+                         imageId: ids.imageId, embedding: (face.Embedding ?? []).map(Float.init))
+        }
+        return .importFaces(collectionId: CollectionId!, faces: faces)
+    }
+}
+
+// MARK: Reads
+
+struct ListCollectionsRequest: OperationRequest {
+    var NextToken: String?
+    var MaxResults: Int?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(NextToken, "nextToken", Validator.paginationToken)
+        v.checkRange(MaxResults, "maxResults", 0...4096)
+        try v.finish()
+    }
+}
+
+struct ListUsersRequest: OperationRequest {
+    var CollectionId: String?
+    var MaxResults: Int?
+    var NextToken: String?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.checkRange(MaxResults, "maxResults", 1...500)
+        v.check(NextToken, "nextToken", Validator.paginationToken)
+        try v.finish()
+    }
+}
+
+struct ListFacesRequest: OperationRequest {
+    var CollectionId: String?
+    var NextToken: String?
+    var MaxResults: Int?
+    var UserId: String?
+    var FaceIds: [String]?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(NextToken, "nextToken", Validator.paginationToken)
+        v.checkRange(MaxResults, "maxResults", 0...4096)
+        v.check(UserId, "userId", Validator.userId)
+        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096)
+        try v.finish()
+    }
+}
+
+struct SearchUsersRequest: OperationRequest {
+    var CollectionId: String?
+    var UserId: String?
+    var FaceId: String?
+    var UserMatchThreshold: Double?
+    var MaxUsers: Int?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(UserId, "userId", Validator.userId)
+        v.checkFaceId(FaceId, "faceId")
+        v.checkPercent(UserMatchThreshold, "userMatchThreshold")
+        v.checkRange(MaxUsers, "maxUsers", 1...500)
+        if (UserId == nil) == (FaceId == nil) {
+            v.fail("Exactly one of FaceId and UserId must be given")
+        }
+        try v.finish()
+    }
+}
+
+struct SearchFacesRequest: OperationRequest {
+    var CollectionId: String?
+    var FaceId: String?
+    var MaxFaces: Int?
+    var FaceMatchThreshold: Double?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.checkFaceId(FaceId, "faceId", required: true)
+        v.checkRange(MaxFaces, "maxFaces", 1...4096)
+        v.checkPercent(FaceMatchThreshold, "faceMatchThreshold")
+        try v.finish()
+    }
+}
+
+extension Validator {
+    /// Records a problem stated in full.
+    mutating func problems_append(_ problem: String) { fail(problem) }
+}

@@ -1,0 +1,187 @@
+import Crypto
+import Foundation
+import LedgerDomain
+
+/// A request as Signature Version 4 sees it.
+public struct SignedRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: String
+    /// Header names in any case; a name may repeat.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    func header(_ name: String) -> String? {
+        let values = headers.filter { $0.name.lowercased() == name }.map(\.value)
+        return values.isEmpty ? nil : values.joined(separator: ",")
+    }
+}
+
+/// Who signed a request, once the signature checked out.
+public struct Signer: Sendable {
+    public var key: AccessKey
+    /// The region named in the credential scope.
+    public var region: String
+}
+
+/// Verifies AWS Signature Version 4 (`Authorization: AWS4-HMAC-SHA256 …`) for the `rekognition`
+/// service, in any region, with ±5 minutes of clock skew.
+public struct SigV4Verifier: Sendable {
+    public let credentials: CredentialStore
+    public var service = "rekognition"
+    public var allowedSkew: TimeInterval = 300
+
+    public init(credentials: CredentialStore) { self.credentials = credentials }
+
+    public func verify(_ request: SignedRequest, now: Date = Date()) -> Result<Signer, LedgerError> {
+        guard let authorization = request.header("authorization") else {
+            return .failure(LedgerError(.missingAuthenticationToken, "Missing Authentication Token"))
+        }
+        guard let parsed = AuthorizationHeader(authorization) else {
+            return .failure(LedgerError(.incompleteSignature,
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm AWS4-HMAC-SHA256"))
+        }
+        guard let amzDate = request.header("x-amz-date"), let signedAt = Self.parseAmzDate(amzDate) else {
+            return .failure(LedgerError(.incompleteSignature, "Authorization header requires existence of a valid 'X-Amz-Date' header"))
+        }
+        let scope = parsed.credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard scope.count == 5, scope[4] == "aws4_request", !scope[2].isEmpty else {
+            return .failure(LedgerError(.incompleteSignature, "Credential should be scoped to a valid region and service"))
+        }
+        let (accessKeyId, date, region, service) = (scope[0], scope[1], scope[2], scope[3])
+        guard let key = credentials[accessKeyId] else {
+            return .failure(LedgerError(.unrecognizedClient, "The security token included in the request is invalid."))
+        }
+        guard service == self.service else {
+            return .failure(LedgerError(.invalidSignature, "Credential should be scoped to correct service: '\(self.service)'."))
+        }
+        guard amzDate.hasPrefix(date) else {
+            return .failure(LedgerError(.invalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP"))
+        }
+        guard abs(signedAt.timeIntervalSince(now)) <= allowedSkew else {
+            return .failure(LedgerError(.invalidSignature,
+                "Signature expired: \(amzDate) is now earlier or later than the 5 minutes allowed around the server time"))
+        }
+        guard parsed.signedHeaders.contains("host"), parsed.signedHeaders.allSatisfy({ request.header($0) != nil }) else {
+            return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided."))
+        }
+        let canonical = Self.canonicalRequest(request, signedHeaders: parsed.signedHeaders)
+        let stringToSign = [
+            "AWS4-HMAC-SHA256", amzDate, "\(date)/\(region)/\(service)/aws4_request",
+            Self.hex(SHA256.hash(data: Data(canonical.utf8))),
+        ].joined(separator: "\n")
+        let signingKey = Self.signingKey(secret: key.secretAccessKey, date: date, region: region, service: service)
+        let expected = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey))
+        guard Self.constantTimeEqual(expected, parsed.signature) else {
+            return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."))
+        }
+        return .success(Signer(key: key, region: region))
+    }
+
+    static func canonicalRequest(_ request: SignedRequest, signedHeaders: [String]) -> String {
+        let headers = signedHeaders.map { name in
+            let value = request.header(name) ?? ""
+            let collapsed = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            return "\(name):\(collapsed)"
+        }
+        return [
+            request.method.uppercased(),
+            canonicalPath(request.path),
+            canonicalQuery(request.query),
+            headers.joined(separator: "\n") + "\n",
+            signedHeaders.joined(separator: ";"),
+            hex(SHA256.hash(data: request.body)),
+        ].joined(separator: "\n")
+    }
+
+    static func canonicalPath(_ path: String) -> String {
+        guard !path.isEmpty else { return "/" }
+        return path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { uriEncode(String($0).removingPercentEncoding ?? String($0)) }
+            .joined(separator: "/")
+    }
+
+    static func canonicalQuery(_ query: String) -> String {
+        guard !query.isEmpty else { return "" }
+        return query.split(separator: "&").map { pair -> (String, String) in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let decode = { (s: String) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? s }
+            return (uriEncode(decode(parts[0])), uriEncode(decode(parts.count > 1 ? parts[1] : "")))
+        }.sorted { $0 < $1 }.map { "\($0)=\($1)" }.joined(separator: "&")
+    }
+
+    /// RFC 3986 encoding as SigV4 wants it: unreserved characters as they are, the rest %XX.
+    static func uriEncode(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+
+    static func signingKey(secret: String, date: String, region: String, service: String) -> SymmetricKey {
+        var key = SymmetricKey(data: Data(("AWS4" + secret).utf8))
+        for part in [date, region, service, "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
+        }
+        return key
+    }
+
+    static func parseAmzDate(_ value: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.date(from: value)
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in x.indices { difference |= x[i] ^ y[i] }
+        return difference == 0
+    }
+}
+
+/// `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`
+struct AuthorizationHeader {
+    let credential: String
+    let signedHeaders: [String]
+    let signature: String
+
+    init?(_ header: String) {
+        let prefix = "AWS4-HMAC-SHA256 "
+        guard header.hasPrefix(prefix) else { return nil }
+        var fields: [String: String] = [:]
+        for part in header.dropFirst(prefix.count).split(separator: ",") {
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else { return nil }
+            fields[pair[0]] = pair[1]
+        }
+        guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"],
+              let signature = fields["Signature"], !signedHeaders.isEmpty, !signature.isEmpty
+        else { return nil }
+        self.credential = credential
+        self.signedHeaders = signedHeaders.split(separator: ";").map { $0.lowercased() }
+        self.signature = signature
+    }
+}
