@@ -39,3 +39,26 @@ def data_dir():
     os.chmod(path, 0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+# Keys of the API tests: ACCESS_KEY_ID SECRET PRINCIPAL ROLE [rate=N]
+KEYS = {
+    "admin": ("AKIDADMIN0000000001", "admin-secret-0000000000000000000000000001", "alice", "admin"),
+    "writer": ("AKIDWRITER000000001", "writer-secret-000000000000000000000000001", "bob", "writer"),
+    "auditor": ("AKIDAUDITOR00000001", "auditor-secret-00000000000000000000000001", "carol", "auditor"),
+    "slow": ("AKIDSLOW00000000001", "slow-secret-0000000000000000000000000001", "dave", "writer", "rate=2"),
+}
+
+
+@pytest.fixture
+def api(faceledger, database_url, data_dir):
+    """A running `faceledger serve` on a fresh database, with the keys above."""
+    from api import Api
+    from server import Server
+    credentials = os.path.join(data_dir, "credentials-test")
+    with open(credentials, "w") as f:
+        for fields in KEYS.values():
+            f.write(" ".join(fields) + "\n")
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        yield Api(server, database_url)
+        server.stop()
