@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // libpq, as Debian's libpq-dev installs it. Only the `Postgres` module imports it.
@@ -73,6 +75,8 @@ let package = Package(
             dependencies: [
                 "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,6 +99,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain"]),
+        .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "Postgres", "TestSupport"]),

@@ -12,10 +12,13 @@ public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var credentials: CredentialStore
-    public init(host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore) {
+    /// Commands that may wait for the processor before new ones get ProvisionedThroughputExceededException.
+    public var maxPendingCommands: Int
+    public init(host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000) {
         self.host = host
         self.port = port
         self.credentials = credentials
+        self.maxPendingCommands = maxPendingCommands
     }
 }
 
@@ -39,11 +42,12 @@ public func buildApplication(
     configuration: ServerConfiguration, conninfo: String, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws -> some ApplicationProtocol {
-    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16)
+    // Requests fail fast (503) while the database is away, rather than hanging on reconnects.
+    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, reconnectTimeout: .seconds(2))
     let readModels = ReadModels(pool: pool)
     let projector = Projector(conninfo: conninfo, logger: logger)
-    let processor = CommandProcessor(connection: try await PostgresConnection.connect(conninfo), logger: logger,
-                                     onCommitted: { projector.poke() })
+    let processor = CommandProcessor(connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2)), logger: logger,
+                                     maxPending: configuration.maxPendingCommands, onCommitted: { projector.poke() })
     try await processor.warmUp()
     let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels,
                         verifier: SigV4Verifier(credentials: configuration.credentials),
@@ -79,15 +83,20 @@ func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI)
     let target = request.headers[HTTPField.Name("X-Amz-Target")!]
     let limit = (try? Operation.from(target: target))?.maxBodyBytes ?? (1 << 20)
     let tooLarge = LedgerError(.requestEntityTooLarge, "The request body is larger than \(limit) bytes")
-    if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-        return render(.failure(tooLarge), requestId: requestId)
-    }
+    // A declared oversize body is refused before it is read. Only a client that will close the
+    // connection gets its body read (and dropped) first: it may be writing all of it before it reads,
+    // and would otherwise stall; on a kept-alive connection the server drains the body itself.
+    let declaredTooLarge = request.headers[.contentLength].flatMap(Int.init).map { $0 > limit } ?? false
+    let closing = request.headers[.connection]?.lowercased().contains("close") ?? false
+    if declaredTooLarge && !closing { return render(.failure(tooLarge), requestId: requestId) }
     let body: ByteBuffer
     do {
-        body = try await request.body.collect(upTo: limit)
+        guard let collected = try await collect(request.body, limit: declaredTooLarge ? 0 : limit) else {
+            return render(.failure(tooLarge), requestId: requestId)
+        }
+        body = collected
     } catch {
-        return render(.failure(error is NIOTooManyBytesError ? tooLarge : LedgerError(.serialization, "The request body could not be read")),
-                      requestId: requestId)
+        return render(.failure(LedgerError(.serialization, "The request body could not be read")), requestId: requestId)
     }
     var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
     if let authority = request.head.authority { headers.append((name: "host", value: authority)) }
@@ -96,6 +105,23 @@ func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI)
     let answer = await api.handle(target: target, request: signed, requestId: requestId,
                                   sourceAddress: context.remoteAddress?.ipAddress)
     return render(answer, requestId: requestId)
+}
+
+/// The body, or nil when it is larger than `limit` bytes. An oversize body is still read (and
+/// dropped, up to 256 MiB), so that a client writing all of it before it reads gets the answer.
+func collect(_ body: RequestBody, limit: Int) async throws -> ByteBuffer? {
+    var buffer = ByteBuffer()
+    var dropped = 0
+    for try await chunk in body {
+        if dropped == 0, buffer.readableBytes + chunk.readableBytes <= limit {
+            var chunk = chunk
+            buffer.writeBuffer(&chunk)
+        } else {
+            dropped += chunk.readableBytes
+            if dropped > 256 << 20 { break }
+        }
+    }
+    return dropped == 0 ? buffer : nil
 }
 
 /// A JSON body with status 200, or the AWS error envelope with the error's status.

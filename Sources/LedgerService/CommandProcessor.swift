@@ -17,6 +17,7 @@ public final class CommandProcessor: Sendable {
     private let connection: PostgresConnection
     private let logger: Logger
     private let maxBatch: Int
+    private let maxPending: Int
     private let onCommitted: @Sendable () -> Void
     private let queue = Mutex<[Pending]>([])
     private let wakeUp: AsyncStream<Void>.Continuation
@@ -30,11 +31,16 @@ public final class CommandProcessor: Sendable {
         let continuation: CheckedContinuation<CommandOutcome, Never>
     }
 
-    public init(connection: PostgresConnection, logger: Logger, maxBatch: Int = 256,
+    /// - Parameters:
+    ///   - maxBatch: the most submissions one transaction takes.
+    ///   - maxPending: the most submissions that may wait; past it a submission is refused at once
+    ///     with ProvisionedThroughputExceededException (which the AWS SDKs retry with back-off).
+    public init(connection: PostgresConnection, logger: Logger, maxBatch: Int = 256, maxPending: Int = 10_000,
                 onCommitted: @escaping @Sendable () -> Void = {}) {
         self.connection = connection
         self.logger = logger
         self.maxBatch = maxBatch
+        self.maxPending = maxPending
         self.onCommitted = onCommitted
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -45,8 +51,17 @@ public final class CommandProcessor: Sendable {
     /// Submits a command and waits for its outcome.
     public func submit(_ submission: CommandSubmission) async -> CommandOutcome {
         await withCheckedContinuation { continuation in
-            queue.withLock { $0.append(Pending(submission: submission, continuation: continuation)) }
-            wakeUp.yield()
+            let accepted = queue.withLock { queue -> Bool in
+                guard queue.count < maxPending else { return false }
+                queue.append(Pending(submission: submission, continuation: continuation))
+                return true
+            }
+            if accepted {
+                wakeUp.yield()
+            } else {
+                continuation.resume(returning: .failure(LedgerError(.provisionedThroughputExceeded,
+                    "Too many commands are waiting; retry the request")))
+            }
         }
     }
 

@@ -62,15 +62,3 @@ struct Reconcile: PlannedCommand {
     @Flag(help: "One pass, then exit.") var once = false
     @OptionGroup var database: DatabaseOptions
 }
-
-struct LoadTest: PlannedCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "loadtest", abstract: "Drive concurrent, signed AssociateFaces calls against a server and report.")
-    static let arrivesWith = "the Rekognition API"
-    @Option var endpoint: String
-    @Option(name: .customLong("access-key")) var accessKey: String
-    @Option(name: .customLong("secret-key")) var secretKey: String
-    @Option var concurrency = 32
-    @Option(help: "Seconds.") var duration = 10
-    @Flag var json = false
-}

@@ -41,7 +41,8 @@ struct Serve: AsyncParsableCommand {
         } ?? 8080
         let configuration = ServerConfiguration(
             host: resolve(host, flag: "host", default: "127.0.0.1"), port: portValue,
-            credentials: try loadCredentials(logger: logger))
+            credentials: try loadCredentials(logger: logger),
+            maxPendingCommands: environmentValue(forFlag: "max-pending-commands").flatMap(Int.init) ?? 10_000)
 
         let target = try await database.open(ownsCluster: true, logger: logger)
         defer { target.close(logger: logger) }

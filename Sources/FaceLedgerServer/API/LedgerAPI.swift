@@ -138,17 +138,17 @@ public struct LedgerAPI: Sendable {
 enum RequestDecoding {
     static func decode<R: Decodable>(_: R.Type, from body: [UInt8]) throws -> R {
         let data = body.isEmpty ? Data("{}".utf8) : Data(body)
-        guard String(validating: body, as: UTF8.self) != nil || body.isEmpty,
-              (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
-        else {
+        guard body.isEmpty || (String(validating: body, as: UTF8.self) != nil && JSONSyntax.isObject(body)) else {
             throw LedgerError(.serialization, "The request body is not a JSON object")
         }
         do {
             return try JSONDecoder().decode(R.self, from: data)
         } catch let DecodingError.typeMismatch(type, context) {
             throw LedgerError.invalidParameter("Value at '\(path(context))' must be of type \(typeName(type))")
-        } catch let DecodingError.dataCorrupted(context) {
-            throw LedgerError.invalidParameter("Value at '\(path(context))' is not valid: it does not fit the member's type")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw LedgerError.invalidParameter("Value at '\(path(context))' does not fit the member's type")
+        } catch DecodingError.dataCorrupted {
+            throw LedgerError.invalidParameter("A number in the request does not fit its member's type")
         } catch let DecodingError.valueNotFound(type, context) {
             throw LedgerError.invalidParameter("Value null at '\(path(context))' must be of type \(typeName(type))")
         } catch {
@@ -165,8 +165,8 @@ enum RequestDecoding {
         case is String.Type: "string"
         case is Int.Type: "integer"
         case is Double.Type, is Float.Type: "number"
-        case is [String].Type, is [Double].Type: "list"
-        default: "the model's shape"
+        case is [String].Type, is [Double].Type, is [Any].Type: "list"
+        default: "structure"
         }
     }
 

@@ -1,0 +1,31 @@
+import Crypto
+import Foundation
+
+extension SigV4Verifier {
+    /// Signs a request as the AWS SDKs do (for `faceledger loadtest`): returns the headers to send,
+    /// `Authorization` and `X-Amz-Date` included.
+    public static func sign(
+        method: String, url: URL, headers: [(name: String, value: String)], body: [UInt8],
+        accessKeyId: String, secretAccessKey: String, region: String, service: String = "rekognition", now: Date = Date()
+    ) -> [(name: String, value: String)] {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let amzDate = formatter.string(from: now)
+        let date = String(amzDate.prefix(8))
+        let host = url.port.map { "\(url.host ?? ""):\($0)" } ?? (url.host ?? "")
+        var all = headers + [(name: "host", value: host), (name: "x-amz-date", value: amzDate)]
+        let signedHeaders = Set(all.map { $0.name.lowercased() }).sorted()
+        let request = SignedRequest(method: method, path: url.path.isEmpty ? "/" : url.path, query: url.query ?? "",
+                                    headers: all, body: body)
+        let canonical = canonicalRequest(request, signedHeaders: signedHeaders)
+        let scope = "\(date)/\(region)/\(service)/aws4_request"
+        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, hex(SHA256.hash(data: Data(canonical.utf8)))].joined(separator: "\n")
+        let key = signingKey(secret: secretAccessKey, date: date, region: region, service: service)
+        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        all.append((name: "Authorization",
+                    value: "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"))
+        return all.filter { $0.name != "host" }
+    }
+}

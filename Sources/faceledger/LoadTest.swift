@@ -1,0 +1,208 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FaceLedgerServer
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+struct LoadTest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest",
+        abstract: "Drive concurrent, signed AssociateFaces calls against a server and report throughput and latency.",
+        discussion: """
+            Creates a collection of its own (loadtest-<random>), imports the faces it needs first (FaceLedger.ImportFaces), \
+            then runs --concurrency callers, each associating one fresh face per AssociateFaces call, for a one-second \
+            warm-up and then --duration seconds. Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
+            HdrHistogram. With --json it prints one object: {"requests", "errors", "throughput", "p50_ms", "p99_ms"} \
+            (throughput in successful requests per second of the measured phase), plus "collection_id" and \
+            "warmup_requests" so the counts can be checked against the service's log.
+            """)
+
+    @Option(help: "The server's URL, e.g. http://127.0.0.1:8080 (env FACELEDGER_ENDPOINT).") var endpoint: String?
+    @Option(name: .customLong("access-key"), help: "Access key id (env FACELEDGER_ACCESS_KEY).") var accessKey: String?
+    @Option(name: .customLong("secret-key"), help: "Secret access key (env FACELEDGER_SECRET_KEY).") var secretKey: String?
+    @Option(help: "Concurrent callers (default 32; env FACELEDGER_CONCURRENCY).") var concurrency: Int?
+    @Option(help: "Measured seconds, after a one-second warm-up (default 10; env FACELEDGER_DURATION).") var duration: Double?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        guard let endpoint = endpoint ?? environmentValue(forFlag: "endpoint"), let url = URL(string: endpoint),
+              let accessKey = accessKey ?? environmentValue(forFlag: "access-key"),
+              let secretKey = secretKey ?? environmentValue(forFlag: "secret-key")
+        else { throw ValidationError("--endpoint, --access-key and --secret-key are required") }
+        let callers = concurrency ?? environmentValue(forFlag: "concurrency").flatMap(Int.init) ?? 32
+        let seconds = duration ?? environmentValue(forFlag: "duration").flatMap(Double.init) ?? 10
+        guard callers > 0, seconds > 0 else { throw ValidationError("--concurrency and --duration must be positive") }
+
+        let client = SignedClient(url: url, accessKey: accessKey, secretKey: secretKey, connections: callers)
+        let collectionId = "loadtest-" + UUID().uuidString.prefix(8).lowercased()
+        let outcome = await Result {
+            try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
+            return try await LoadRun(client: client, collectionId: collectionId, callers: callers, seconds: seconds).run()
+        }
+        try await client.http.shutdown()
+        let report = try outcome.get()
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print("""
+                collection \(collectionId): \(report.requests) AssociateFaces in \(String(format: "%.1f", seconds)) s \
+                with \(callers) callers, \(report.errors) errors
+                throughput \(String(format: "%.0f", report.throughput)) req/s, p50 \(String(format: "%.2f", report.p50)) ms, \
+                p99 \(String(format: "%.2f", report.p99)) ms
+                """)
+        }
+    }
+}
+
+/// Signed AWS JSON 1.1 calls over one HTTP client.
+struct SignedClient: Sendable {
+    let url: URL
+    let accessKey: String
+    let secretKey: String
+    let http: HTTPClient
+
+    init(url: URL, accessKey: String, secretKey: String, connections: Int) {
+        self.url = url
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    struct CallError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// POSTs a JSON body with `X-Amz-Target: target`; returns the JSON response or throws its error.
+    @discardableResult
+    func call(_ target: String, _ body: [String: Any]) async throws -> [String: Any] {
+        let payload = Array(try JSONSerialization.data(withJSONObject: body))
+        var request = HTTPClientRequest(url: url.absoluteString.hasSuffix("/") ? url.absoluteString : url.absoluteString + "/")
+        request.method = .POST
+        let signed = SigV4Verifier.sign(
+            method: "POST", url: url, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)],
+            body: payload, accessKeyId: accessKey, secretAccessKey: secretKey, region: "us-east-1")
+        for header in signed { request.headers.add(name: header.name, value: header.value) }
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        let response = try await http.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
+        guard response.status == .ok else {
+            throw CallError(description: "\(target): \(response.status.code) \(json["__type"] ?? "") \(json["message"] ?? "")")
+        }
+        return json
+    }
+}
+
+/// One load run: faces imported first, then timed AssociateFaces callers.
+struct LoadRun {
+    let client: SignedClient
+    let collectionId: String
+    let callers: Int
+    let seconds: Double
+    let warmUp = 1.0
+
+    struct Report {
+        var requests: Int
+        var errors: Int
+        var throughput: Double
+        var p50: Double
+        var p99: Double
+        var warmupRequests: Int
+        var collectionId: String
+
+        var json: [String: Any] {
+            ["requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
+             "warmup_requests": warmupRequests, "collection_id": collectionId]
+        }
+    }
+
+    /// Each caller works through users of its own, 100 fresh faces per user (the per-user limit).
+    func run() async throws -> Report {
+        let start = ContinuousClock.now
+        let measuredFrom = start + .milliseconds(Int(warmUp * 1000)) + .milliseconds(500 * callers / 32)
+        let results = try await withThrowingTaskGroup(of: CallerResult.self) { group in
+            for caller in 0..<callers {
+                group.addTask { try await runCaller(caller, measuredFrom: measuredFrom) }
+            }
+            var all: [CallerResult] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for result in results { histogram.add(result.latencies) }
+        let requests = results.reduce(0) { $0 + $1.requests }
+        let errors = results.reduce(0) { $0 + $1.errors }
+        return Report(
+            requests: requests, errors: errors, throughput: Double(requests - errors) / seconds,
+            p50: Double(histogram.valueAtPercentile(50)) / 1000, p99: Double(histogram.valueAtPercentile(99)) / 1000,
+            warmupRequests: results.reduce(0) { $0 + $1.warmupRequests }, collectionId: collectionId)
+    }
+
+    struct CallerResult: Sendable {
+        var requests = 0
+        var errors = 0
+        var warmupRequests = 0
+        var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    private func runCaller(_ caller: Int, measuredFrom: ContinuousClock.Instant) async throws -> CallerResult {
+        var result = CallerResult()
+        let direction = (0..<8).map { _ in Double.random(in: -1...1) }
+        var batch = 0
+        // Import and set up before the clock starts; refill (outside the measurement) if the run outlasts them.
+        var faces = try await prepareUser(caller: caller, batch: batch, direction: direction)
+        let deadline = measuredFrom + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if faces.faceIds.isEmpty {
+                batch += 1
+                faces = try await prepareUser(caller: caller, batch: batch, direction: direction)
+                continue
+            }
+            let faceId = faces.faceIds.removeFirst()
+            let started = ContinuousClock.now
+            var failed = false
+            do {
+                try await client.call("RekognitionService.AssociateFaces",
+                                      ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
+                                       "ClientRequestToken": UUID().uuidString])
+            } catch {
+                failed = true
+            }
+            let elapsed = ContinuousClock.now - started
+            if started < measuredFrom {
+                if !failed { result.warmupRequests += 1 }
+                continue
+            }
+            result.requests += 1
+            if failed { result.errors += 1 }
+            let micros = UInt64(max(1, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+            _ = result.latencies.record(micros)
+        }
+        return result
+    }
+
+    private func prepareUser(caller: Int, batch: Int, direction: [Double]) async throws -> (userId: String, faceIds: [String]) {
+        let userId = "caller-\(caller)-\(batch)"
+        try await client.call("RekognitionService.CreateUser", ["CollectionId": collectionId, "UserId": userId])
+        let faces = (0..<100).map { _ in ["Embedding": direction.map { $0 + Double.random(in: -0.01...0.01) }] }
+        let imported = try await client.call("FaceLedger.ImportFaces", ["CollectionId": collectionId, "Faces": faces])
+        let ids = (imported["FaceRecords"] as? [[String: Any]] ?? []).compactMap { ($0["Face"] as? [String: Any])?["FaceId"] as? String }
+        return (userId, ids)
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The outcome of an async throwing body.
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}

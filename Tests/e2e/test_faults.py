@@ -1,0 +1,79 @@
+"""Faults: a killed server, a database that goes away, a full command queue."""
+import os
+import subprocess
+
+import botocore
+import pytest
+
+from api import Api
+from conftest import KEYS
+from server import Server
+
+
+def write_credentials(data_dir):
+    path = os.path.join(data_dir, "credentials-test")
+    with open(path, "w") as f:
+        for fields in KEYS.values():
+            f.write(" ".join(fields) + "\n")
+    return path
+
+
+def pg_ctl(data_dir, *args):
+    bindir = sorted(os.listdir("/usr/lib/postgresql"), key=int)[-1]
+    cluster = os.path.join(data_dir, "pg")
+    command = [f"/usr/lib/postgresql/{bindir}/bin/pg_ctl", "-D", cluster, "-l", os.path.join(cluster, "postgres.log"), "-w", *args]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def test_nothing_acknowledged_is_lost_when_the_server_is_killed(faceledger, data_dir):
+    credentials = write_credentials(data_dir)
+    with Server(faceledger, "--data-dir", data_dir, "--credentials-file", credentials) as server:
+        api = Api(server, None)
+        c = api.client()
+        c.create_collection(CollectionId="c")
+        c.create_user(CollectionId="c", UserId="u")
+        faces = api.import_faces("c", [[1, i / 100] for i in range(10)])
+        acknowledged = c.associate_faces(CollectionId="c", UserId="u", FaceIds=faces[:5], ClientRequestToken="before-kill")
+        server.process.kill()
+        server.process.wait()
+    with Server(faceledger, "--data-dir", data_dir, "--credentials-file", credentials) as server:
+        c = Api(server, None).client()
+        owned = {f["FaceId"] for f in c.list_faces(CollectionId="c", UserId="u")["Faces"]}
+        assert owned == {f["FaceId"] for f in acknowledged["AssociatedFaces"]} == set(faces[:5])
+        # The retry of the acknowledged request gets its stored response and changes nothing.
+        retried = c.associate_faces(CollectionId="c", UserId="u", FaceIds=faces[:5], ClientRequestToken="before-kill")
+        assert retried["AssociatedFaces"] == acknowledged["AssociatedFaces"]
+        assert server.stop() == 0
+
+
+def test_an_unreachable_database_is_503_and_the_server_recovers(faceledger, data_dir):
+    credentials = write_credentials(data_dir)
+    with Server(faceledger, "--data-dir", data_dir, "--credentials-file", credentials) as server:
+        api = Api(server, None)
+        c = api.client(retries={"max_attempts": 1})
+        c.create_collection(CollectionId="c")
+        pg_ctl(data_dir, "-m", "immediate", "stop")
+        for call in (lambda: c.list_collections(), lambda: c.create_user(CollectionId="c", UserId="u")):
+            with pytest.raises(botocore.exceptions.ClientError) as error:
+                call()
+            assert error.value.response["Error"]["Code"] == "ServiceUnavailableException"
+            assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert "postgres" not in error.value.response["Error"]["Message"].lower()
+        pg_ctl(data_dir, "start")
+        c.create_user(CollectionId="c", UserId="u")
+        assert c.list_users(CollectionId="c")["Users"] == [{"UserId": "u", "UserStatus": "CREATED"}]
+        assert server.stop() == 0
+
+
+def test_a_full_command_queue_is_provisioned_throughput_exceeded(faceledger, database_url, data_dir):
+    # A queue of 0 is always full: every command is refused at once, reads still work.
+    credentials = write_credentials(data_dir)
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials,
+                env={"FACELEDGER_MAX_PENDING_COMMANDS": "0"}) as server:
+        c = Api(server, database_url).client(retries={"max_attempts": 1})
+        with pytest.raises(c.exceptions.ProvisionedThroughputExceededException):
+            c.create_collection(CollectionId="c")
+        assert c.list_collections()["CollectionIds"] == []
+        assert server.stop() == 0
