@@ -1,0 +1,24 @@
+"""`faceledger loadtest` against a real server: its counts agree with what the service recorded."""
+import json
+import subprocess
+
+from conftest import KEYS, psql
+
+
+def test_loadtest_counts_agree_with_the_log(faceledger, api):
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    result = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                             "--concurrency", "4", "--duration", "2", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {"requests", "errors", "throughput", "p50_ms", "p99_ms"}
+    assert report["requests"] > 0 and report["errors"] == 0
+    assert 0 < report["p50_ms"] <= report["p99_ms"]
+    assert abs(report["throughput"] - report["requests"] / 2) < 1e-6
+    collection = report["collection_id"]
+    settled = psql(api.database_url, f"""SELECT count(*) FROM events WHERE collection_id = '{collection}'
+                                          AND type = 'CommandSettled' AND operation = 'AssociateFaces'""")
+    associated = psql(api.database_url, f"SELECT count(*) FROM events WHERE collection_id = '{collection}' AND type = 'FaceAssociated'")
+    assert int(settled) == int(associated) == report["requests"] - report["errors"] + report["warmup_requests"]
+    # Every call was signed by the key given: its principal is on every event.
+    assert psql(api.database_url, f"SELECT DISTINCT principal FROM events WHERE collection_id = '{collection}'") == KEYS["writer"][2]
