@@ -49,7 +49,7 @@ public func buildApplication(
     let processor = CommandProcessor(connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2)), logger: logger,
                                      maxPending: configuration.maxPendingCommands, onCommitted: { projector.poke() })
     try await processor.warmUp()
-    let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels,
+    let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels, audit: AuditQueries(pool: pool),
                         verifier: SigV4Verifier(credentials: configuration.credentials),
                         tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger)
 

@@ -318,3 +318,42 @@ def test_index_faces_points_to_import_faces(api):
     with pytest.raises(c.exceptions.InvalidParameterException) as error:
         c.index_faces(CollectionId="c", Image={"Bytes": b"not an image"})
     assert "ImportFaces" in str(error.value)
+
+
+def test_face_history_tells_who_did_what_to_a_face_and_when(api):
+    admin, writer, auditor = api.client("admin"), api.client("writer"), api.client("auditor")
+    admin.create_collection(CollectionId="c")
+    for user in ("u", "v"):
+        admin.create_user(CollectionId="c", UserId=user)
+    face, other = api.import_faces("c", [[1, 0], [0, 1]])
+    writer.associate_faces(CollectionId="c", UserId="u", FaceIds=[face, other])
+    admin.associate_faces(CollectionId="c", UserId="v", FaceIds=[face])  # refused: u owns it
+    writer.associate_faces(CollectionId="c", UserId="u", FaceIds=[face])  # unchanged
+    admin.disassociate_faces(CollectionId="c", UserId="u", FaceIds=[face])
+    admin.delete_faces(CollectionId="c", FaceIds=[face])
+
+    status, _, body = api.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": face}, role="auditor")
+    assert status == 200, body
+    entries = body["Entries"]
+    assert [(e["Operation"], e["Principal"], e.get("UserId"), e["Outcome"]) for e in entries] == [
+        ("ImportFaces", "alice", None, "IMPORTED"),
+        ("AssociateFaces", "bob", "u", "ASSOCIATED"),
+        ("AssociateFaces", "alice", "v", "ASSOCIATED_TO_A_DIFFERENT_USER"),
+        ("AssociateFaces", "bob", "u", "UNCHANGED"),
+        ("DisassociateFaces", "alice", "u", "DISASSOCIATED"),
+        ("DeleteFaces", "alice", None, "DELETED"),
+    ]
+    positions = [e["Position"] for e in entries]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert all(isinstance(e["Time"], (int, float)) and e["RequestId"] for e in entries)
+
+    page = api.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": face, "MaxResults": 4}, role="auditor")[2]
+    assert page["Entries"] == entries[:4]
+    rest = api.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": face, "NextToken": page["NextToken"]}, role="auditor")[2]
+    assert rest["Entries"] == entries[4:] and "NextToken" not in rest
+    # The history of one face is no passport to another's.
+    status, _, body = api.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": other, "NextToken": page["NextToken"]}, role="auditor")
+    assert (status, body["__type"]) == (400, "InvalidPaginationTokenException")
+    # Writers change things; they do not read the audit trail.
+    status, _, body = api.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": face}, role="writer")
+    assert (status, body["__type"]) == (400, "AccessDeniedException")

@@ -124,9 +124,42 @@ extension LedgerAPI {
             })
             return .object(response)
 
+        case .getFaceHistory:
+            let request = try decoded(GetFaceHistoryRequest.self, body)
+            let (collectionId, faceId) = (request.CollectionId!, request.FaceId!)
+            let limit = request.MaxResults ?? 100
+            let scope = collectionId + "/" + faceId
+            let after = try request.NextToken.map { token -> Int in
+                guard let version = Int(try tokens.read(token, operation: operation.rawValue, collectionId: scope)) else {
+                    throw LedgerError(.invalidPaginationToken, "Invalid pagination token")
+                }
+                return version
+            } ?? 0
+            let page = try await audit.faceHistory(collectionId: collectionId, faceId: faceId, afterVersion: after, limit: limit + 1)
+            var response: [String: JSONValue] = ["Entries": .array(page.prefix(limit).map { Self.historyJSON($0.entry) })]
+            if page.count > limit {
+                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: scope,
+                                                            lastKey: String(page[limit - 1].version)))
+            }
+            return .object(response)
+
         default:
             throw LedgerError(.internalServerError, "Internal server error")
         }
+    }
+
+    static func historyJSON(_ entry: FaceHistoryEntry) -> JSONValue {
+        var json: [String: JSONValue] = [
+            "Position": .number(Double(entry.position)),
+            "Time": .number(entry.time.timeIntervalSince1970),
+            "Operation": .string(entry.operation),
+            "Principal": .string(entry.principal),
+            "RequestId": .string(entry.requestId),
+            "Outcome": .string(entry.outcome.rawValue),
+        ]
+        if let userId = entry.userId { json["UserId"] = .string(userId) }
+        if let confidence = entry.confidence { json["Confidence"] = .number(confidence) }
+        return .object(json)
     }
 
     private func decoded<R: OperationRequest>(_: R.Type, _ body: [UInt8]) throws -> R {

@@ -12,6 +12,7 @@ public struct LedgerAPI: Sendable {
     let processor: CommandProcessor
     let projector: Projector
     let readModels: ReadModels
+    let audit: AuditQueries
     let verifier: SigV4Verifier
     let rateLimiter = RateLimiter()
     let tokens: PaginationTokens
@@ -109,7 +110,7 @@ public struct LedgerAPI: Sendable {
         guard operation.isAllowed(for: signer.key.role) else {
             return await processor.submit(CommandSubmission(
                 operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: "",
-                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata)).mapError { $0 }
+                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata))
         }
         let command: Result<LedgerCommand, LedgerError>
         do {

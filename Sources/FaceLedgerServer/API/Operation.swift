@@ -17,6 +17,7 @@ enum Operation: String, CaseIterable, Sendable {
     case searchFaces = "SearchFaces"
     case indexFaces = "IndexFaces"
     case importFaces = "ImportFaces"
+    case getFaceHistory = "GetFaceHistory"
 
     static let rekognitionPrefix = "RekognitionService."
     static let extensionPrefix = "FaceLedger."
@@ -40,7 +41,10 @@ enum Operation: String, CaseIterable, Sendable {
         throw LedgerError(.unknownOperation, "FaceLedger does not implement the operation \(target.prefix(128))")
     }
 
-    var isExtension: Bool { self == .importFaces }
+    var isExtension: Bool { self == .importFaces || self == .getFaceHistory }
+
+    /// The audit operations: for admins and auditors.
+    var isAudit: Bool { self == .getFaceHistory }
 
     /// Operations that change the ledger (and so are recorded, even when they fail).
     var isCommand: Bool {
@@ -48,7 +52,7 @@ enum Operation: String, CaseIterable, Sendable {
         case .createCollection, .deleteCollection, .createUser, .deleteUser, .associateFaces, .disassociateFaces,
             .deleteFaces, .importFaces, .indexFaces:
             true
-        case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces:
+        case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces, .getFaceHistory:
             false
         }
     }
@@ -57,7 +61,8 @@ enum Operation: String, CaseIterable, Sendable {
     /// only reads (and the audit operations).
     func isAllowed(for role: Role) -> Bool {
         switch role {
-        case .admin, .writer: true
+        case .admin: true
+        case .writer: !isAudit
         case .auditor: !isCommand
         }
     }

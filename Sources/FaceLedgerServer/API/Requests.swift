@@ -291,3 +291,20 @@ extension Validator {
     /// Records a problem stated in full.
     mutating func problems_append(_ problem: String) { fail(problem) }
 }
+
+/// FaceLedger.GetFaceHistory: every attempt that touched a face, oldest first.
+struct GetFaceHistoryRequest: OperationRequest {
+    var CollectionId: String?
+    var FaceId: String?
+    var MaxResults: Int?
+    var NextToken: String?
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.checkFaceId(FaceId, "faceId", required: true)
+        v.checkRange(MaxResults, "maxResults", 1...1000)
+        v.check(NextToken, "nextToken", Validator.paginationToken)
+        try v.finish()
+    }
+}
