@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "faceledger",
             dependencies: [
-                "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres",
+                "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

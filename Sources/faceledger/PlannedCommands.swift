@@ -20,15 +20,6 @@ struct Rebuild: PlannedCommand {
     @OptionGroup var database: DatabaseOptions
 }
 
-struct State: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a collection's users and their faces at a past instant.")
-    static let arrivesWith = "the projector"
-    @Option var collection: String
-    @Option(name: .customLong("as-of"), help: "ISO 8601 instant.") var asOf: String
-    @Flag var json = false
-    @OptionGroup var database: DatabaseOptions
-}
-
 struct Revert: PlannedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Undo a collection's association changes since an instant with new, ledgered commands.")
