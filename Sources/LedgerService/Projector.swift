@@ -113,16 +113,28 @@ public final class Projector: Service, Sendable {
     }
 
     /// Folds and writes everything after `folded.position`, batch by batch.
+    /// A checkpoint moved by someone else (a rebuild's swap) makes this projector reload from it.
     func project(_ start: FoldedState, on connection: PostgresConnection) async throws -> FoldedState {
         var folded = start
         while true {
             let before = folded
-            let after = try await connection.run { session in try Self.projectBatch(before, in: session) }
+            let after: FoldedState
+            do {
+                after = try await connection.run { session in try Self.projectBatch(before, in: session) }
+            } catch let error as PostgresError where error.sqlState == Self.checkpointMoved {
+                logger.info("read models were replaced; reloading the projector from the new checkpoint")
+                folded = try await connection.run { session in try Self.load(in: session) }
+                advance(to: folded.position)
+                continue
+            }
             if after.position == before.position { return after }
             folded = after
             advance(to: folded.position)
         }
     }
+
+    /// What `projector_claim()` raises when the checkpoint is not where this projector left it.
+    static let checkpointMoved = SQLState("FL412")
 
     /// The state as of the checkpoint, folded from the log (the read models hold rows, not the state).
     static func load(in session: PostgresSession) throws -> FoldedState {
@@ -143,61 +155,11 @@ public final class Projector: Service, Sendable {
     /// pipelined transaction.
     static func projectBatch(_ start: FoldedState, in session: PostgresSession) throws -> FoldedState {
         let events = try EventLog.read(after: start.position, limit: 1000, in: session)
-        guard let last = events.last else { return start }
+        guard !events.isEmpty else { return start }
         var folded = start
-        var collections = Set<String>()
-        var users = Set<EntityKey>()
-        var faces = Set<EntityKey>()
-        var deletedCollections = Set<String>()
-        for recorded in events {
-            let (event, context) = try recorded.ledgerEvent()
-            folded.state.evolve(event, context)
-            collections.insert(context.collectionId)
-            switch event {
-            case .collectionDeleted: deletedCollections.insert(context.collectionId)
-            case .userCreated(let e): users.insert(EntityKey(context.collectionId, e.userId))
-            case .userDeleted(let e): users.insert(EntityKey(context.collectionId, e.userId))
-            case .faceImported(let e, _): faces.insert(EntityKey(context.collectionId, e.faceId))
-            case .faceDeleted(let e): faces.insert(EntityKey(context.collectionId, e.faceId))
-            case .faceAssociated(let e):
-                faces.insert(EntityKey(context.collectionId, e.faceId))
-                users.insert(EntityKey(context.collectionId, e.userId))
-            case .faceDisassociated(let e):
-                faces.insert(EntityKey(context.collectionId, e.faceId))
-                users.insert(EntityKey(context.collectionId, e.userId))
-            default: break
-            }
-        }
-        folded.position = last.position
-
-        var statements: [PostgresStatement] = []
-        for id in deletedCollections.sorted() {
-            statements.append(PostgresStatement("DELETE FROM rm_users WHERE collection_id = $1", [.text(id)]))
-            statements.append(PostgresStatement("DELETE FROM rm_faces WHERE collection_id = $1", [.text(id)]))
-        }
-        for id in collections.sorted() {
-            if let collection = folded.state.collections[id] {
-                statements.append(ReadModelRows.upsert(collection))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM rm_collections WHERE collection_id = $1", [.text(id)]))
-            }
-        }
-        for key in users.sorted() {
-            if let collection = folded.state.collections[key.collectionId], let user = collection.users[key.id] {
-                statements.append(ReadModelRows.upsert(user, in: collection))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM rm_users WHERE collection_id = $1 AND user_id = $2",
-                                                    [.text(key.collectionId), .text(key.id)]))
-            }
-        }
-        for key in faces.sorted() {
-            if let face = folded.state.collections[key.collectionId]?.faces[key.id] {
-                statements.append(ReadModelRows.upsert(face, collectionId: key.collectionId))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM rm_faces WHERE collection_id = $1 AND face_id = $2",
-                                                    [.text(key.collectionId), .text(key.id)]))
-            }
-        }
+        let touched = try folded.foldTracking(events)
+        var statements = [PostgresStatement("SELECT projector_claim($1, $2)", [.text(name), .int64(start.position)])]
+        statements += ReadModelRows.statements(for: folded.state, touched: touched, tables: .live)
         statements.append(PostgresStatement("""
             INSERT INTO projector_checkpoints (projector, position) VALUES ($1, $2)
             ON CONFLICT (projector) DO UPDATE SET position = excluded.position
@@ -235,39 +197,4 @@ struct EntityKey: Hashable, Comparable {
         self.id = id
     }
     static func < (a: EntityKey, b: EntityKey) -> Bool { (a.collectionId, a.id) < (b.collectionId, b.id) }
-}
-
-/// The rows of the read models, from the folded state.
-enum ReadModelRows {
-    static func upsert(_ collection: Collection) -> PostgresStatement {
-        PostgresStatement("""
-            INSERT INTO rm_collections (collection_id, arn, created_at, created_position, face_count, user_count)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
-                created_position = excluded.created_position, face_count = excluded.face_count, user_count = excluded.user_count
-            """, [.text(collection.collectionId), .text(collection.arn), .timestamp(collection.createdAt),
-                  .int64(collection.createdPosition), .int64(Int64(collection.faces.count)), .int64(Int64(collection.users.count))])
-    }
-
-    static func upsert(_ user: User, in collection: Collection) -> PostgresStatement {
-        let vector = collection.userVector(user).map { EmbeddingBytes.pack($0.map(Float.init)) }
-        return PostgresStatement("""
-            INSERT INTO rm_users (collection_id, user_id, created_at, face_count, user_vector) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
-                face_count = excluded.face_count, user_vector = excluded.user_vector
-            """, [.text(collection.collectionId), .text(user.userId), .timestamp(user.createdAt),
-                  .int64(Int64(user.faceIds.count)), vector.map(PostgresValue.bytea) ?? .null])
-    }
-
-    static func upsert(_ face: Face, collectionId: String) -> PostgresStatement {
-        PostgresStatement("""
-            INSERT INTO rm_faces (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
-                external_image_id = excluded.external_image_id, image_id = excluded.image_id,
-                confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at
-            """, [.text(collectionId), .text(face.faceId), face.userId.map(PostgresValue.text) ?? .null,
-                  face.externalImageId.map(PostgresValue.text) ?? .null, .text(face.imageId), .float64(face.confidence),
-                  .bytea(EmbeddingBytes.pack(face.embedding)), .timestamp(face.indexedAt)])
-    }
 }

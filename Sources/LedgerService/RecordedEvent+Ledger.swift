@@ -23,5 +23,7 @@ extension LedgerState {
 public struct FoldedState: Sendable {
     public var state = LedgerState()
     public var position: Int64 = 0
+    /// How many events were folded.
+    public var eventCount: Int64 = 0
     public init() {}
 }

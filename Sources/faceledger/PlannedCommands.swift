@@ -13,13 +13,6 @@ extension PlannedCommand {
     }
 }
 
-struct Rebuild: PlannedCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Recreate the read models from the event log (the server may keep running).")
-    static let arrivesWith = "the projector"
-    @OptionGroup var database: DatabaseOptions
-}
-
 struct Revert: PlannedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Undo a collection's association changes since an instant with new, ledgered commands.")

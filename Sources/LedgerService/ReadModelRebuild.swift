@@ -1,0 +1,105 @@
+import EventLog
+import Foundation
+import LedgerDomain
+import Postgres
+
+/// Recreates the read models from position 0 into fresh tables and swaps them in atomically, while
+/// the server keeps answering from the old ones. Re-running after an interruption starts afresh.
+public struct ReadModelRebuild: Sendable {
+    public struct Progress: Sendable {
+        public var done: Int64
+        public var total: Int64
+        public var eventsPerSecond: Double
+        public var secondsLeft: Double?
+    }
+
+    public struct Outcome: Sendable {
+        public var events: Int64
+        public var position: Int64
+    }
+
+    static let lockKey: Int64 = 0x464C_5265_6275_696C  // "FLRebuil"
+    let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) { self.connection = connection }
+
+    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
+        try await connection.run { session in
+            guard try session.query("SELECT pg_try_advisory_lock($1)", [.int64(Self.lockKey)])[0].decode(Bool.self, at: 0) else {
+                throw RebuildError(description: "another rebuild is running")
+            }
+            defer { _ = try? session.query("SELECT pg_advisory_unlock($1)", [.int64(Self.lockKey)]) }
+            try session.executeScript("""
+                DROP TABLE IF EXISTS rm_collections_rebuild, rm_users_rebuild, rm_faces_rebuild,
+                                     rm_collections_old, rm_users_old, rm_faces_old;
+                CREATE TABLE rm_collections_rebuild (LIKE rm_collections INCLUDING ALL);
+                CREATE TABLE rm_users_rebuild (LIKE rm_users INCLUDING ALL);
+                CREATE TABLE rm_faces_rebuild (LIKE rm_faces INCLUDING ALL);
+                """)
+            // 1. Fold the whole log in memory, then fill the fresh tables.
+            var folded = try fold(in: session, progress: progress)
+            for chunk in ReadModelRows.statements(forAll: folded.state, tables: .rebuild).chunked(1000) {
+                _ = try session.pipeline(Array(chunk))
+            }
+            // 2. Swap. Lock order as the projector's (checkpoint row, then tables), so neither waits for the other forever.
+            try session.transaction {
+                try session.query("""
+                    INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) ON CONFLICT DO NOTHING
+                    """, [.text(Projector.name)])
+                try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1 FOR UPDATE", [.text(Projector.name)])
+                try session.executeScript("LOCK TABLE rm_collections, rm_users, rm_faces IN ACCESS EXCLUSIVE MODE")
+                // What was appended meanwhile goes into the fresh tables first.
+                while true {
+                    let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+                    if events.isEmpty { break }
+                    let touched = try folded.foldTracking(events)
+                    _ = try ReadModelRows.statements(for: folded.state, touched: touched, tables: .rebuild)
+                        .map { try session.execute($0.sql, $0.parameters) }
+                }
+                try session.executeScript("""
+                    ALTER TABLE rm_collections RENAME TO rm_collections_old;
+                    ALTER TABLE rm_users RENAME TO rm_users_old;
+                    ALTER TABLE rm_faces RENAME TO rm_faces_old;
+                    ALTER TABLE rm_collections_rebuild RENAME TO rm_collections;
+                    ALTER TABLE rm_users_rebuild RENAME TO rm_users;
+                    ALTER TABLE rm_faces_rebuild RENAME TO rm_faces;
+                    """)
+                try session.query("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
+                                  [.text(Projector.name), .int64(folded.position)])
+            }
+            try session.executeScript("DROP TABLE rm_collections_old, rm_users_old, rm_faces_old")
+            return Outcome(events: folded.eventCount, position: folded.position)
+        }
+    }
+
+    private func fold(in session: PostgresSession, progress: (Progress) -> Void) throws -> FoldedState {
+        let total = try session.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
+        var folded = FoldedState()
+        let started = ContinuousClock.now
+        while true {
+            let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+            guard !events.isEmpty else { return folded }
+            _ = try folded.foldTracking(events)
+            let elapsed = (ContinuousClock.now - started).secondsDouble
+            let rate = elapsed > 0 ? Double(folded.eventCount) / elapsed : 0
+            progress(Progress(done: folded.eventCount, total: max(total, folded.eventCount), eventsPerSecond: rate,
+                              secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))
+        }
+    }
+}
+
+public struct RebuildError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+extension Duration {
+    var secondsDouble: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

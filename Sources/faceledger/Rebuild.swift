@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import LedgerService
+import Postgres
+
+struct Rebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recreate the read models from the event log (the server may keep running).",
+        discussion: """
+            Folds the whole log into fresh tables, then swaps them in atomically: readers wait a moment during the \
+            swap, never fail, and a running server's projector continues from the new tables. Shows progress on a \
+            terminal. Safe to re-run after an interruption.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let logger = makeLogger()
+        let target = try await database.open(logger: logger)
+        defer { target.close(logger: logger) }
+        let connection = try await PostgresConnection.connect(target.conninfo)
+        let started = ContinuousClock.now
+        let onTerminal = isatty(STDERR_FILENO) == 1
+        let outcome = try await ReadModelRebuild(connection: connection).run { progress in
+            guard onTerminal else { return }
+            let percent = progress.total > 0 ? 100 * Double(progress.done) / Double(progress.total) : 100
+            let eta = progress.secondsLeft.map { String(format: "%.0f s", $0) } ?? "?"
+            let line = String(format: "\rrebuild: %lld / %lld events (%.1f%%), %.0f events/s, ETA ",
+                              progress.done, progress.total, percent, progress.eventsPerSecond) + eta + "   "
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        await connection.close()
+        let seconds = (ContinuousClock.now - started).components
+        let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18
+        printLine(String(format: "rebuilt the read models from %lld events (up to position %lld) in %.1f s",
+                         outcome.events, outcome.position, elapsed))
+    }
+}
