@@ -64,6 +64,19 @@ public func buildApplication(
             return .serviceUnavailable
         }
     }
+    // Operational state: how far the projector trails the log.
+    router.get("/status") { _, _ -> Response in
+        do {
+            let lag = try await readModels.projectorLag()
+            let body = JSONValue.object(["projector": .object([
+                "checkpoint": .number(Double(lag.checkpoint)), "head": .number(Double(lag.head)),
+                "lag_events": .number(Double(lag.events)), "lag_seconds": .number(lag.seconds),
+            ])])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body.data)))
+        } catch {
+            return Response(status: .serviceUnavailable)
+        }
+    }
     router.post("/") { request, context in
         await respond(to: request, context: context, api: api)
     }

@@ -120,6 +120,21 @@ public struct ReadModels: Sendable {
         try await users(in: collectionId, after: nil, limit: Int(Int32.max))
     }
 
+    /// How far the read models trail the log: events not folded yet, and the age of the oldest of them.
+    public func projectorLag() async throws -> (checkpoint: Int64, head: Int64, events: Int64, seconds: Double) {
+        let row = try await pool.query("""
+            WITH checkpoint AS (
+                SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0) AS position)
+            SELECT checkpoint.position,
+                   coalesce((SELECT max(position) FROM events), 0),
+                   (SELECT count(*) FROM events WHERE position > checkpoint.position),
+                   coalesce(extract(epoch FROM clock_timestamp() - (SELECT min(recorded_at) FROM events
+                                                                    WHERE position > checkpoint.position)), 0)::float8
+            FROM checkpoint
+            """, [.text(Projector.name)])[0]
+        return (try row.decode(at: 0), try row.decode(at: 1), try row.decode(at: 2), try row.decode(at: 3))
+    }
+
     /// The secret that signs pagination tokens (shared by every instance on the database).
     public func paginationSecret() async throws -> [UInt8] {
         try await pool.query("SELECT secret FROM server_secrets WHERE name = $1", ["pagination"])[0].decode([UInt8].self, at: 0)
