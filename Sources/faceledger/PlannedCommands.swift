@@ -13,17 +13,6 @@ extension PlannedCommand {
     }
 }
 
-struct Revert: PlannedCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Undo a collection's association changes since an instant with new, ledgered commands.")
-    static let arrivesWith = "the projector"
-    @Option var collection: String
-    @Option(help: "ISO 8601 instant.") var to: String
-    @Option(help: "Undo only this principal's changes.") var principal: String?
-    @Flag(name: .customLong("dry-run"), help: "Print the plan without changing anything.") var dryRun = false
-    @OptionGroup var database: DatabaseOptions
-}
-
 struct Audit: PlannedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what happened to a face or a user, or what a principal did.",

@@ -47,6 +47,7 @@ KEYS = {
     "writer": ("AKIDWRITER000000001", "writer-secret-000000000000000000000000001", "bob", "writer"),
     "auditor": ("AKIDAUDITOR00000001", "auditor-secret-00000000000000000000000001", "carol", "auditor"),
     "slow": ("AKIDSLOW00000000001", "slow-secret-0000000000000000000000000001", "dave", "writer", "rate=2"),
+    "rogue": ("AKIDROGUE0000000001", "rogue-secret-000000000000000000000000001", "mallory", "writer"),
 }
 
 

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import LedgerDomain
+import LedgerService
+import Logging
+import Postgres
+
+struct Revert: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Undo a collection's association changes since an instant with new, ledgered commands.",
+        discussion: """
+            Gives every face whose association changed after --to back to the user it had then (or none), with \
+            ordinary DisassociateFaces and AssociateFaces commands recorded under the operator's principal \
+            (operator:<login name>). With --principal, only faces whose last change came from that principal go \
+            back; later changes by others stay in place. History is never rewritten. --dry-run prints the plan only.
+            """)
+
+    @Option(help: "The collection.") var collection: String
+    @Option(help: "ISO 8601 instant to go back to.") var to: String
+    @Option(help: "Undo only this principal's changes.") var principal: String?
+    @Flag(name: .customLong("dry-run"), help: "Print the plan without changing anything.") var dryRun = false
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        guard let instant = ISO8601.parse(to) else {
+            throw ValidationError("--to \(to) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
+        }
+        let logger = makeLogger()
+        let target = try await database.open(logger: logger)
+        defer { target.close(logger: logger) }
+        let connection = try await PostgresConnection.connect(target.conninfo)
+        let plan = try await RevertRun.plan(collectionId: collection, to: instant, principal: principal, connection: connection)
+        for step in plan.steps {
+            printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")
+        }
+        for skip in plan.skipped { printLine("\(skip.faceId): left as it is: \(skip.reason)") }
+        if dryRun || plan.steps.isEmpty {
+            printLine(plan.steps.isEmpty ? "nothing to revert" : "dry run: \(plan.steps.count) faces would go back")
+            await connection.close()
+            return
+        }
+        let processor = CommandProcessor(connection: connection, logger: logger)
+        try await processor.warmUp()
+        let worker = Task { await processor.run() }
+        let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal, processor: processor)
+        processor.finish()
+        await worker.value
+        await connection.close()
+        let failures = outcomes.compactMap { command, outcome -> String? in
+            if case .failure(let error) = outcome { return "\(command): \(error)" }
+            return nil
+        }
+        failures.forEach { FileHandle.standardError.write(Data(("failed: " + $0 + "\n").utf8)) }
+        printLine("reverted \(plan.steps.count) faces with \(outcomes.count) commands as \(operatorPrincipal)")
+        if !failures.isEmpty { throw ExitCode.failure }
+    }
+}
