@@ -6,6 +6,12 @@ public struct RevertPlan: Sendable, Hashable {
         public var faceId: String
         public var currentOwner: String?
         public var formerOwner: String?
+
+        public init(faceId: String, currentOwner: String?, formerOwner: String?) {
+            self.faceId = faceId
+            self.currentOwner = currentOwner
+            self.formerOwner = formerOwner
+        }
     }
 
     /// A face that cannot go back, and why (deleted since, or its former user is gone).
