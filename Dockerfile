@@ -5,6 +5,7 @@ WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
 COPY Plugins ./Plugins
+COPY Benchmarks ./Benchmarks
 COPY Tests ./Tests
 COPY migrations ./migrations
 RUN swift build -c release --product faceledger --static-swift-stdlib \

@@ -8,7 +8,8 @@ CREATE TABLE command_tokens (
     response      jsonb       NOT NULL,
     position      bigint      NOT NULL,
     recorded_at   timestamptz NOT NULL,
-    PRIMARY KEY (collection_id, operation, client_token)
+    -- client_token before operation: a batch looks its tokens up by collection and token.
+    PRIMARY KEY (collection_id, client_token, operation)
 );
 
 -- Read models, folded from the log by the projector. Disposable: a rebuild recreates them.

@@ -22,8 +22,7 @@ public final class CommandProcessor: Sendable {
     private let queue = Mutex<[Pending]>([])
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
-    /// Only the worker touches the folded state; the mutex makes that visible to the compiler.
-    private let folded = Mutex(FoldedState())
+    private let worker = WorkerState()
     private let committed = Atomic<Int64>(0)
 
     private struct Pending: Sendable {
@@ -68,9 +67,7 @@ public final class CommandProcessor: Sendable {
     /// Folds the log into memory without holding the append lock, so the first batch does not
     /// stall other writers while it reads the whole history.
     public func warmUp() async throws {
-        let start = folded.withLock { $0 }
-        let caughtUp = try await connection.run { session in try Self.catchUp(start, in: session) }
-        folded.withLock { $0 = caughtUp }
+        try await connection.run { [worker] session in try Self.catchUp(&worker.folded, in: session) }
     }
 
     /// Runs the worker until the task is cancelled; then fails what is still queued.
@@ -106,14 +103,13 @@ public final class CommandProcessor: Sendable {
         }
         for collectionId in order {
             let group = groups[collectionId]!
-            let start = folded.withLock { $0 }
             let submissions = group.map(\.submission)
             do {
-                let (outcomes, after) = try await connection.run { session in
-                    try session.transaction { try Self.handle(submissions, collectionId: collectionId, from: start, in: session) }
+                let outcomes = try await connection.run { [worker] session in
+                    try session.transaction { try Self.handle(submissions, collectionId: collectionId, state: worker, in: session) }
                 }
-                folded.withLock { $0 = after }
-                committed.store(after.position, ordering: .releasing)
+                worker.isDirty = false  // committed: the state holds nothing that is not in the log
+                committed.store(worker.folded.position, ordering: .releasing)
                 for (pending, outcome) in zip(group, outcomes) { pending.continuation.resume(returning: outcome) }
                 onCommitted()
             } catch {
@@ -134,11 +130,10 @@ public final class CommandProcessor: Sendable {
     }
 
     /// Reads and folds every event after the state's position.
-    static func catchUp(_ start: FoldedState, in session: PostgresSession) throws -> FoldedState {
-        var folded = start
+    static func catchUp(_ folded: inout FoldedState, in session: PostgresSession) throws {
         while true {
             let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
-            guard let last = events.last else { return folded }
+            guard let last = events.last else { return }
             try folded.state.fold(events)
             folded.position = last.position
         }
@@ -154,12 +149,18 @@ public final class CommandProcessor: Sendable {
         let token: String
     }
 
-    /// The body of one batch's transaction; returns each submission's outcome and the new state.
+    /// The body of one batch's transaction; returns each submission's outcome.
+    ///
+    /// Decisions are applied to the state in place (copying a large state per batch would cost more
+    /// than the batch). Until the transaction commits the state is marked dirty: if it does not, the
+    /// next batch folds the log afresh.
     static func handle(
-        _ submissions: [CommandSubmission], collectionId: String, from start: FoldedState, in session: PostgresSession
-    ) throws -> ([CommandOutcome], FoldedState) {
+        _ submissions: [CommandSubmission], collectionId: String, state worker: WorkerState, in session: PostgresSession
+    ) throws -> [CommandOutcome] {
         try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-        var folded = try catchUp(start, in: session)
+        if worker.isDirty { worker.folded = FoldedState() }
+        try catchUp(&worker.folded, in: session)
+        let foldedPosition = worker.folded.position
 
         var tokens: [TokenKey: StoredToken] = [:]
         let requested = submissions.compactMap(\.metadata.clientToken)
@@ -174,10 +175,9 @@ public final class CommandProcessor: Sendable {
             }
         }
 
-        var working = folded.state
+        worker.isDirty = true
         var outcomes: [CommandOutcome] = []
         var events: [NewEvent] = []
-        var ledgerEvents: [LedgerEvent] = []
         var newTokens: [(key: TokenKey, hash: String, response: JSONValue, settledIndex: Int)] = []
         for submission in submissions {
             var metadata = submission.metadata
@@ -187,7 +187,6 @@ public final class CommandProcessor: Sendable {
                     let encoded = try event.encoded()
                     events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
                                            data: encoded.data, embedding: encoded.embedding, metadata: metadata))
-                    ledgerEvents.append(event)
                 }
             }
             func reject(_ error: LedgerError) throws {
@@ -213,7 +212,7 @@ public final class CommandProcessor: Sendable {
             case .success(let validated):
                 command = validated
             }
-            let decision = working.decide(command)
+            let decision = worker.folded.state.decide(command)
             switch decision.result {
             case .failure(let error):
                 try reject(error)
@@ -221,8 +220,9 @@ public final class CommandProcessor: Sendable {
                 try record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events)
                 try record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))])
                 for event in decision.events {
-                    // Real positions and times are known only after the append; they do not affect decisions.
-                    working.evolve(event, EventContext(collectionId: collectionId, position: folded.position, recordedAt: Date()))
+                    // Positions and times are known only after the append; decisions do not depend on them,
+                    // so the write side's state carries the decision's (the read models carry the log's).
+                    worker.folded.state.evolve(event, EventContext(collectionId: collectionId, position: foldedPosition, recordedAt: Date()))
                 }
                 if let key {
                     tokens[key] = StoredToken(requestHash: submission.requestHash, response: response)
@@ -232,7 +232,7 @@ public final class CommandProcessor: Sendable {
             }
         }
 
-        guard !events.isEmpty else { return (outcomes, folded) }
+        guard !events.isEmpty else { return outcomes }
         let recorded = try EventLog.append(events, to: collectionId, expecting: [:], in: session)
         if !newTokens.isEmpty {
             try session.query("""
@@ -249,10 +249,16 @@ public final class CommandProcessor: Sendable {
                     .timestamp(recorded[0].recordedAt),
                 ])
         }
-        for (event, row) in zip(ledgerEvents, recorded) {
-            folded.state.evolve(event, EventContext(collectionId: collectionId, position: row.position, recordedAt: row.recordedAt))
-        }
-        folded.position = recorded.last!.position
-        return (outcomes, folded)
+        worker.folded.position = recorded.last!.position
+        worker.folded.eventCount += Int64(recorded.count)
+        return outcomes
     }
+}
+
+/// The processor's folded state. Only the worker touches it, one batch at a time (on the
+/// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
+final class WorkerState: @unchecked Sendable {
+    var folded = FoldedState()
+    /// True while the state may hold decisions of a transaction that has not committed.
+    var isDirty = false
 }

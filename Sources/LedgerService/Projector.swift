@@ -43,19 +43,23 @@ public final class Projector: Service, Sendable {
         guard foldedPosition < target else { return }
         poke()
         let id = UUID()
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            self?.resumeWaiters { waiter in waiter.id == id }
-        }
-        defer { timer.cancel() }
+        var timer: Task<Void, Never>?
         await withCheckedContinuation { continuation in
             let ready = waiters.withLock { waiters -> Bool in
                 if foldedPosition >= target { return true }
                 waiters.append((id, target, continuation))
                 return false
             }
-            if ready { continuation.resume() }
+            if ready {
+                continuation.resume()
+            } else {
+                timer = Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    self?.resumeWaiters { waiter in waiter.id == id }
+                }
+            }
         }
+        timer?.cancel()
     }
 
     private func advance(to folded: Int64) {
@@ -93,43 +97,47 @@ public final class Projector: Service, Sendable {
         let wakeUps = Self.wakeUps(listener.events.map { _ in () }, pokes, every: pollInterval)
 
         // Stand by until this instance holds the projector lock (it is released with the connection).
+        // Meanwhile follow the active projector's checkpoint, so reads here wait only for its progress.
         while !(try await connection.query("SELECT pg_try_advisory_lock($1)", [.int64(Self.lockKey)])[0].decode(Bool.self, at: 0)) {
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
-            try? await Task.sleep(for: .seconds(1))
+            let checkpoint = try await connection.query(
+                "SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)]).first
+            if let checkpoint { advance(to: try checkpoint.decode(Int64.self, at: 0)) }
+            try? await Task.sleep(for: pollInterval)
         }
-        var folded = try await connection.run { session in try Self.load(in: session) }
-        advance(to: folded.position)
+        let state = ProjectorState()
+        try await connection.run { session in state.folded = try Self.load(in: session) }
+        advance(to: state.folded.position)
         var iterator = wakeUps.makeAsyncIterator()
         while true {
-            folded = try await project(folded, on: connection)
+            try await project(state, on: connection)
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             // A notification, a poke or the poll interval, whichever comes first.
             _ = await iterator.next()
             if Task.isShuttingDownGracefully {
-                _ = try await project(folded, on: connection)  // flush what was appended meanwhile
+                try await project(state, on: connection)  // flush what was appended meanwhile
                 return
             }
         }
     }
 
     /// Folds and writes everything after `folded.position`, batch by batch.
-    /// A checkpoint moved by someone else (a rebuild's swap) makes this projector reload from it.
-    func project(_ start: FoldedState, on connection: PostgresConnection) async throws -> FoldedState {
-        var folded = start
+    /// Folds and writes everything after the state's position, batch by batch. A checkpoint moved by
+    /// someone else (a rebuild's swap) makes this projector reload from it. Any other failure leaves
+    /// the state unusable: the caller starts over from the checkpoint.
+    func project(_ state: ProjectorState, on connection: PostgresConnection) async throws {
         while true {
-            let before = folded
-            let after: FoldedState
+            let folded: Bool
             do {
-                after = try await connection.run { session in try Self.projectBatch(before, in: session) }
+                folded = try await connection.run { session in try Self.projectBatch(state, in: session) }
             } catch let error as PostgresError where error.sqlState == Self.checkpointMoved {
                 logger.info("read models were replaced; reloading the projector from the new checkpoint")
-                folded = try await connection.run { session in try Self.load(in: session) }
-                advance(to: folded.position)
+                try await connection.run { session in state.folded = try Self.load(in: session) }
+                advance(to: state.folded.position)
                 continue
             }
-            if after.position == before.position { return after }
-            folded = after
-            advance(to: folded.position)
+            if !folded { return }
+            advance(to: state.folded.position)
         }
     }
 
@@ -153,19 +161,21 @@ public final class Projector: Service, Sendable {
 
     /// One batch: fold up to 1000 events, then write the rows they touched and the checkpoint in one
     /// pipelined transaction.
-    static func projectBatch(_ start: FoldedState, in session: PostgresSession) throws -> FoldedState {
-        let events = try EventLog.read(after: start.position, limit: 1000, in: session)
-        guard !events.isEmpty else { return start }
-        var folded = start
-        let touched = try folded.foldTracking(events)
-        var statements = [PostgresStatement("SELECT projector_claim($1, $2)", [.text(name), .int64(start.position)])]
-        statements += ReadModelRows.statements(for: folded.state, touched: touched, tables: .live)
+    /// Returns false when there was nothing to fold. The state is folded in place (a copy per batch
+    /// would cost more than the batch); when the write fails, it is ahead of the read models.
+    static func projectBatch(_ state: ProjectorState, in session: PostgresSession) throws -> Bool {
+        let start = state.folded.position
+        let events = try EventLog.read(after: start, limit: 1000, in: session)
+        guard !events.isEmpty else { return false }
+        let touched = try state.folded.foldTracking(events)
+        var statements = [PostgresStatement("SELECT projector_claim($1, $2)", [.text(name), .int64(start)])]
+        statements += ReadModelRows.statements(for: state.folded.state, touched: touched, tables: .live)
         statements.append(PostgresStatement("""
             INSERT INTO projector_checkpoints (projector, position) VALUES ($1, $2)
             ON CONFLICT (projector) DO UPDATE SET position = excluded.position
-            """, [.text(name), .int64(folded.position)]))
+            """, [.text(name), .int64(state.folded.position)]))
         _ = try session.pipeline(statements)
-        return folded
+        return true
     }
 
     /// One stream of wake-ups: notifications, pokes, and a tick every `interval`.
@@ -197,4 +207,10 @@ struct EntityKey: Hashable, Comparable {
         self.id = id
     }
     static func < (a: EntityKey, b: EntityKey) -> Bool { (a.collectionId, a.id) < (b.collectionId, b.id) }
+}
+
+/// The projector's folded state: touched only by its run loop, one batch at a time (on the
+/// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
+final class ProjectorState: @unchecked Sendable {
+    var folded = FoldedState()
 }

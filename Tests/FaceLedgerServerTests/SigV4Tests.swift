@@ -114,3 +114,22 @@ struct CredentialTests {
         #expect((0..<100).allSatisfy { _ in limiter.admit(unlimited, now: start) })
     }
 }
+
+@Suite("X-Amz-Date")
+struct AmzDateTests {
+    @Test("parses and formats like Foundation, across leap years and centuries; rejects malformed dates")
+    func roundTrip() throws {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        for text in ["20150830T123600Z", "20000229T000000Z", "19700101T000000Z", "21000301T235959Z", "20261129T231500Z"] {
+            let date = try #require(AmzDate.parse(text))
+            #expect(date == formatter.date(from: text))
+            #expect(AmzDate.format(date) == text)
+        }
+        for bad in ["2015-08-30T12:36:00Z", "20151330T123600Z", "20150830T123600", "2015083OT123600Z", ""] {
+            #expect(AmzDate.parse(bad) == nil)
+        }
+    }
+}

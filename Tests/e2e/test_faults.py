@@ -52,7 +52,7 @@ def test_an_unreachable_database_is_503_and_the_server_recovers(faceledger, data
     credentials = write_credentials(data_dir)
     with Server(faceledger, "--data-dir", data_dir, "--credentials-file", credentials) as server:
         api = Api(server, None)
-        c = api.client(retries={"max_attempts": 1})
+        c = api.client(retries={"total_max_attempts": 1})
         c.create_collection(CollectionId="c")
         pg_ctl(data_dir, "-m", "immediate", "stop")
         for call in (lambda: c.list_collections(), lambda: c.create_user(CollectionId="c", UserId="u")):
@@ -72,8 +72,25 @@ def test_a_full_command_queue_is_provisioned_throughput_exceeded(faceledger, dat
     credentials = write_credentials(data_dir)
     with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials,
                 env={"FACELEDGER_MAX_PENDING_COMMANDS": "0"}) as server:
-        c = Api(server, database_url).client(retries={"max_attempts": 1})
+        c = Api(server, database_url).client(retries={"total_max_attempts": 1})
         with pytest.raises(c.exceptions.ProvisionedThroughputExceededException):
             c.create_collection(CollectionId="c")
         assert c.list_collections()["CollectionIds"] == []
+        assert server.stop() == 0
+
+
+def test_an_event_this_version_cannot_read_is_an_internal_error_that_reveals_nothing(faceledger, database_url, data_dir):
+    from conftest import psql
+    credentials = write_credentials(data_dir)
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        c = Api(server, database_url).client(retries={"total_max_attempts": 1})
+        c.create_collection(CollectionId="c")
+        # An event from a newer version (appends are allowed to anyone with access to the database).
+        psql(database_url, """SELECT append_events('c', '{}', '{}', '{collection}', '{FromTheFuture}', '{1}', '{"{}"}',
+                                                   '{NULL}', '{someone}', '{r}', '{NULL}', '{Future}', '{NULL}', '{NULL}')""")
+        with pytest.raises(c.exceptions.InternalServerError) as error:
+            c.create_user(CollectionId="c", UserId="u")
+        message = error.value.response["Error"]["Message"]
+        assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert "FromTheFuture" not in message and "decode" not in message.lower() and "sql" not in message.lower()
         assert server.stop() == 0

@@ -8,11 +8,7 @@ extension SigV4Verifier {
         method: String, url: URL, headers: [(name: String, value: String)], body: [UInt8],
         accessKeyId: String, secretAccessKey: String, region: String, service: String = "rekognition", now: Date = Date()
     ) -> [(name: String, value: String)] {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let amzDate = formatter.string(from: now)
+        let amzDate = AmzDate.format(now)
         let date = String(amzDate.prefix(8))
         let host = url.port.map { "\(url.host ?? ""):\($0)" } ?? (url.host ?? "")
         var all = headers + [(name: "host", value: host), (name: "x-amz-date", value: amzDate)]

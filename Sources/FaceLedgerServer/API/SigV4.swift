@@ -141,13 +141,7 @@ public struct SigV4Verifier: Sendable {
         return key
     }
 
-    static func parseAmzDate(_ value: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.date(from: value)
-    }
+    static func parseAmzDate(_ value: String) -> Date? { AmzDate.parse(value) }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()
