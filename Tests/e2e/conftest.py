@@ -51,15 +51,21 @@ KEYS = {
 }
 
 
+def write_credentials(data_dir):
+    """A credentials file with the keys above, in `data_dir`; returns its path."""
+    path = os.path.join(data_dir, "credentials-test")
+    with open(path, "w") as f:
+        for fields in KEYS.values():
+            f.write(" ".join(fields) + "\n")
+    return path
+
+
 @pytest.fixture
 def api(faceledger, database_url, data_dir):
     """A running `faceledger serve` on a fresh database, with the keys above."""
     from api import Api
     from server import Server
-    credentials = os.path.join(data_dir, "credentials-test")
-    with open(credentials, "w") as f:
-        for fields in KEYS.values():
-            f.write(" ".join(fields) + "\n")
+    credentials = write_credentials(data_dir)
     with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
         yield Api(server, database_url)
         server.stop()

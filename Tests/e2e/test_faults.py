@@ -1,4 +1,4 @@
-"""Faults: a killed server, a database that goes away, a full command queue."""
+"""Faults: a killed server, a database that goes away, a full command queue, an event it cannot read."""
 import os
 import subprocess
 
@@ -6,16 +6,8 @@ import botocore
 import pytest
 
 from api import Api
-from conftest import KEYS
+from conftest import psql, write_credentials
 from server import Server
-
-
-def write_credentials(data_dir):
-    path = os.path.join(data_dir, "credentials-test")
-    with open(path, "w") as f:
-        for fields in KEYS.values():
-            f.write(" ".join(fields) + "\n")
-    return path
 
 
 def pg_ctl(data_dir, *args):
@@ -80,7 +72,6 @@ def test_a_full_command_queue_is_provisioned_throughput_exceeded(faceledger, dat
 
 
 def test_an_event_this_version_cannot_read_is_an_internal_error_that_reveals_nothing(faceledger, database_url, data_dir):
-    from conftest import psql
     credentials = write_credentials(data_dir)
     with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
         c = Api(server, database_url).client(retries={"total_max_attempts": 1})

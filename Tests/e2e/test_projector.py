@@ -7,19 +7,11 @@ import time
 import urllib.request
 
 from api import Api
-from conftest import KEYS, psql
+from conftest import psql, write_credentials
 from server import Server
 from test_rebuild import snapshot
 
 PROJECTOR_LOCK = int.from_bytes(b"FLProjec", "big")
-
-
-def write_credentials(data_dir):
-    path = os.path.join(data_dir, "credentials-test")
-    with open(path, "w") as f:
-        for fields in KEYS.values():
-            f.write(" ".join(fields) + "\n")
-    return path
 
 
 def status(server):
