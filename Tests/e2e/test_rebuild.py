@@ -74,3 +74,22 @@ def test_rebuild_while_readers_and_writers_hammer(faceledger, api):
     assert snapshot(api) == live  # a rebuild reproduces the live models exactly
     leftovers = psql(api.database_url, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%\\_rebuild' OR tablename LIKE 'rm\\_%\\_old'")
     assert leftovers == "0"
+
+
+def test_a_rebuild_interrupted_earlier_is_started_afresh_and_shows_progress_on_a_terminal(faceledger, api):
+    c = api.client()
+    c.create_collection(CollectionId="c")
+    c.create_user(CollectionId="c", UserId="u")
+    settle(api, c)
+    live = snapshot(api)
+    # What an interrupted rebuild leaves behind: half-filled fresh tables.
+    psql(api.database_url, "CREATE TABLE rm_users_rebuild (LIKE rm_users INCLUDING ALL); "
+                           "INSERT INTO rm_users_rebuild SELECT * FROM rm_users; CREATE TABLE rm_faces_old (x int)")
+    # `script` gives the command a terminal, where it shows its progress.
+    command = f"{faceledger} rebuild --database-url '{api.database_url}'"
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "rebuild: " in result.stdout and " events (100.0%)" in result.stdout and "events/s, ETA" in result.stdout
+    assert snapshot(api) == live
+    leftovers = psql(api.database_url, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%\\_rebuild' OR tablename LIKE 'rm\\_%\\_old'")
+    assert leftovers == "0"

@@ -41,7 +41,7 @@ struct CreateCollectionRequest: CommandRequest {
     }
 }
 
-struct CollectionRequest: OperationRequest, CommandRequest {
+struct CollectionRequest: CommandRequest {
     var CollectionId: String?
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
