@@ -113,20 +113,11 @@ public final class CommandProcessor: Sendable {
                 for (pending, outcome) in zip(group, outcomes) { pending.continuation.resume(returning: outcome) }
                 onCommitted()
             } catch {
-                let failure = Self.clientError(for: error)
+                let failure = LedgerError.databaseFailure(error)
                 logger.error("command batch failed", metadata: ["error": "\(error)", "detail": "\((error as? PostgresError)?.serverMessage ?? "")"])
                 for pending in group { pending.continuation.resume(returning: .failure(failure)) }
             }
         }
-    }
-
-    /// What the client hears when the database fails: 503 when it cannot be reached, else 500.
-    /// The outcome of a commit cut off mid-way is unknown; a retry with the same token finds out.
-    static func clientError(for error: any Error) -> LedgerError {
-        if let error = error as? PostgresError, error.isConnectivityProblem {
-            return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
-        }
-        return LedgerError(.internalServerError, "Internal server error")
     }
 
     /// Reads and folds every event after the state's position.
@@ -261,4 +252,16 @@ final class WorkerState: @unchecked Sendable {
     var folded = FoldedState()
     /// True while the state may hold decisions of a transaction that has not committed.
     var isDirty = false
+}
+
+extension LedgerError {
+    /// What a client hears when the database fails: 503 when it cannot be reached, else 500, never
+    /// the database's own message. The outcome of a commit cut off mid-way is unknown; a retry with
+    /// the same ClientRequestToken finds out.
+    public static func databaseFailure(_ error: any Error) -> LedgerError {
+        if let error = error as? PostgresError, error.isConnectivityProblem {
+            return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
+        }
+        return LedgerError(.internalServerError, "Internal server error")
+    }
 }

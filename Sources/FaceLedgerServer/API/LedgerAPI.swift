@@ -51,19 +51,12 @@ public struct LedgerAPI: Sendable {
         } catch {
             logger.error("read failed", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)",
                                                    "detail": "\((error as? PostgresError)?.serverMessage ?? "")"])
-            return .failure(Self.serverError(error))
+            return .failure(LedgerError.databaseFailure(error))
         }
     }
 
     static func accessDenied(_ signer: Signer, _ operation: Operation) -> LedgerError {
         LedgerError(.accessDenied, "User \(signer.key.principal) with role \(signer.key.role.rawValue) is not authorized to perform \(operation.rawValue)")
-    }
-
-    static func serverError(_ error: any Error) -> LedgerError {
-        if let error = error as? PostgresError, error.isConnectivityProblem {
-            return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
-        }
-        return LedgerError(.internalServerError, "Internal server error")
     }
 
     // MARK: Commands
