@@ -6,8 +6,8 @@ CREATE TABLE command_tokens (
     client_token  text        NOT NULL,
     request_hash  text        NOT NULL,
     response      jsonb       NOT NULL,
-    command_id    uuid        NOT NULL,  -- the command whose CommandSettled event holds the response
-    recorded_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    position      bigint      NOT NULL,
+    recorded_at   timestamptz NOT NULL,
     -- client_token before operation: a batch looks its tokens up by collection and token.
     PRIMARY KEY (collection_id, client_token, operation)
 );

@@ -20,19 +20,6 @@ extension EventLog {
         in session: PostgresSession
     ) throws -> [RecordedEvent] {
         guard !events.isEmpty else { return [] }
-        let statement = appendStatement(events, to: collectionId, expecting: expectations)
-        do {
-            return try session.query(statement.sql, statement.parameters).map(RecordedEvent.init(row:))
-        } catch let error as PostgresError where error.sqlState == wrongExpectedVersionState {
-            throw WrongExpectedVersion(error: error, collectionId: collectionId, expectations: expectations)
-        }
-    }
-
-    /// The statement of `append(_:to:expecting:in:)`, for a pipelined batch; its rows decode with
-    /// `RecordedEvent(row:)`, and a failed expectation is SQLSTATE FL409.
-    public static func appendStatement(
-        _ events: [NewEvent], to collectionId: String, expecting expectations: [String: ExpectedVersion] = [:]
-    ) -> PostgresStatement {
         let checked = expectations.compactMap { stream, expected -> (String, Int64)? in
             switch expected {
             case .any: nil
@@ -40,22 +27,26 @@ extension EventLog {
             case .exactly(let version): (stream, Int64(version))
             }
         }.sorted { $0.0 < $1.0 }
-        return PostgresStatement(appendSQL, [
-            .text(collectionId),
-            .textArray(checked.map(\.0)),
-            .int64Array(checked.map(\.1)),
-            .textArray(events.map(\.stream)),
-            .textArray(events.map(\.type)),
-            .int64Array(events.map { Int64($0.schemaVersion) }),
-            .jsonbArray(events.map(\.data)),
-            .byteaArray(events.map(\.embedding)),
-            .textArray(events.map(\.metadata.principal)),
-            .textArray(events.map(\.metadata.requestId)),
-            .textArray(events.map(\.metadata.clientToken)),
-            .textArray(events.map(\.metadata.operation)),
-            .textArray(events.map(\.metadata.sourceAddress)),
-            .uuidArray(events.map(\.metadata.commandId)),
-        ])
+        do {
+            return try session.query(appendSQL, [
+                .text(collectionId),
+                .textArray(checked.map(\.0)),
+                .int64Array(checked.map(\.1)),
+                .textArray(events.map(\.stream)),
+                .textArray(events.map(\.type)),
+                .int64Array(events.map { Int64($0.schemaVersion) }),
+                .jsonbArray(events.map(\.data)),
+                .byteaArray(events.map(\.embedding)),
+                .textArray(events.map(\.metadata.principal)),
+                .textArray(events.map(\.metadata.requestId)),
+                .textArray(events.map(\.metadata.clientToken)),
+                .textArray(events.map(\.metadata.operation)),
+                .textArray(events.map(\.metadata.sourceAddress)),
+                .uuidArray(events.map(\.metadata.commandId)),
+            ]).map(RecordedEvent.init(row:))
+        } catch let error as PostgresError where error.sqlState == wrongExpectedVersionState {
+            throw WrongExpectedVersion(error: error, collectionId: collectionId, expectations: expectations)
+        }
     }
 
     private static let appendSQL = """

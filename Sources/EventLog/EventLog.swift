@@ -47,13 +47,10 @@ public struct EventLog: Sendable {
 
     /// `read(after:limit:)` on a session the caller holds (inside a transaction, say).
     public static func read(after position: Int64, limit: Int, in session: PostgresSession) throws -> [RecordedEvent] {
-        let statement = readStatement(after: position, limit: limit)
-        return try session.query(statement.sql, statement.parameters).map(RecordedEvent.init(row:))
-    }
-
-    /// The statement of `read(after:limit:)`, for a pipelined batch; its rows decode with `RecordedEvent(row:)`.
-    public static func readStatement(after position: Int64, limit: Int) -> PostgresStatement {
-        PostgresStatement(selectColumns + " WHERE position > $1 ORDER BY position LIMIT $2", [.int64(position), .int64(Int64(limit))])
+        try session.query(
+            selectColumns + " WHERE position > $1 ORDER BY position LIMIT $2",
+            [.int64(position), .int64(Int64(limit))]
+        ).map(RecordedEvent.init(row:))
     }
 
     /// The position of the last event, 0 when the log is empty.
@@ -71,8 +68,7 @@ public struct EventLog: Sendable {
 }
 
 extension RecordedEvent {
-    /// Decodes a row of the log's columns, in `selectColumns` order.
-    public init(row: PostgresRow) throws {
+    init(row: PostgresRow) throws {
         self.init(
             position: try row.decode(at: 0),
             collectionId: try row.decode(at: 1),

@@ -106,7 +106,7 @@ public final class CommandProcessor: Sendable {
             let submissions = group.map(\.submission)
             do {
                 let outcomes = try await connection.run { [worker] session in
-                    try Self.handle(submissions, collectionId: collectionId, state: worker, in: session)
+                    try session.transaction { try Self.handle(submissions, collectionId: collectionId, state: worker, in: session) }
                 }
                 worker.isDirty = false  // committed: the state holds nothing that is not in the log
                 committed.store(worker.folded.position, ordering: .releasing)
@@ -140,11 +140,7 @@ public final class CommandProcessor: Sendable {
         let token: String
     }
 
-    /// One batch's transaction, in two round trips; returns each submission's outcome.
-    ///
-    /// The first sends BEGIN, the append lock, the catch-up read and the token lookup together; the
-    /// commands are decided in memory; the second sends the append, the new tokens and COMMIT. If
-    /// anything fails the transaction is rolled back and nothing of the batch is in the log.
+    /// The body of one batch's transaction; returns each submission's outcome.
     ///
     /// Decisions are applied to the state in place (copying a large state per batch would cost more
     /// than the batch). Until the transaction commits the state is marked dirty: if it does not, the
@@ -152,49 +148,28 @@ public final class CommandProcessor: Sendable {
     static func handle(
         _ submissions: [CommandSubmission], collectionId: String, state worker: WorkerState, in session: PostgresSession
     ) throws -> [CommandOutcome] {
-        do {
-            return try decideAndAppend(submissions, collectionId: collectionId, state: worker, in: session)
-        } catch {
-            session.rollbackOpenTransaction()
-            throw error
-        }
-    }
-
-    private static let catchUpPage = 5000
-
-    private static func decideAndAppend(
-        _ submissions: [CommandSubmission], collectionId: String, state worker: WorkerState, in session: PostgresSession
-    ) throws -> [CommandOutcome] {
+        try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
         if worker.isDirty { worker.folded = FoldedState() }
-        let requested = submissions.compactMap(\.metadata.clientToken)
-        var first = [
-            PostgresStatement("BEGIN"),
-            PostgresStatement("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)]),
-            EventLog.readStatement(after: worker.folded.position, limit: catchUpPage),
-        ]
-        if !requested.isEmpty {
-            first.append(PostgresStatement(
-                "SELECT operation, client_token, request_hash, response FROM command_tokens WHERE collection_id = $1 AND client_token = ANY($2)",
-                [.text(collectionId), .textArray(requested)]))
-        }
-        let results = try session.pipeline(first)
-        let caughtUp = try results[2].rows.map(RecordedEvent.init(row:))
-        try worker.folded.state.fold(caughtUp)
-        if let last = caughtUp.last { worker.folded.position = last.position }
-        if caughtUp.count == catchUpPage { try catchUp(&worker.folded, in: session) }  // far behind: read the rest
+        try catchUp(&worker.folded, in: session)
         let foldedPosition = worker.folded.position
 
         var tokens: [TokenKey: StoredToken] = [:]
-        for row in results.count > 3 ? results[3].rows : [] {
-            let response = try JSONDecoder().decode(JSONValue.self, from: Data(try row.decode(String.self, at: 3).utf8))
-            tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =
-                StoredToken(requestHash: try row.decode(at: 2), response: response)
+        let requested = submissions.compactMap(\.metadata.clientToken)
+        if !requested.isEmpty {
+            for row in try session.query(
+                "SELECT operation, client_token, request_hash, response FROM command_tokens WHERE collection_id = $1 AND client_token = ANY($2)",
+                [.text(collectionId), .textArray(requested)])
+            {
+                let response = try JSONDecoder().decode(JSONValue.self, from: Data(try row.decode(String.self, at: 3).utf8))
+                tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =
+                    StoredToken(requestHash: try row.decode(at: 2), response: response)
+            }
         }
 
         worker.isDirty = true
         var outcomes: [CommandOutcome] = []
         var events: [NewEvent] = []
-        var newTokens: [(key: TokenKey, hash: String, response: JSONValue, commandId: UUID)] = []
+        var newTokens: [(key: TokenKey, hash: String, response: JSONValue, settledIndex: Int)] = []
         for submission in submissions {
             var metadata = submission.metadata
             metadata.commandId = UUID()
@@ -242,33 +217,29 @@ public final class CommandProcessor: Sendable {
                 }
                 if let key {
                     tokens[key] = StoredToken(requestHash: submission.requestHash, response: response)
-                    newTokens.append((key, submission.requestHash, response, metadata.commandId!))
+                    newTokens.append((key, submission.requestHash, response, events.count - 1))
                 }
                 outcomes.append(.success(response))
             }
         }
 
-        guard !events.isEmpty else {
-            try session.executeScript("COMMIT")
-            return outcomes
-        }
-        var second = [EventLog.appendStatement(events, to: collectionId)]
+        guard !events.isEmpty else { return outcomes }
+        let recorded = try EventLog.append(events, to: collectionId, expecting: [:], in: session)
         if !newTokens.isEmpty {
-            second.append(PostgresStatement("""
-                INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, command_id)
-                SELECT $1, t.operation, t.token, t.hash, t.response, t.command_id
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::uuid[]) AS t(operation, token, hash, response, command_id)
+            try session.query("""
+                INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, position, recorded_at)
+                SELECT $1, t.operation, t.token, t.hash, t.response, t.position, $7
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[]) AS t(operation, token, hash, response, position)
                 """, [
                     .text(collectionId),
                     .textArray(newTokens.map(\.key.operation)),
                     .textArray(newTokens.map(\.key.token)),
                     .textArray(newTokens.map(\.hash)),
                     .jsonbArray(newTokens.map { String(decoding: $0.response.data, as: UTF8.self) }),
-                    .uuidArray(newTokens.map(\.commandId)),
-                ]))
+                    .int64Array(newTokens.map { recorded[$0.settledIndex].position }),
+                    .timestamp(recorded[0].recordedAt),
+                ])
         }
-        second.append(PostgresStatement("COMMIT"))
-        let recorded = try session.pipeline(second)[0].rows.map(RecordedEvent.init(row:))
         worker.folded.position = recorded.last!.position
         worker.folded.eventCount += Int64(recorded.count)
         return outcomes

@@ -134,16 +134,10 @@ public final class PostgresSession {
             try executeScript("COMMIT")
             return result
         } catch {
-            rollbackOpenTransaction()
+            if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
+                try? executeScript("ROLLBACK")
+            }
             throw error
-        }
-    }
-
-    /// Rolls back a transaction left open (or failed) by statements the caller sent itself, e.g. a
-    /// pipelined `BEGIN` whose batch failed. Does nothing outside a transaction.
-    public func rollbackOpenTransaction() {
-        if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
-            try? executeScript("ROLLBACK")
         }
     }
 
