@@ -10,13 +10,9 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let logger = makeLogger()
-        let target = try await database.open(logger: logger)
-        defer { target.close(logger: logger) }
-        let connection = try await PostgresConnection.connect(target.conninfo)
-        let applied = try await Migrations.migrate(connection)
-        let current = try await Migrations.appliedVersions(connection)
-        await connection.close()
+        let (applied, current) = try await database.withConnection(logger: makeLogger()) { connection in
+            (try await Migrations.migrate(connection), try await Migrations.appliedVersions(connection))
+        }
         printLine(applied.isEmpty
             ? "schema up to date (version \(current.last ?? 0))"
             : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema at version \(current.last ?? 0)")

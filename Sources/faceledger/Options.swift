@@ -2,6 +2,7 @@ import ArgumentParser
 import FaceLedgerServer
 import Foundation
 import Logging
+import Postgres
 
 /// Reads `FACELEDGER_<FLAG>` for a flag, e.g. `database-url` → `FACELEDGER_DATABASE_URL`.
 func environmentValue(forFlag flag: String) -> String? {
@@ -31,6 +32,22 @@ struct DatabaseOptions: ParsableArguments {
     func open(ownsCluster: Bool = false, logger: Logger) async throws -> DatabaseTarget {
         try await DatabaseTarget.open(
             databaseURL: resolvedDatabaseURL, dataDirectory: resolvedDataDirectory, ownsCluster: ownsCluster, logger: logger)
+    }
+
+    /// Runs `body` with a connection to the command's database; closes it (and stops an embedded
+    /// cluster this command started) afterwards.
+    func withConnection<T>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let target = try await open(logger: logger)
+        defer { target.close(logger: logger) }
+        let connection = try await PostgresConnection.connect(target.conninfo)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 }
 

@@ -15,25 +15,26 @@ struct Rebuild: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let logger = makeLogger()
-        let target = try await database.open(logger: logger)
-        defer { target.close(logger: logger) }
-        let connection = try await PostgresConnection.connect(target.conninfo)
         let started = ContinuousClock.now
         let onTerminal = isatty(STDERR_FILENO) == 1
-        let outcome = try await ReadModelRebuild(connection: connection).run { progress in
-            guard onTerminal else { return }
-            let percent = progress.total > 0 ? 100 * Double(progress.done) / Double(progress.total) : 100
-            let eta = progress.secondsLeft.map { String(format: "%.0f s", $0) } ?? "?"
-            let line = String(format: "\rrebuild: %lld / %lld events (%.1f%%), %.0f events/s, ETA ",
-                              progress.done, progress.total, percent, progress.eventsPerSecond) + eta + "   "
-            FileHandle.standardError.write(Data(line.utf8))
+        let outcome = try await database.withConnection(logger: makeLogger()) { connection in
+            try await ReadModelRebuild(connection: connection).run { progress in
+                if onTerminal { Self.show(progress) }
+            }
         }
         if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-        await connection.close()
         let seconds = (ContinuousClock.now - started).components
         let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18
         printLine(String(format: "rebuilt the read models from %lld events (up to position %lld) in %.1f s",
                          outcome.events, outcome.position, elapsed))
+    }
+
+    /// One progress line, rewritten in place: events done / total, rate, ETA.
+    static func show(_ progress: ReadModelRebuild.Progress) {
+        let percent = progress.total > 0 ? 100 * Double(progress.done) / Double(progress.total) : 100
+        let eta = progress.secondsLeft.map { String(format: "%.0f s", $0) } ?? "?"
+        let line = String(format: "\rrebuild: %lld / %lld events (%.1f%%), %.0f events/s, ETA ",
+                          progress.done, progress.total, percent, progress.eventsPerSecond) + eta + "   "
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -26,27 +26,27 @@ struct Revert: AsyncParsableCommand {
             throw ValidationError("--to \(to) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
         }
         let logger = makeLogger()
-        let target = try await database.open(logger: logger)
-        defer { target.close(logger: logger) }
-        let connection = try await PostgresConnection.connect(target.conninfo)
-        let plan = try await RevertRun.plan(collectionId: collection, to: instant, principal: principal, connection: connection)
-        for step in plan.steps {
-            printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")
+        let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let (collection, principal, dryRun) = (self.collection, self.principal, self.dryRun)
+        let (plan, outcomes) = try await database.withConnection(logger: logger) { connection in
+            let plan = try await RevertRun.plan(collectionId: collection, to: instant, principal: principal, connection: connection)
+            for step in plan.steps {
+                printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")
+            }
+            for skip in plan.skipped { printLine("\(skip.faceId): left as it is: \(skip.reason)") }
+            if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandOutcome)]()) }
+            let processor = CommandProcessor(connection: connection, logger: logger)
+            try await processor.warmUp()
+            let worker = Task { await processor.run() }
+            let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal, processor: processor)
+            processor.finish()
+            await worker.value
+            return (plan, outcomes)
         }
-        for skip in plan.skipped { printLine("\(skip.faceId): left as it is: \(skip.reason)") }
         if dryRun || plan.steps.isEmpty {
             printLine(plan.steps.isEmpty ? "nothing to revert" : "dry run: \(plan.steps.count) faces would go back")
-            await connection.close()
             return
         }
-        let processor = CommandProcessor(connection: connection, logger: logger)
-        try await processor.warmUp()
-        let worker = Task { await processor.run() }
-        let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
-        let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal, processor: processor)
-        processor.finish()
-        await worker.value
-        await connection.close()
         let failures = outcomes.compactMap { command, outcome -> String? in
             if case .failure(let error) = outcome { return "\(command): \(error)" }
             return nil

@@ -23,13 +23,10 @@ struct State: AsyncParsableCommand {
         guard let instant = ISO8601.parse(asOf) else {
             throw ValidationError("--as-of \(asOf) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
         }
-        let logger = makeLogger()
-        let target = try await database.open(logger: logger)
-        defer { target.close(logger: logger) }
-        let connection = try await PostgresConnection.connect(target.conninfo)
         let collectionId = collection
-        let found = try await connection.run { session in try TimeTravel.collection(collectionId, asOf: instant, in: session) }
-        await connection.close()
+        let found = try await database.withConnection(logger: makeLogger()) { connection in
+            try await connection.run { session in try TimeTravel.collection(collectionId, asOf: instant, in: session) }
+        }
         guard let found else { throw ValidationError("collection \(collection) did not exist at \(asOf)") }
         let snapshot = TimeTravel.snapshot(of: found, asOf: asOf)
         if json {
