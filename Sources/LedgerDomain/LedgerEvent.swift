@@ -178,17 +178,6 @@ extension LedgerEvent {
         }
     }
 
-    /// The user whose state the event concerns, if any (for UserStatus).
-    public var userId: String? {
-        switch self {
-        case .userCreated(let e): e.userId
-        case .userDeleted(let e): e.userId
-        case .faceAssociated(let e): e.userId
-        case .faceDisassociated(let e): e.userId
-        default: nil
-        }
-    }
-
     /// The current schema version of every event type; bump it (and upcast in `decode`) on change.
     public static let schemaVersion = 1
 }
