@@ -38,6 +38,10 @@ extension LedgerEvent {
         }
     }
 
+    /// Types whose events change no state (the command records and the audit-only attempts): folds
+    /// skip them without decoding their payloads.
+    public static let typesWithoutStateEffect: Set<String> = ["CommandAccepted", "CommandSettled", "CommandRejected", "FaceAttempted"]
+
     /// Reads an event back; older schema versions would be upcast here.
     public static func decode(type: String, schemaVersion: Int, data: String, embedding: [UInt8]?) throws -> LedgerEvent {
         func payload<T: Decodable>(_: T.Type) throws -> T {

@@ -109,10 +109,11 @@ extension FoldedState {
     mutating func foldTracking(_ events: [RecordedEvent]) throws -> TouchedEntities {
         var touched = TouchedEntities()
         for recorded in events {
-            let (event, context) = try recorded.ledgerEvent()
-            state.evolve(event, context)
             position = recorded.position
             eventCount += 1
+            if LedgerEvent.typesWithoutStateEffect.contains(recorded.type) { continue }
+            let (event, context) = try recorded.ledgerEvent()
+            state.evolve(event, context)
             let id = context.collectionId
             touched.collections.insert(id)
             switch event {

@@ -12,7 +12,7 @@ extension RecordedEvent {
 extension LedgerState {
     /// Folds recorded events, in order, into the state.
     public mutating func fold(_ events: [RecordedEvent]) throws {
-        for recorded in events {
+        for recorded in events where !LedgerEvent.typesWithoutStateEffect.contains(recorded.type) {
             let (event, context) = try recorded.ledgerEvent()
             evolve(event, context)
         }

@@ -25,9 +25,10 @@ public enum TimeTravel {
             // Embeddings are not needed to say who held which face, so they are not read.
             let rows = try session.query("""
                 SELECT position, type, schema_version, data, recorded_at FROM events
-                WHERE collection_id = $1 AND position > $2 AND recorded_at <= $3
+                WHERE collection_id = $1 AND position > $2 AND recorded_at <= $3 AND NOT (type = ANY($4))
                 ORDER BY position LIMIT 5000
-                """, [.text(collectionId), .int64(after), .timestamp(instant)])
+                """, [.text(collectionId), .int64(after), .timestamp(instant),
+                      .textArray(LedgerEvent.typesWithoutStateEffect.sorted())])
             guard !rows.isEmpty else { break }
             for row in rows {
                 let event = try LedgerEvent.decode(type: try row.decode(at: 1), schemaVersion: try row.decode(at: 2),

@@ -143,8 +143,17 @@ public struct SigV4Verifier: Sendable {
 
     static func parseAmzDate(_ value: String) -> Date? { AmzDate.parse(value) }
 
+    /// Lowercase hex digits (by hand: `String(format:)` per byte is slow on Linux, and this runs on
+    /// every request).
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
