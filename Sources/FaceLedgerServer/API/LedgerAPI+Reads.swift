@@ -27,14 +27,12 @@ extension LedgerAPI {
                 return position
             } ?? 0
             let page = try await readModels.collections(afterPosition: after, limit: limit + 1)
+            let (items, next) = cut(page, limit: limit, operation: operation, scope: "") { String($0.createdPosition) }
             var response: [String: JSONValue] = [
-                "CollectionIds": .array(page.prefix(limit).map { .string($0.collectionId) }),
-                "FaceModelVersions": .array(page.prefix(limit).map { _ in .string(Limits.faceModelVersion) }),
+                "CollectionIds": .array(items.map { .string($0.collectionId) }),
+                "FaceModelVersions": .array(items.map { _ in .string(Limits.faceModelVersion) }),
             ]
-            if page.count > limit {
-                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: "",
-                                                            lastKey: String(page[limit - 1].createdPosition)))
-            }
+            response["NextToken"] = next
             return .object(response)
 
         case .listUsers:
@@ -44,12 +42,11 @@ extension LedgerAPI {
             let limit = request.MaxResults ?? 100
             let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
             let page = try await readModels.users(in: collectionId, after: after, limit: limit + 1)
+            let (items, next) = cut(page, limit: limit, operation: operation, scope: collectionId) { $0.userId }
             var response: [String: JSONValue] = [
-                "Users": .array(page.prefix(limit).map { .object(["UserId": .string($0.userId), "UserStatus": .string($0.status.rawValue)]) })
+                "Users": .array(items.map { .object(["UserId": .string($0.userId), "UserStatus": .string($0.status.rawValue)]) })
             ]
-            if page.count > limit {
-                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: collectionId, lastKey: page[limit - 1].userId))
-            }
+            response["NextToken"] = next
             return .object(response)
 
         case .listFaces:
@@ -59,13 +56,12 @@ extension LedgerAPI {
             let limit = request.MaxResults.flatMap { $0 > 0 ? $0 : nil } ?? 1000
             let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
             let page = try await readModels.faces(in: collectionId, userId: request.UserId, faceIds: request.FaceIds, after: after, limit: limit + 1)
+            let (items, next) = cut(page, limit: limit, operation: operation, scope: collectionId) { $0.faceId }
             var response: [String: JSONValue] = [
-                "Faces": .array(page.prefix(limit).map(Self.faceJSON)),
+                "Faces": .array(items.map(Self.faceJSON)),
                 "FaceModelVersion": .string(Limits.faceModelVersion),
             ]
-            if page.count > limit {
-                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: collectionId, lastKey: page[limit - 1].faceId))
-            }
+            response["NextToken"] = next
             return .object(response)
 
         case .searchFaces:
@@ -136,11 +132,9 @@ extension LedgerAPI {
                 return version
             } ?? 0
             let page = try await audit.faceHistory(collectionId: collectionId, faceId: faceId, afterVersion: after, limit: limit + 1)
-            var response: [String: JSONValue] = ["Entries": .array(page.prefix(limit).map { Self.historyJSON($0.entry) })]
-            if page.count > limit {
-                response["NextToken"] = .string(tokens.make(operation: operation.rawValue, collectionId: scope,
-                                                            lastKey: String(page[limit - 1].version)))
-            }
+            let (items, next) = cut(page, limit: limit, operation: operation, scope: scope) { String($0.version) }
+            var response: [String: JSONValue] = ["Entries": .array(items.map { Self.historyJSON($0.entry) })]
+            response["NextToken"] = next
             return .object(response)
 
         default:
@@ -160,6 +154,16 @@ extension LedgerAPI {
         if let userId = entry.userId { json["UserId"] = .string(userId) }
         if let confidence = entry.confidence { json["Confidence"] = .number(confidence) }
         return .object(json)
+    }
+
+    /// One page of a keyset listing read with `limit + 1` rows: the first `limit`, and a token for the
+    /// rest (nil on the last page) holding the last listed item's key.
+    private func cut<Item>(
+        _ fetched: [Item], limit: Int, operation: Operation, scope: String, key: (Item) -> String
+    ) -> (items: ArraySlice<Item>, nextToken: JSONValue?) {
+        guard fetched.count > limit else { return (fetched[...], nil) }
+        let token = tokens.make(operation: operation.rawValue, collectionId: scope, lastKey: key(fetched[limit - 1]))
+        return (fetched.prefix(limit), .string(token))
     }
 
     private func decoded<R: OperationRequest>(_: R.Type, _ body: [UInt8]) throws -> R {
