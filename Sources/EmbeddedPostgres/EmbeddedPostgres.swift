@@ -33,6 +33,49 @@ public struct EmbeddedPostgres: Sendable {
         }
     }
 
+    /// FaceLedger's data directory: the cluster's parent, which also holds the lock files.
+    public var dataDirectory: URL { clusterDirectory.deletingLastPathComponent() }
+
+    /// Claims the data directory for one `serve` for as long as the lock is held (the process's life):
+    /// two servers on one embedded cluster would stop it under each other. Fails, naming the data
+    /// directory and the process that holds it, when another live `serve` has it.
+    public func claimForServer() throws -> FileLock {
+        let path = dataDirectory.appendingPathComponent("serve.lock").path
+        guard let lock = try FileLock.tryAcquire(path, exclusive: true) else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw EmbeddedPostgresError(
+                "another faceledger serve (\(holder.flatMap { $0.isEmpty ? nil : $0 } ?? "pid unknown")) is using the embedded "
+                    + "PostgreSQL in \(dataDirectory.path); stop it first, or start this one with another --data-dir or a --database-url")
+        }
+        lock.record("pid \(getpid())\n")
+        return lock
+    }
+
+    /// Registers this process as a user of the cluster while the returned (shared) lock is held.
+    /// Waits while another process is stopping the cluster, then `start()` starts it again.
+    public func use() async throws -> FileLock {
+        try await FileLock.acquire(dataDirectory.appendingPathComponent("pg.lock").path, exclusive: false)
+    }
+
+    /// Stops the cluster unless another process uses it (holds its `use()` lock too); true if stopped.
+    /// The exclusive lock is kept until `usage` is released, so nobody starts using it meanwhile.
+    @discardableResult
+    public func stopUnlessUsed(usage: FileLock) throws -> Bool {
+        guard usage.tryUpgrade() else { return false }
+        try stop()
+        return true
+    }
+
+    /// True while the cluster's postmaster runs (its pid file names a live process). No subprocess:
+    /// cheap enough for every `/health` request.
+    public func postmasterIsAlive() -> Bool {
+        let pidFile = clusterDirectory.appendingPathComponent("postmaster.pid").path
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = text.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }), pid > 0
+        else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
     /// The libpq connection string of the cluster's FaceLedger database.
     public var conninfo: String {
         "host=\(Self.quote(clusterDirectory.path)) port=\(port) user=postgres dbname=\(databaseName)"
@@ -42,6 +85,9 @@ public struct EmbeddedPostgres: Sendable {
     /// process that was killed, say), and creates the FaceLedger database. Returns the conninfo.
     @discardableResult
     public func start() async throws -> String {
+        // One process at a time initialises and starts the cluster: two concurrent `pg_ctl start`s fail.
+        let starting = try await FileLock.acquire(dataDirectory.appendingPathComponent("pg.start.lock").path, exclusive: true)
+        defer { starting.release() }
         // initdb and pg_ctl take seconds: wait for them on a thread of their own, not on Swift's pool.
         try await onOwnThread { [self] in
             try prepareDirectory()

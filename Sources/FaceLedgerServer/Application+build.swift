@@ -55,8 +55,12 @@ public func buildApplication(
 
     let router = Router(context: LedgerRequestContext.self)
     router.add(middleware: RequestIdMiddleware())
-    router.get("/health") { _, _ in HTTPResponse.Status.ok }
+    // Alive while the process runs, unless the embedded PostgreSQL it runs is gone: only a restart
+    // of the server brings that back.
+    router.get("/health") { _, _ in DatabaseTarget.servedClusterIsDown() ? HTTPResponse.Status.serviceUnavailable : .ok }
+    // Ready when the database answers now.
     router.get("/ready") { _, _ -> HTTPResponse.Status in
+        if DatabaseTarget.servedClusterIsDown() { return .serviceUnavailable }
         do {
             try await pool.query("SELECT 1")
             return .ok

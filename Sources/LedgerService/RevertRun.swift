@@ -53,4 +53,49 @@ public enum RevertRun {
         }
         return outcomes
     }
+
+    /// A face the revert could not give back, and why.
+    public struct NotPutBack: Sendable, Hashable {
+        public var faceId: String
+        public var reason: String
+    }
+
+    /// The faces that did not go back: every face of a command that failed as a whole, and each face
+    /// a command answered as unsuccessful (`UnsuccessfulFaceDisassociations` / `…Associations`), with
+    /// its reasons. A face is listed once, for the first command that left it behind.
+    public static func facesNotPutBack(_ outcomes: [(LedgerCommand, CommandOutcome)]) -> [NotPutBack] {
+        var listed: [NotPutBack] = []
+        var seen: Set<String> = []
+        func add(_ faceId: String, _ reason: String) {
+            if seen.insert(faceId).inserted { listed.append(NotPutBack(faceId: faceId, reason: reason)) }
+        }
+        for (command, outcome) in outcomes {
+            let (step, faceIds, member): (String, [String], String)
+            switch command {
+            case .disassociateFaces(_, let userId, let ids):
+                (step, faceIds, member) = ("DisassociateFaces from \(userId)", ids, "UnsuccessfulFaceDisassociations")
+            case .associateFaces(_, let userId, let ids, _):
+                (step, faceIds, member) = ("AssociateFaces to \(userId)", ids, "UnsuccessfulFaceAssociations")
+            default:
+                continue
+            }
+            switch outcome {
+            case .failure(let error):
+                faceIds.forEach { add($0, "\(step) failed: \(error)") }
+            case .success(let response):
+                guard case .object(let fields) = response, case .array(let unsuccessful)? = fields[member] else { continue }
+                for case .object(let face) in unsuccessful {
+                    guard case .string(let faceId)? = face["FaceId"] else { continue }
+                    var reasons: [String] = []
+                    if case .array(let values)? = face["Reasons"] {
+                        reasons = values.compactMap { if case .string(let reason) = $0 { reason } else { nil } }
+                    }
+                    var reason = "\(step) unsuccessful: " + (reasons.isEmpty ? "no reason given (e.g. the user's face limit)" : reasons.joined(separator: ", "))
+                    if case .string(let owner)? = face["UserId"] { reason += " (held by \(owner))" }
+                    add(faceId, reason)
+                }
+            }
+        }
+        return listed
+    }
 }

@@ -17,7 +17,8 @@ struct LoadTest: AsyncParsableCommand {
             warm-up and then --duration seconds. Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
             HdrHistogram. With --json it prints one object: {"requests", "errors", "throughput", "p50_ms", "p99_ms"} \
             (throughput in successful requests per second of the measured phase), plus "collection_id" and \
-            "warmup_requests" so the counts can be checked against the service's log.
+            "warmup_requests" so the counts can be checked against the service's log. The collection is deleted \
+            at the end (its events stay in the log).
             """)
 
     @Option(help: "The server's URL, e.g. http://127.0.0.1:8080 (env FACELEDGER_ENDPOINT).") var endpoint: String?
@@ -25,22 +26,40 @@ struct LoadTest: AsyncParsableCommand {
     @Option(name: .customLong("secret-key"), help: "Secret access key (env FACELEDGER_SECRET_KEY).") var secretKey: String?
     @Option(help: "Concurrent callers (default 32; env FACELEDGER_CONCURRENCY).") var concurrency: Int?
     @Option(help: "Measured seconds, after a one-second warm-up (default 10; env FACELEDGER_DURATION).") var duration: Double?
-    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
 
     func run() async throws {
         guard let endpoint = endpoint ?? environmentValue(forFlag: "endpoint"), let url = URL(string: endpoint),
               let accessKey = accessKey ?? environmentValue(forFlag: "access-key"),
               let secretKey = secretKey ?? environmentValue(forFlag: "secret-key")
         else { throw ValidationError("--endpoint, --access-key and --secret-key are required") }
-        let callers = concurrency ?? environmentValue(forFlag: "concurrency").flatMap(Int.init) ?? 32
-        let seconds = duration ?? environmentValue(forFlag: "duration").flatMap(Double.init) ?? 10
+        let callers = try concurrency ?? environmentValue(forFlag: "concurrency").map {
+            guard let value = Int($0) else { throw ValidationError("FACELEDGER_CONCURRENCY is not a whole number") }
+            return value
+        } ?? 32
+        let seconds = try duration ?? environmentValue(forFlag: "duration").map {
+            guard let value = Double($0) else { throw ValidationError("FACELEDGER_DURATION is not a number") }
+            return value
+        } ?? 10
         guard callers > 0, seconds > 0 else { throw ValidationError("--concurrency and --duration must be positive") }
+        let json = try resolveFlag(self.json, flag: "json")
 
         let client = SignedClient(url: url, accessKey: accessKey, secretKey: secretKey, connections: callers)
         let collectionId = "loadtest-" + UUID().uuidString.prefix(8).lowercased()
+        var created = false
         let outcome = await Result {
             try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
+            created = true
             return try await LoadRun(client: client, collectionId: collectionId, callers: callers, seconds: seconds).run()
+        }
+        // The collection was only the run's scaffolding: delete it, also after a failed run.
+        var cleanup: Error?
+        if created {
+            do {
+                try await client.call("RekognitionService.DeleteCollection", ["CollectionId": collectionId])
+            } catch {
+                cleanup = error
+            }
         }
         try await client.http.shutdown()
         let report = try outcome.get()
@@ -54,6 +73,7 @@ struct LoadTest: AsyncParsableCommand {
                 p99 \(String(format: "%.2f", report.p99)) ms
                 """)
         }
+        if let cleanup { throw RuntimeError("the run's collection \(collectionId) could not be deleted: \(cleanup)") }
     }
 }
 

@@ -4,16 +4,48 @@ import Foundation
 import Logging
 import Postgres
 
-/// Reads `FACELEDGER_<FLAG>` for a flag, e.g. `database-url` → `FACELEDGER_DATABASE_URL`.
+/// The environment variable of a flag, e.g. `database-url` → `FACELEDGER_DATABASE_URL`.
+func environmentName(forFlag flag: String) -> String {
+    "FACELEDGER_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+}
+
+/// Reads `FACELEDGER_<FLAG>` for a flag; nil when unset or empty.
 func environmentValue(forFlag flag: String) -> String? {
-    let name = "FACELEDGER_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
-    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    guard let value = ProcessInfo.processInfo.environment[environmentName(forFlag: flag)], !value.isEmpty else { return nil }
     return value
 }
 
 /// The value of a flag: the command line, else its environment variable, else the default.
 func resolve(_ value: String?, flag: String, default defaultValue: String) -> String {
     value ?? environmentValue(forFlag: flag) ?? defaultValue
+}
+
+/// A required option's value: the command line, else its environment variable.
+func required(_ value: String?, flag: String) throws -> String {
+    guard let value = value ?? environmentValue(forFlag: flag) else {
+        throw ValidationError("missing --\(flag) (or \(environmentName(forFlag: flag)))")
+    }
+    return value
+}
+
+/// An on/off flag: on when given on the command line, else as its environment variable says
+/// (1/true/yes or 0/false/no).
+func resolveFlag(_ given: Bool, flag: String) throws -> Bool {
+    if given { return true }
+    guard let value = environmentValue(forFlag: flag) else { return false }
+    switch value.lowercased() {
+    case "1", "true", "yes": return true
+    case "0", "false", "no": return false
+    default: throw ValidationError("\(environmentName(forFlag: flag))=\(value): expected 1, true, yes, 0, false or no")
+    }
+}
+
+/// A failure while running a command, as opposed to a misuse of it: ArgumentParser prints it alone
+/// (`Error: …`, no usage banner, which is for ValidationError) and exits with status 1. Bad usage
+/// keeps ValidationError and status 64.
+struct RuntimeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Where the database is: shared by every command that touches it.
@@ -29,9 +61,9 @@ struct DatabaseOptions: ParsableArguments {
     var resolvedDatabaseURL: String? { databaseURL ?? environmentValue(forFlag: "database-url") }
     var resolvedDataDirectory: String { resolve(dataDirectory, flag: "data-dir", default: ".faceledger") }
 
-    func open(ownsCluster: Bool = false, logger: Logger) async throws -> DatabaseTarget {
+    func open(asServer: Bool = false, logger: Logger) async throws -> DatabaseTarget {
         try await DatabaseTarget.open(
-            databaseURL: resolvedDatabaseURL, dataDirectory: resolvedDataDirectory, ownsCluster: ownsCluster, logger: logger)
+            databaseURL: resolvedDatabaseURL, dataDirectory: resolvedDataDirectory, asServer: asServer, logger: logger)
     }
 
     /// Runs `body` with a connection to the command's database; closes it (and stops an embedded

@@ -9,7 +9,7 @@ protocol PlannedCommand: AsyncParsableCommand {
 extension PlannedCommand {
     func run() async throws {
         let name = Self.configuration.commandName ?? "\(Self.self)".lowercased()
-        throw ValidationError("`faceledger \(name)` is not available yet: it arrives with \(Self.arrivesWith).")
+        throw RuntimeError("`faceledger \(name)` is not available yet: it arrives with \(Self.arrivesWith).")
     }
 }
 

@@ -30,6 +30,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A Rekognition-compatible endpoint to put the ledger in front of (env FACELEDGER_UPSTREAM).")
     var upstream: String?
 
+    @OptionGroup var deadlines: DeadlineOptions
+
     func run() async throws {
         let logger = makeLogger()
         if (upstream ?? environmentValue(forFlag: "upstream")) != nil {
@@ -39,12 +41,16 @@ struct Serve: AsyncParsableCommand {
             guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }
             return port
         } ?? 8080
+        let hostValue = resolve(host, flag: "host", default: "127.0.0.1")
+        // Before the embedded PostgreSQL is set up, which takes seconds: a busy port is said at once.
+        try PortProbe.check(host: hostValue, port: portValue)
+        let (credentials, createdKey) = try loadCredentials()
         let configuration = ServerConfiguration(
-            host: resolve(host, flag: "host", default: "127.0.0.1"), port: portValue,
-            credentials: try loadCredentials(logger: logger),
-            maxPendingCommands: environmentValue(forFlag: "max-pending-commands").flatMap(Int.init) ?? 10_000)
+            host: hostValue, port: portValue, credentials: credentials,
+            maxPendingCommands: environmentValue(forFlag: "max-pending-commands").flatMap(Int.init) ?? 10_000,
+            requestDeadline: try deadlines.resolved())
 
-        let target = try await database.open(ownsCluster: true, logger: logger)
+        let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }
         let migrator = try await PostgresConnection.connect(target.conninfo)
         let applied = try await Migrations.migrate(migrator)
@@ -53,21 +59,26 @@ struct Serve: AsyncParsableCommand {
 
         let app = try await buildApplication(configuration: configuration, conninfo: target.conninfo, logger: logger) { host, port in
             printLine("listening on http://\(host):\(port)")
+            // Only now is the real address known (with --port 0, the real port).
+            if let (key, file) = createdKey {
+                logger.notice("""
+                    created an admin key in \(file) (mode 0600); use it like any AWS key, e.g. \
+                    AWS_ACCESS_KEY_ID=\(key.accessKeyId) AWS_SECRET_ACCESS_KEY=$(awk '$1 == "\(key.accessKeyId)" {print $2}' \(file)) \
+                    aws rekognition list-collections --region us-east-1 --endpoint-url http://\(host):\(port)
+                    """)
+            }
         }
         try await app.runService()
     }
 
-    /// The credentials file, or `<data-dir>/credentials` (created with one admin key if missing).
-    private func loadCredentials(logger: Logger) throws -> CredentialStore {
+    /// The credentials file, or `<data-dir>/credentials` (created with one admin key if missing: then
+    /// also that key and the file).
+    private func loadCredentials() throws -> (CredentialStore, created: (AccessKey, file: String)?) {
         if let file = credentialsFile ?? environmentValue(forFlag: "credentials-file") {
-            return try CredentialStore.load(path: file)
+            return (try CredentialStore.load(path: file), nil)
         }
         let directory = database.resolvedDataDirectory
         let (store, created) = try CredentialStore.loadOrCreateDefault(dataDirectory: directory)
-        if let key = created {
-            logger.notice(
-                "created an admin key in \(directory)/credentials: use it like any AWS key, e.g. AWS_ACCESS_KEY_ID=\(key.accessKeyId) AWS_SECRET_ACCESS_KEY=<its secret from that file> aws rekognition list-collections --region us-east-1 --endpoint-url http://HOST:PORT")
-        }
-        return store
+        return (store, created.map { ($0, directory + "/credentials") })
     }
 }

@@ -13,21 +13,24 @@ struct State: AsyncParsableCommand {
             {"CollectionId", "AsOf", "Users": [{"UserId", "FaceIds": [...]}]}.
             """)
 
-    @Option(help: "The collection.") var collection: String
-    @Option(name: .customLong("as-of"), help: "ISO 8601 instant, e.g. 2026-11-29T23:00:00Z or with fractional seconds.")
-    var asOf: String
-    @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "The collection (required; env FACELEDGER_COLLECTION).") var collection: String?
+    @Option(name: .customLong("as-of"),
+            help: "ISO 8601 instant, e.g. 2026-11-29T23:00:00Z or with fractional seconds (required; env FACELEDGER_AS_OF).")
+    var asOf: String?
+    @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
+        let collectionId = try required(collection, flag: "collection")
+        let asOf = try required(self.asOf, flag: "as-of")
+        let json = try resolveFlag(self.json, flag: "json")
         guard let instant = ISO8601.parse(asOf) else {
             throw ValidationError("--as-of \(asOf) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
         }
-        let collectionId = collection
         let found = try await database.withConnection(logger: makeLogger()) { connection in
             try await connection.run { session in try TimeTravel.collection(collectionId, asOf: instant, in: session) }
         }
-        guard let found else { throw ValidationError("collection \(collection) did not exist at \(asOf)") }
+        guard let found else { throw RuntimeError("collection \(collectionId) did not exist at \(asOf)") }
         let snapshot = TimeTravel.snapshot(of: found, asOf: asOf)
         if json {
             printLine(String(decoding: try CanonicalJSON.encode(snapshot), as: UTF8.self))
