@@ -6,7 +6,7 @@ extension LedgerState {
     public func decide(_ command: LedgerCommand) -> Decision {
         do {
             switch command {
-            case .createCollection(let id, let arn): return try createCollection(id, arn: arn)
+            case .createCollection(let id, let arn, let tags): return try createCollection(id, arn: arn, tags: tags)
             case .deleteCollection(let id): return try deleteCollection(id)
             case .createUser(let id, let userId): return try createUser(id, userId)
             case .deleteUser(let id, let userId): return try deleteUser(id, userId)
@@ -37,11 +37,11 @@ extension LedgerState {
         Decision(events: events, result: .success(try JSONValue(encoding: response)))
     }
 
-    private func createCollection(_ id: String, arn: String) throws -> Decision {
+    private func createCollection(_ id: String, arn: String, tags: [String: String]) throws -> Decision {
         guard collections[id] == nil else {
             throw LedgerError(.resourceAlreadyExists, "The collection id: \(id) already exists")
         }
-        return try accept([.collectionCreated(CollectionCreated(collectionId: id, arn: arn))],
+        return try accept([.collectionCreated(CollectionCreated(collectionId: id, arn: arn, tags: tags))],
                           CreateCollectionResponse(StatusCode: 200, CollectionArn: arn, FaceModelVersion: Limits.faceModelVersion))
     }
 

@@ -3,7 +3,7 @@ import Foundation
 /// A validated command of the user-association API. Anything random (generated ids) is chosen
 /// before `decide`, which stays a pure function.
 public enum LedgerCommand: Sendable, Hashable {
-    case createCollection(collectionId: String, arn: String)
+    case createCollection(collectionId: String, arn: String, tags: [String: String] = [:])
     case deleteCollection(collectionId: String)
     case createUser(collectionId: String, userId: String)
     case deleteUser(collectionId: String, userId: String)
@@ -14,7 +14,7 @@ public enum LedgerCommand: Sendable, Hashable {
 
     public var collectionId: String {
         switch self {
-        case .createCollection(let id, _), .deleteCollection(let id), .createUser(let id, _), .deleteUser(let id, _),
+        case .createCollection(let id, _, _), .deleteCollection(let id), .createUser(let id, _), .deleteUser(let id, _),
             .associateFaces(let id, _, _, _), .disassociateFaces(let id, _, _), .deleteFaces(let id, _),
             .importFaces(let id, _):
             id

@@ -68,10 +68,14 @@ public struct CommandRejected: Sendable, Hashable, Codable {
 public struct CollectionCreated: Sendable, Hashable, Codable {
     public var collectionId: String
     public var arn: String
+    /// The collection's tags; absent when it has none, so events written before tags were kept (which
+    /// lack the member) read back unchanged, in the same schema version.
+    public var tags: [String: String]?
 
-    public init(collectionId: String, arn: String) {
+    public init(collectionId: String, arn: String, tags: [String: String] = [:]) {
         self.collectionId = collectionId
         self.arn = arn
+        self.tags = tags.isEmpty ? nil : tags
     }
 }
 

@@ -18,6 +18,8 @@ public struct Collection: Sendable, Hashable {
     public var users: [String: User] = [:]
     /// The embedding dimension, fixed by the collection's first face.
     public var dimension: Int?
+    /// The tags given to CreateCollection (none for collections created before tags were kept).
+    public var tags: [String: String] = [:]
 }
 
 /// A face of a collection with its embedding and, when associated, its user.

@@ -70,11 +70,13 @@ public struct DisassociateFacesResponse: Codable, Hashable, Sendable {
 }
 
 public struct DeleteFacesResponse: Codable, Hashable, Sendable {
-    public var DeletedFaces: [String]
+    /// Absent when no face was deleted: the model's FaceIdList has at least one member, and AWS
+    /// leaves the member out rather than send an empty list.
+    public var DeletedFaces: [String]?
     public var UnsuccessfulFaceDeletions: [UnsuccessfulFace]
 
     public init(DeletedFaces: [String], UnsuccessfulFaceDeletions: [UnsuccessfulFace]) {
-        self.DeletedFaces = DeletedFaces
+        self.DeletedFaces = DeletedFaces.isEmpty ? nil : DeletedFaces
         self.UnsuccessfulFaceDeletions = UnsuccessfulFaceDeletions
     }
 }

@@ -12,8 +12,8 @@ extension LedgerAPI {
             return .object([
                 "CollectionARN": .string(collection.arn),
                 "CreationTimestamp": .number(collection.createdAt.timeIntervalSince1970),
-                "FaceCount": .number(Double(collection.faceCount)),
-                "UserCount": .number(Double(collection.userCount)),
+                "FaceCount": .integer(collection.faceCount),
+                "UserCount": .integer(collection.userCount),
                 "FaceModelVersion": .string(Limits.faceModelVersion),
             ])
 
@@ -144,7 +144,7 @@ extension LedgerAPI {
 
     static func historyJSON(_ entry: FaceHistoryEntry) -> JSONValue {
         var json: [String: JSONValue] = [
-            "Position": .number(Double(entry.position)),
+            "Position": .integer(Int(entry.position)),
             "Time": .number(entry.time.timeIntervalSince1970),
             "Operation": .string(entry.operation),
             "Principal": .string(entry.principal),

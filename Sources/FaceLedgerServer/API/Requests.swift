@@ -32,12 +32,14 @@ struct CreateCollectionRequest: CommandRequest {
     func validate() throws {
         var v = Validator()
         v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        if let Tags, Tags.count > 200 { v.fail("Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 200") }
+        v.checkTags(Tags, "tags")
         try v.finish()
     }
 
+    /// The tags are kept: recorded on CollectionCreated and held by the collection.
     func command(signer: Signer) -> LedgerCommand {
-        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(signer.region):000000000000:collection/\(CollectionId!)")
+        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(signer.region):000000000000:collection/\(CollectionId!)",
+                          tags: Tags ?? [:])
     }
 }
 
@@ -161,7 +163,7 @@ struct ImportFacesRequest: CommandRequest {
             var request: [String: JSONValue] = ["CollectionId": .string(CollectionId ?? "")]
             if let ClientRequestToken { request["ClientRequestToken"] = .string(ClientRequestToken) }
             request["Faces"] = .array((Faces ?? []).map { face in
-                var entry: [String: JSONValue] = ["EmbeddingDimension": .number(Double(face.Embedding?.count ?? 0))]
+                var entry: [String: JSONValue] = ["EmbeddingDimension": .integer(face.Embedding?.count ?? 0)]
                 if let id = face.FaceId { entry["FaceId"] = .string(id) }
                 if let external = face.ExternalImageId { entry["ExternalImageId"] = .string(external) }
                 return .object(entry)

@@ -34,9 +34,11 @@ struct Validator {
     mutating func fail(_ problem: String) { problems.append(problem) }
 
     mutating func fail(_ member: String, _ value: String, _ constraint: String) {
-        let shown = value.count > 64 ? String(value.prefix(64)) + "…" : value
-        problems.append("Value '\(shown)' at '\(member)' failed to satisfy constraint: \(constraint)")
+        problems.append("Value '\(Self.shown(value))' at '\(member)' failed to satisfy constraint: \(constraint)")
     }
+
+    /// A value as a message shows it: at most 64 characters.
+    static func shown(_ value: String) -> String { value.count > 64 ? String(value.prefix(64)) + "…" : value }
 
     mutating func check(_ value: String?, _ member: String, _ rule: StringRule, required: Bool = false) {
         guard let value else {
@@ -82,6 +84,50 @@ struct Validator {
         if values.count < min { problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length greater than or equal to \(min)") }
         if values.count > max { problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length less than or equal to \(max)") }
         for (index, value) in values.enumerated().prefix(max) { checkFaceId(value, "\(member).\(index + 1).member") }
+    }
+
+    static let tagKeyPattern = "^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$"
+    static let tagValuePattern = "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"
+
+    /// CreateCollection's TagMap: at most 200 tags; keys of 1 to 128 characters, values of up to 256,
+    /// both letters, separators, digits and `_.:/=+-@`; no key starting with `aws:` (reserved by AWS).
+    mutating func checkTags(_ tags: [String: String]?, _ member: String) {
+        guard let tags else { return }
+        if tags.count > 200 {
+            problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length less than or equal to 200")
+        }
+        for (key, value) in tags.sorted(by: { $0.key < $1.key }).prefix(200) {
+            var keyProblems: [String] = []
+            let keyLength = key.unicodeScalars.count
+            if keyLength < 1 { keyProblems.append("Member must have length greater than or equal to 1") }
+            if keyLength > 128 { keyProblems.append("Member must have length less than or equal to 128") }
+            if key.hasPrefix("aws:") || !key.unicodeScalars.allSatisfy(Self.isTagCharacter) {
+                keyProblems.append("Member must satisfy regular expression pattern: \(Self.tagKeyPattern)")
+            }
+            if !keyProblems.isEmpty {
+                fail(member, key, "Map keys must satisfy constraint: [\(keyProblems.joined(separator: ", "))]")
+            }
+            var valueProblems: [String] = []
+            if value.unicodeScalars.count > 256 { valueProblems.append("Member must have length less than or equal to 256") }
+            if !value.unicodeScalars.allSatisfy(Self.isTagCharacter) {
+                valueProblems.append("Member must satisfy regular expression pattern: \(Self.tagValuePattern)")
+            }
+            if !valueProblems.isEmpty {
+                fail("\(member).\(Self.shown(key))", value, "Map values must satisfy constraint: [\(valueProblems.joined(separator: ", "))]")
+            }
+        }
+    }
+
+    /// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: a letter, a separator, a number, or one of `_.:/=+-@`.
+    static func isTagCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .spaceSeparator, .lineSeparator, .paragraphSeparator,
+             .decimalNumber, .letterNumber, .otherNumber:
+            return true
+        default:
+            return "_.:/=+-@".unicodeScalars.contains(scalar)
+        }
     }
 
     mutating func checkRange(_ value: Int?, _ member: String, _ range: ClosedRange<Int>) {
