@@ -1,5 +1,6 @@
 """`faceledger loadtest` against a real server: its counts agree with what the service recorded."""
 import json
+import os
 import subprocess
 
 from conftest import KEYS, psql
@@ -22,3 +23,25 @@ def test_loadtest_counts_agree_with_the_log(faceledger, api):
     assert int(settled) == int(associated) == report["requests"] - report["errors"] + report["warmup_requests"]
     # Every call was signed by the key given: its principal is on every event.
     assert psql(api.database_url, f"SELECT DISTINCT principal FROM events WHERE collection_id = '{collection}'") == KEYS["writer"][2]
+    # The run's collection was scaffolding: it is gone, its events stay in the log.
+    assert collection not in api.client().list_collections()["CollectionIds"]
+    assert psql(api.database_url, f"SELECT count(*) FROM events WHERE collection_id = '{collection}' AND type = 'CollectionDeleted'") == "1"
+
+
+def test_every_flag_of_loadtest_reads_its_environment_variable(faceledger, api):
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    result = subprocess.run([faceledger, "loadtest"], capture_output=True, text=True, timeout=120, env={
+        **os.environ, "FACELEDGER_ENDPOINT": api.url, "FACELEDGER_ACCESS_KEY": key_id, "FACELEDGER_SECRET_KEY": secret,
+        "FACELEDGER_CONCURRENCY": "1", "FACELEDGER_DURATION": "0.5", "FACELEDGER_JSON": "true"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # FACELEDGER_JSON: one JSON object
+    assert report["requests"] > 0 and report["errors"] == 0
+    assert abs(report["throughput"] - report["requests"] / 0.5) < 1e-6  # FACELEDGER_DURATION
+    # FACELEDGER_CONCURRENCY: one caller, so one user per hundred faces: caller-0-*.
+    users = psql(api.database_url, f"""SELECT DISTINCT data->>'userId' FROM events
+                                        WHERE collection_id = '{report["collection_id"]}' AND type = 'UserCreated'""").split()
+    assert users and all(u.startswith("caller-0-") for u in users), users
+    bad = subprocess.run([faceledger, "loadtest"], capture_output=True, text=True, timeout=60, env={
+        **os.environ, "FACELEDGER_ENDPOINT": api.url, "FACELEDGER_ACCESS_KEY": key_id, "FACELEDGER_SECRET_KEY": secret,
+        "FACELEDGER_CONCURRENCY": "many"})
+    assert bad.returncode == 64 and "FACELEDGER_CONCURRENCY" in bad.stderr
