@@ -45,4 +45,39 @@ struct EmbeddedPostgresTests {
         #expect(notes == ["kept"])
         await second.close()
     }
+
+    @Test("one server per data directory: a second claim is refused, naming the directory and the holder")
+    func oneServerPerDataDirectory() throws {
+        let directory = try TestDatabase.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = try EmbeddedPostgres(dataDirectory: directory.path)
+        let claim = try cluster.claimForServer()
+        // flock locks belong to open file descriptions, so a second claim conflicts even in this process.
+        let error = #expect(throws: EmbeddedPostgresError.self) { try cluster.claimForServer() }
+        #expect(error?.description.contains(cluster.dataDirectory.path) == true)
+        #expect(error?.description.contains("pid \(getpid())") == true)
+        claim.release()
+        try cluster.claimForServer().release()  // free again once released
+    }
+
+    @Test("the cluster is stopped only when no other user holds it")
+    func stopsOnlyWhenUnused() async throws {
+        let directory = try TestDatabase.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = try EmbeddedPostgres(dataDirectory: directory.path)
+        defer { try? cluster.stop() }
+        let mine = try await cluster.use()
+        let other = try await cluster.use()
+        try await cluster.start()
+        #expect(cluster.postmasterIsAlive())
+        #expect(try cluster.stopUnlessUsed(usage: mine) == false)
+        #expect(try cluster.isRunning())
+        other.release()
+        let again = try await cluster.use()
+        #expect(try cluster.stopUnlessUsed(usage: again) == true)
+        #expect(try cluster.isRunning() == false)
+        #expect(!cluster.postmasterIsAlive())
+        again.release()
+        mine.release()
+    }
 }
