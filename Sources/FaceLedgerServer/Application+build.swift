@@ -55,8 +55,8 @@ public func buildApplication(
 
     let router = Router(context: LedgerRequestContext.self)
     router.add(middleware: RequestIdMiddleware())
-    // Alive while the process runs, unless the embedded PostgreSQL it runs is gone: only a restart
-    // of the server brings that back.
+    // Alive while the process runs, unless the embedded PostgreSQL it runs is gone: nothing in this
+    // process starts it again (a new `serve` does).
     router.get("/health") { _, _ in DatabaseTarget.servedClusterIsDown() ? HTTPResponse.Status.serviceUnavailable : .ok }
     // Ready when the database answers now.
     router.get("/ready") { _, _ -> HTTPResponse.Status in
