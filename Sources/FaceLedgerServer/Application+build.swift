@@ -14,6 +14,12 @@ public struct ServerConfiguration: Sendable {
     public var credentials: CredentialStore
     /// Commands that may wait for the processor before new ones get ProvisionedThroughputExceededException.
     public var maxPendingCommands: Int
+    /// Request-body bytes read or held at once, all requests together; a body the budget cannot take
+    /// gets 503 at once. Nil: `FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT`, else 256 MiB (see `BodyBudget`).
+    public var maxBodyBytesInFlight: Int? = nil
+    /// How long a connection may stay silent (between requests, or in the middle of one) before it
+    /// is closed. Nil: `FACELEDGER_IDLE_TIMEOUT` (seconds), else 60 seconds.
+    public var idleTimeout: Duration? = nil
     public init(host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000) {
         self.host = host
         self.port = port
@@ -81,79 +87,21 @@ public func buildApplication(
             return Response(status: .serviceUnavailable)
         }
     }
+    let budget = BodyBudget(capacity: try configuration.resolvedMaxBodyBytesInFlight())
     router.post("/") { request, context in
-        await respond(to: request, context: context, api: api)
+        await respond(to: request, context: context, api: api, budget: budget)
     }
     return Application(
         router: router,
+        // The idle timeout also closes a connection whose request body stalls, so a silent client
+        // cannot hold a connection, or its share of the byte budget, for ever.
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(try configuration.resolvedIdleTimeout()))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "FaceLedger"),
         services: [CommandProcessorService(processor: processor), projector],
         onServerRunning: { channel in
             onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
         },
         logger: logger)
-}
-
-/// One AWS JSON 1.1 exchange: body within the operation's limit, signature, operation, answer.
-func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI) async -> Response {
-    let requestId = UUID().uuidString
-    let target = request.headers[HTTPField.Name("X-Amz-Target")!]
-    let limit = (try? Operation.from(target: target))?.maxBodyBytes ?? (1 << 20)
-    let tooLarge = LedgerError(.requestEntityTooLarge, "The request body is larger than \(limit) bytes")
-    // A declared oversize body is refused before it is read. Only a client that will close the
-    // connection gets its body read (and dropped) first: it may be writing all of it before it reads,
-    // and would otherwise stall; on a kept-alive connection the server drains the body itself.
-    let declaredTooLarge = request.headers[.contentLength].flatMap(Int.init).map { $0 > limit } ?? false
-    let closing = request.headers[.connection]?.lowercased().contains("close") ?? false
-    if declaredTooLarge && !closing { return render(.failure(tooLarge), requestId: requestId) }
-    let body: ByteBuffer
-    do {
-        guard let collected = try await collect(request.body, limit: declaredTooLarge ? 0 : limit) else {
-            return render(.failure(tooLarge), requestId: requestId)
-        }
-        body = collected
-    } catch {
-        return render(.failure(LedgerError(.serialization, "The request body could not be read")), requestId: requestId)
-    }
-    var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-    if let authority = request.head.authority { headers.append((name: "host", value: authority)) }
-    let signed = SignedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                               headers: headers, body: Array(buffer: body))
-    let answer = await api.handle(target: target, request: signed, requestId: requestId,
-                                  sourceAddress: context.remoteAddress?.ipAddress)
-    return render(answer, requestId: requestId)
-}
-
-/// The body, or nil when it is larger than `limit` bytes. An oversize body is still read (and
-/// dropped, up to 256 MiB), so that a client writing all of it before it reads gets the answer.
-func collect(_ body: RequestBody, limit: Int) async throws -> ByteBuffer? {
-    var buffer = ByteBuffer()
-    var dropped = 0
-    for try await chunk in body {
-        if dropped == 0, buffer.readableBytes + chunk.readableBytes <= limit {
-            var chunk = chunk
-            buffer.writeBuffer(&chunk)
-        } else {
-            dropped += chunk.readableBytes
-            if dropped > 256 << 20 { break }
-        }
-    }
-    return dropped == 0 ? buffer : nil
-}
-
-/// A JSON body with status 200, or the AWS error envelope with the error's status.
-func render(_ answer: LedgerAPI.Answer, requestId: String) -> Response {
-    var headers: HTTPFields = [.contentType: "application/x-amz-json-1.1"]
-    headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
-    switch answer {
-    case .success(let json):
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: json.data)))
-    case .failure(let error):
-        headers[HTTPField.Name("x-amzn-ErrorType")!] = error.code.rawValue
-        let body = JSONValue.object(["__type": .string(error.code.rawValue), "message": .string(error.message)])
-        return Response(status: HTTPResponse.Status(code: error.code.httpStatus), headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(data: body.data)))
-    }
 }
 
 /// Gives every response an `x-amzn-RequestId` (the API sets its own, which is also on the events).

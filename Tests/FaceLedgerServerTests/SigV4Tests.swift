@@ -55,6 +55,148 @@ struct SigV4Tests {
     }
 }
 
+@Suite("SigV4 header stage, body limits and the byte budget")
+struct AdmissionTests {
+    static let writer = SigV4Tests.example
+    static let auditor = AccessKey(accessKeyId: "AKIDAUDITOR", secretAccessKey: "auditor-secret", principal: "carol", role: .auditor,
+                                   requestsPerSecond: nil)
+    static let verifier = SigV4Verifier(credentials: CredentialStore(keys: [writer, auditor]))
+    static let body = Array(#"{"CollectionId":"c","Faces":[{"Embedding":[1,2]}]}"#.utf8)
+
+    /// A request signed over `body` as an SDK signs it, with `edit` applied to its headers afterwards.
+    static func signed(key: AccessKey = writer, at date: Date, service: String = "rekognition",
+                       edit: (inout [(name: String, value: String)]) -> Void = { _ in }) throws -> SignedRequest {
+        let url = try #require(URL(string: "http://127.0.0.1:8080/"))
+        var headers = SigV4Verifier.sign(method: "POST", url: url, headers: [("x-amz-target", "FaceLedger.ImportFaces")], body: body,
+                                         accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, region: "eu-west-1",
+                                         service: service, now: date) + [("host", "127.0.0.1:8080")]
+        edit(&headers)
+        return SignedRequest(method: "POST", path: "/", query: "", headers: headers, body: body)
+    }
+
+    static func headerStage(_ request: SignedRequest, now: Date) -> ErrorCode? {
+        var head = request
+        head.body = []  // the header stage must not need it
+        if case .failure(let error) = verifier.checkHeaders(head, now: now) { return error.code }
+        return nil
+    }
+
+    @Test("the header stage admits a well-signed request without its body; the final stage checks the body")
+    func twoStages() throws {
+        let now = Date()
+        let request = try Self.signed(at: now)
+        var head = request
+        head.body = []
+        let claim = try Self.verifier.checkHeaders(head, now: now).get()
+        #expect(claim.key.accessKeyId == Self.writer.accessKeyId)
+        #expect(claim.region == "eu-west-1")
+        #expect(try Self.verifier.verifySignature(claim, of: request).get().key.principal == "example")
+        var tampered = request
+        tampered.body = Array(#"{"CollectionId":"d","Faces":[{"Embedding":[1,2]}]}"#.utf8)
+        #expect(throws: LedgerError.self) { try Self.verifier.verifySignature(claim, of: tampered).get() }
+        // The same request that passes the header stage fails as a whole when its body was changed.
+        #expect(throws: LedgerError.self) { try Self.verifier.verify(tampered, now: now).get() }
+    }
+
+    @Test("the header stage refuses what the headers alone show, with the errors AWS gives")
+    func headerStageRefusals() throws {
+        let now = Date()
+        func without(_ name: String) -> (inout [(name: String, value: String)]) -> Void {
+            { headers in headers.removeAll { $0.name.lowercased() == name } }
+        }
+        func replacing(_ name: String, _ transform: @escaping (String) -> String) -> (inout [(name: String, value: String)]) -> Void {
+            { headers in headers = headers.map { $0.name.lowercased() == name ? ($0.name, transform($0.value)) : $0 } }
+        }
+        #expect(Self.headerStage(try Self.signed(at: now), now: now) == nil)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: without("authorization")), now: now) == .missingAuthenticationToken)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") { _ in "Bearer token" }), now: now)
+            == .incompleteSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
+            $0.replacingOccurrences(of: ", Signature=", with: ", Sig=") }), now: now) == .incompleteSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: without("x-amz-date")), now: now) == .incompleteSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("x-amz-date") { _ in "yesterday" }), now: now)
+            == .incompleteSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
+            $0.replacingOccurrences(of: "/eu-west-1/", with: "//") }), now: now) == .incompleteSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
+            $0.replacingOccurrences(of: "AKIDEXAMPLE/", with: "AKIDUNKNOWN/") }), now: now) == .unrecognizedClient)
+        #expect(Self.headerStage(try Self.signed(at: now, service: "s3"), now: now) == .invalidSignature)
+        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
+            $0.replacingOccurrences(of: "Credential=AKIDEXAMPLE/\(AmzDate.format(now).prefix(8))/",
+                                    with: "Credential=AKIDEXAMPLE/19990101/") }), now: now) == .invalidSignature)
+        #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(-301)), now: now) == .invalidSignature)
+        #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(301)), now: now) == .invalidSignature)
+        #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(-299)), now: now) == nil)
+        // A header the signature covers must be there.
+        #expect(Self.headerStage(try Self.signed(at: now, edit: without("x-amz-target")), now: now) == .invalidSignature)
+    }
+
+    @Test("only roles that may import get the 64 MiB limit; every other body may have 1 MiB")
+    func bodyLimits() {
+        #expect(Operation.importFaces.maxBodyBytes(for: .admin) == 64 << 20)
+        #expect(Operation.importFaces.maxBodyBytes(for: .writer) == 64 << 20)
+        #expect(Operation.importFaces.maxBodyBytes(for: .auditor) == 1 << 20)
+        for operation in Operation.allCases where operation != .importFaces {
+            for role in [Role.admin, .writer, .auditor] {
+                #expect(operation.maxBodyBytes(for: role) == 1 << 20)
+            }
+        }
+    }
+
+    @Test("the byte budget never hands out more than it has, under concurrency, and takes back what is released")
+    func budget() async {
+        let budget = BodyBudget(capacity: 1000)
+        #expect(budget.reserve(600))
+        #expect(!budget.reserve(401))
+        #expect(budget.reserve(400))
+        #expect(!budget.reserve(1))
+        budget.release(1000)
+        #expect(budget.inUse == 0)
+        #expect(!budget.reserve(1001))
+        #expect(!budget.reserve(-1))
+
+        let overdrawn = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    var overdrawn = false
+                    for _ in 0..<1000 {
+                        var reservation = BodyReservation(budget: budget)
+                        if reservation.grow(to: 300), reservation.grow(to: 450) {
+                            overdrawn = overdrawn || budget.inUse > budget.capacity
+                        }
+                        reservation.releaseAll()
+                    }
+                    return overdrawn
+                }
+            }
+            return await group.contains(true)
+        }
+        #expect(!overdrawn)
+        #expect(budget.inUse == 0)
+    }
+
+    @Test("the budget and the idle timeout: set, from the environment, or the default; bad values are errors")
+    func configuration() throws {
+        var configuration = ServerConfiguration(credentials: CredentialStore(keys: [Self.writer]))
+        #expect(try configuration.resolvedMaxBodyBytesInFlight(environment: [:]) == 256 << 20)
+        #expect(try configuration.resolvedIdleTimeout(environment: [:]) == .seconds(60))
+        #expect(try configuration.resolvedMaxBodyBytesInFlight(environment: ["FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT": "2097152"]) == 2 << 20)
+        #expect(try configuration.resolvedIdleTimeout(environment: ["FACELEDGER_IDLE_TIMEOUT": "2.5"]) == .milliseconds(2500))
+        #expect(throws: ServerConfigurationError.self) {
+            try configuration.resolvedMaxBodyBytesInFlight(environment: ["FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT": "lots"])
+        }
+        #expect(throws: ServerConfigurationError.self) {
+            try configuration.resolvedMaxBodyBytesInFlight(environment: ["FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT": "1000"])
+        }
+        #expect(throws: ServerConfigurationError.self) { try configuration.resolvedIdleTimeout(environment: ["FACELEDGER_IDLE_TIMEOUT": "0"]) }
+        #expect(throws: ServerConfigurationError.self) { try configuration.resolvedIdleTimeout(environment: ["FACELEDGER_IDLE_TIMEOUT": "soon"]) }
+        configuration.maxBodyBytesInFlight = 8 << 20
+        configuration.idleTimeout = .seconds(5)
+        #expect(try configuration.resolvedMaxBodyBytesInFlight(environment: ["FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT": "2097152"]) == 8 << 20)
+        #expect(try configuration.resolvedIdleTimeout(environment: ["FACELEDGER_IDLE_TIMEOUT": "1"]) == .seconds(5))
+    }
+}
+
 @Suite("Credentials, pagination tokens, rate limits")
 struct CredentialTests {
     @Test("the credentials file: roles, comments, optional rate, clear errors")

@@ -21,10 +21,30 @@ public struct LedgerAPI: Sendable {
     /// A finished exchange: the JSON body, or an error to render.
     typealias Answer = Result<JSONValue, LedgerError>
 
-    /// Handles one `POST /` whose body was read within the operation's limit.
-    func handle(target: String?, request: SignedRequest, requestId: String, sourceAddress: String?) async -> Answer {
+    /// What the header stage let through: a signer whose signature is still to be checked against
+    /// the body, and how many body bytes the request may send.
+    struct Admission: Sendable {
+        let claim: SignatureClaim
+        let bodyLimit: Int
+    }
+
+    /// The header stage, before any of the body is read: a request that is unsigned, signed by an
+    /// unknown key, signed with a malformed, expired or wrongly scoped signature fails here, and the
+    /// body limit is the one of the target's operation for the key's role. `head.body` is not read.
+    ///
+    /// A role that may not perform an operation is not refused here: an authenticated command's denied
+    /// attempt is recorded in the ledger, which needs its (small) body and its verified signature.
+    func admit(_ head: SignedRequest, target: String?) -> Result<Admission, LedgerError> {
+        verifier.checkHeaders(head).map { claim in
+            let operation = try? Operation.from(target: target)
+            return Admission(claim: claim, bodyLimit: operation?.maxBodyBytes(for: claim.key.role) ?? Operation.defaultMaxBodyBytes)
+        }
+    }
+
+    /// Handles one `POST /` that `admit` let through and whose body was read within its limit.
+    func handle(_ admission: Admission, target: String?, request: SignedRequest, requestId: String, sourceAddress: String?) async -> Answer {
         let signer: Signer
-        switch verifier.verify(request) {
+        switch verifier.verifySignature(admission.claim, of: request) {
         case .success(let verified): signer = verified
         case .failure(let error): return .failure(error)
         }

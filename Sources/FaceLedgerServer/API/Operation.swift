@@ -67,6 +67,18 @@ enum Operation: String, CaseIterable, Sendable {
         }
     }
 
-    /// Bodies past this are refused before they are parsed.
-    var maxBodyBytes: Int { self == .importFaces ? 64 << 20 : 1 << 20 }
+    /// The body limit of every operation but ImportFaces, and of a target that names no operation.
+    static let defaultMaxBodyBytes = 1 << 20
+    /// ImportFaces carries embeddings: its bodies may be this large.
+    static let importMaxBodyBytes = 64 << 20
+
+    /// Bodies past this are refused before they are read, whoever sends them.
+    var maxBodyBytes: Int { self == .importFaces ? Self.importMaxBodyBytes : Self.defaultMaxBodyBytes }
+
+    /// Bodies past this are refused before they are read, for a key of `role`: only a role that may
+    /// perform the operation gets its large limit, so a key that may not import cannot make the
+    /// server read 64 MiB (its denied attempt is still recorded, from a body within the default limit).
+    func maxBodyBytes(for role: Role) -> Int {
+        isAllowed(for: role) ? maxBodyBytes : min(maxBodyBytes, Self.defaultMaxBodyBytes)
+    }
 }

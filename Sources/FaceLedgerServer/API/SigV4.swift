@@ -32,8 +32,26 @@ public struct Signer: Sendable {
     public var region: String
 }
 
+/// What a request's headers claim about its signer, checked in everything but the signature itself
+/// (which covers the body): the key is known, the scope is `<date>/<region>/rekognition/aws4_request`,
+/// the date is within the allowed skew, and every signed header is present.
+public struct SignatureClaim: Sendable {
+    public let key: AccessKey
+    /// The region named in the credential scope.
+    public let region: String
+    /// The scope's date (`yyyyMMdd`) and the request's `X-Amz-Date`.
+    let date: String
+    let amzDate: String
+    let signedHeaders: [String]
+    let signature: String
+}
+
 /// Verifies AWS Signature Version 4 (`Authorization: AWS4-HMAC-SHA256 …`) for the `rekognition`
 /// service, in any region, with ±5 minutes of clock skew.
+///
+/// Verification has two stages so that a server can refuse a request before it reads its body:
+/// `checkHeaders` needs the headers alone; `verifySignature` then computes the HMAC, which covers the
+/// body. `verify` runs both.
 public struct SigV4Verifier: Sendable {
     public let credentials: CredentialStore
     public var service = "rekognition"
@@ -42,6 +60,11 @@ public struct SigV4Verifier: Sendable {
     public init(credentials: CredentialStore) { self.credentials = credentials }
 
     public func verify(_ request: SignedRequest, now: Date = Date()) -> Result<Signer, LedgerError> {
+        checkHeaders(request, now: now).flatMap { verifySignature($0, of: request) }
+    }
+
+    /// The header stage: everything that can be refused without the body. `request.body` is not read.
+    public func checkHeaders(_ request: SignedRequest, now: Date = Date()) -> Result<SignatureClaim, LedgerError> {
         guard let authorization = request.header("authorization") else {
             return .failure(LedgerError(.missingAuthenticationToken, "Missing Authentication Token"))
         }
@@ -73,17 +96,23 @@ public struct SigV4Verifier: Sendable {
         guard parsed.signedHeaders.contains("host"), parsed.signedHeaders.allSatisfy({ request.header($0) != nil }) else {
             return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided."))
         }
-        let canonical = Self.canonicalRequest(request, signedHeaders: parsed.signedHeaders)
+        return .success(SignatureClaim(key: key, region: region, date: date, amzDate: amzDate,
+                                       signedHeaders: parsed.signedHeaders, signature: parsed.signature))
+    }
+
+    /// The final stage: the signature over the whole request, body included, with the claimed key's secret.
+    public func verifySignature(_ claim: SignatureClaim, of request: SignedRequest) -> Result<Signer, LedgerError> {
+        let canonical = Self.canonicalRequest(request, signedHeaders: claim.signedHeaders)
         let stringToSign = [
-            "AWS4-HMAC-SHA256", amzDate, "\(date)/\(region)/\(service)/aws4_request",
+            "AWS4-HMAC-SHA256", claim.amzDate, "\(claim.date)/\(claim.region)/\(service)/aws4_request",
             Self.hex(SHA256.hash(data: Data(canonical.utf8))),
         ].joined(separator: "\n")
-        let signingKey = Self.signingKey(secret: key.secretAccessKey, date: date, region: region, service: service)
+        let signingKey = Self.signingKey(secret: claim.key.secretAccessKey, date: claim.date, region: claim.region, service: service)
         let expected = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey))
-        guard Self.constantTimeEqual(expected, parsed.signature) else {
+        guard Self.constantTimeEqual(expected, claim.signature) else {
             return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."))
         }
-        return .success(Signer(key: key, region: region))
+        return .success(Signer(key: claim.key, region: claim.region))
     }
 
     static func canonicalRequest(_ request: SignedRequest, signedHeaders: [String]) -> String {
