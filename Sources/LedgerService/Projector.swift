@@ -10,28 +10,37 @@ import Synchronization
 /// `evolve` as the command side, writing the touched rows and its checkpoint in one transaction.
 ///
 /// It wakes on NOTIFY, on a poke from this process, and every `pollInterval` (notifications are only
-/// hints). One projector is active per database: it holds a session advisory lock; others wait.
+/// hints). One projector is active per database: the owner of the lease in its `projector_checkpoints`
+/// row (migrations/004_projector_lease.sql); the others stand by and take the lease over when its
+/// owner's connection is gone or its lease expired. Every batch re-checks ownership in its own
+/// transaction (`projector_claim`), so a projector whose session was silently re-established, or that
+/// stalled past its lease, never writes a batch it does not own.
 public final class Projector: Service, Sendable {
     public static let name = "read_models"
-    static let lockKey: Int64 = 0x464C_5072_6F6A_6563  // "FLProjec"
 
+    /// This instance's name in the lease: host, process and a random id, unique per process.
+    public let owner: String
     private let conninfo: String
     private let logger: Logger
     private let pollInterval: Duration
-    private let pokes: AsyncStream<Void>
-    private let pokeContinuation: AsyncStream<Void>.Continuation
+    private let lease: Duration
+    private let pokes = Pokes()
     private let position = Atomic<Int64>(0)
     private let waiters = Mutex<[(id: UUID, position: Int64, continuation: CheckedContinuation<Void, Never>)]>([])
 
-    public init(conninfo: String, logger: Logger, pollInterval: Duration = .milliseconds(500)) {
+    /// - Parameter lease: how long the lease lasts without renewal; the owner renews it with every
+    ///   batch and at least every `lease / 5` while idle. It only matters for an owner that stalls
+    ///   with its connection open: one whose connection is gone is taken over at once.
+    public init(conninfo: String, logger: Logger, pollInterval: Duration = .milliseconds(500), lease: Duration = .seconds(5)) {
         self.conninfo = conninfo
         self.logger = logger
         self.pollInterval = pollInterval
-        (pokes, pokeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.lease = lease
+        owner = "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8))"
     }
 
     /// Asks the projector to look for new events now.
-    public func poke() { pokeContinuation.yield() }
+    public func poke() { pokes.poke() }
 
     /// The last position folded into the read models by this projector.
     public var foldedPosition: Int64 { position.load(ordering: .acquiring) }
@@ -94,26 +103,43 @@ public final class Projector: Service, Sendable {
         let connection = try await PostgresConnection.connect(conninfo)
         let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel])
         defer { Task { await listener.stop(); await connection.close() } }
-        let wakeUps = Self.wakeUps(listener.events.map { _ in () }, pokes, every: pollInterval)
+        // A fresh subscription to the pokes for every run (see `Pokes`).
+        var wakeUps = Self.wakeUps(listener.events.map { _ in () }, pokes.subscribe(), every: pollInterval).makeAsyncIterator()
+        while try await standBy(on: connection) {
+            do {
+                try await lead(on: connection, wakeUps: &wakeUps)
+                return
+            } catch is ProjectorLeaseLost {
+                logger.warning("another instance took over the projector lease; standing by")
+            }
+        }
+    }
 
-        // Stand by until this instance holds the projector lock (it is released with the connection).
-        // Meanwhile follow the active projector's checkpoint, so reads here wait only for its progress.
-        while !(try await connection.query("SELECT pg_try_advisory_lock($1)", [.int64(Self.lockKey)])[0].decode(Bool.self, at: 0)) {
-            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+    /// Waits until this instance owns the lease, meanwhile following the active projector's
+    /// checkpoint so that reads here wait only for its progress. False when the service stops first.
+    private func standBy(on connection: PostgresConnection) async throws -> Bool {
+        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        while true {
+            let acquired = try await connection.run { session in try Self.acquire(owner: owner, lease: lease, in: session) }
+            if acquired { return true }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
             let checkpoint = try await connection.query(
                 "SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)]).first
             if let checkpoint { advance(to: try checkpoint.decode(Int64.self, at: 0)) }
             try? await Task.sleep(for: pollInterval)
         }
+    }
+
+    /// Projects as the owner of the lease until graceful shutdown; throws `ProjectorLeaseLost` when
+    /// another instance took the lease over.
+    private func lead(on connection: PostgresConnection, wakeUps: inout AsyncStream<Void>.Iterator) async throws {
         let state = ProjectorState()
-        try await connection.run { session in state.folded = try Self.load(in: session) }
-        advance(to: state.folded.position)
-        var iterator = wakeUps.makeAsyncIterator()
+        try await reload(state, on: connection)
         while true {
             try await project(state, on: connection)
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             // A notification, a poke or the poll interval, whichever comes first.
-            _ = await iterator.next()
+            _ = await wakeUps.next()
             if Task.isShuttingDownGracefully {
                 try await project(state, on: connection)  // flush what was appended meanwhile
                 return
@@ -121,35 +147,64 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    /// Folds and writes everything after `folded.position`, batch by batch.
-    /// Folds and writes everything after the state's position, batch by batch. A checkpoint moved by
-    /// someone else (a rebuild's swap) makes this projector reload from it. Any other failure leaves
-    /// the state unusable: the caller starts over from the checkpoint.
+    private func reload(_ state: ProjectorState, on connection: PostgresConnection) async throws {
+        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        try await connection.run { session in
+            state.folded = try Self.load(in: session) { try Self.renew(owner: owner, lease: lease, in: $0) }
+            state.renewed = .now
+        }
+        advance(to: state.folded.position)
+    }
+
+    /// Folds and writes everything after the state's position, batch by batch, then renews the lease
+    /// if no batch did lately. A checkpoint moved by someone else (a rebuild's swap) makes this
+    /// projector reload from it; a lease taken over throws `ProjectorLeaseLost`. Any other failure
+    /// leaves the state unusable: the caller starts over from the checkpoint.
     func project(_ state: ProjectorState, on connection: PostgresConnection) async throws {
+        let (owner, lease) = (self.owner, self.lease.secondsDouble)
         while true {
             let folded: Bool
             do {
-                folded = try await connection.run { session in try Self.projectBatch(state, in: session) }
+                folded = try await connection.run { session in try Self.projectBatch(state, owner: owner, lease: lease, in: session) }
             } catch let error as PostgresError where error.sqlState == Self.checkpointMoved {
                 logger.info("read models were replaced; reloading the projector from the new checkpoint")
-                try await connection.run { session in state.folded = try Self.load(in: session) }
-                advance(to: state.folded.position)
+                try await reload(state, on: connection)
                 continue
+            } catch let error as PostgresError where error.sqlState == Self.leaseLost {
+                throw ProjectorLeaseLost()
             }
-            if !folded { return }
+            if !folded { break }
             advance(to: state.folded.position)
+        }
+        if ContinuousClock.now - state.renewed >= self.lease / 5 {
+            try await connection.run { session in try Self.renew(owner: owner, lease: lease, in: session) }
+            state.renewed = .now
         }
     }
 
     /// What `projector_claim()` raises when the checkpoint is not where this projector left it.
     static let checkpointMoved = SQLState("FL412")
+    /// What `projector_claim()` raises when the caller does not own the lease.
+    static let leaseLost = SQLState("FL409")
+
+    /// Takes the lease if it is free, or renews it; true when `owner` holds it.
+    static func acquire(owner: String, lease: Double, in session: PostgresSession) throws -> Bool {
+        try session.query("SELECT projector_acquire($1, $2, $3)", [.text(name), .text(owner), .float64(lease)])[0].decode(Bool.self, at: 0)
+    }
+
+    /// Renews the lease of its owner; throws `ProjectorLeaseLost` when another instance holds it.
+    static func renew(owner: String, lease: Double, in session: PostgresSession) throws {
+        guard try acquire(owner: owner, lease: lease, in: session) else { throw ProjectorLeaseLost() }
+    }
 
     /// The state as of the checkpoint, folded from the log (the read models hold rows, not the state).
-    static func load(in session: PostgresSession) throws -> FoldedState {
+    /// `renew` runs between chunks: loading a long log must not outlast the lease.
+    static func load(in session: PostgresSession, renew: (PostgresSession) throws -> Void = { _ in }) throws -> FoldedState {
         let checkpoint = try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(name)])
             .first.map { try $0.decode(Int64.self, at: 0) } ?? 0
         var folded = FoldedState()
         while folded.position < checkpoint {
+            try renew(session)
             let events = try EventLog.read(after: folded.position, limit: 5000, in: session).filter { $0.position <= checkpoint }
             guard let last = events.last else { break }
             try folded.state.fold(events)
@@ -159,22 +214,23 @@ public final class Projector: Service, Sendable {
         return folded
     }
 
-    /// One batch: fold up to 1000 events, then write the rows they touched and the checkpoint in one
-    /// pipelined transaction.
-    /// Returns false when there was nothing to fold. The state is folded in place (a copy per batch
-    /// would cost more than the batch); when the write fails, it is ahead of the read models.
-    static func projectBatch(_ state: ProjectorState, in session: PostgresSession) throws -> Bool {
+    /// One batch: fold up to 1000 events, then claim the checkpoint (ownership and position, which
+    /// renews the lease) and write the rows they touched and the new checkpoint, all in one
+    /// pipelined transaction. Returns false when there was nothing to fold. The state is folded in
+    /// place (a copy per batch would cost more than the batch); when the write fails, it is ahead of
+    /// the read models.
+    static func projectBatch(_ state: ProjectorState, owner: String, lease: Double, in session: PostgresSession) throws -> Bool {
         let start = state.folded.position
         let events = try EventLog.read(after: start, limit: 1000, in: session)
         guard !events.isEmpty else { return false }
         let touched = try state.folded.foldTracking(events)
-        var statements = [PostgresStatement("SELECT projector_claim($1, $2)", [.text(name), .int64(start)])]
+        var statements = [PostgresStatement("SELECT projector_claim($1, $2, $3, $4)",
+                                            [.text(name), .int64(start), .text(owner), .float64(lease)])]
         statements += ReadModelRows.statements(for: state.folded.state, touched: touched, tables: .live)
-        statements.append(PostgresStatement("""
-            INSERT INTO projector_checkpoints (projector, position) VALUES ($1, $2)
-            ON CONFLICT (projector) DO UPDATE SET position = excluded.position
-            """, [.text(name), .int64(state.folded.position)]))
+        statements.append(PostgresStatement("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
+                                            [.text(name), .int64(state.folded.position)]))
         _ = try session.pipeline(statements)
+        state.renewed = .now
         return true
     }
 
@@ -198,6 +254,31 @@ public final class Projector: Service, Sendable {
     }
 }
 
+/// Another projector instance owns the lease: this one stands by.
+struct ProjectorLeaseLost: Error {}
+
+/// This process's requests to look for new events now, delivered to the projector's current run.
+///
+/// Each run subscribes anew. An `AsyncStream` whose consumer is cancelled is finished for good, so a
+/// single stream made once and consumed by successive runs went deaf after the first restart (a
+/// lost connection, a lease lost and regained): later pokes were dropped and reads waited for the
+/// next notification or tick.
+final class Pokes: Sendable {
+    private let current = Mutex<AsyncStream<Void>.Continuation?>(nil)
+
+    func poke() { current.withLock { _ = $0?.yield() } }
+
+    /// A stream of the pokes from now on; the previous subscription ends.
+    func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        current.withLock { previous in
+            previous?.finish()
+            previous = continuation
+        }
+        return stream
+    }
+}
+
 /// A user or face of a collection.
 struct EntityKey: Hashable, Comparable {
     let collectionId: String
@@ -213,4 +294,6 @@ struct EntityKey: Hashable, Comparable {
 /// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
 final class ProjectorState: @unchecked Sendable {
     var folded = FoldedState()
+    /// When this projector last renewed its lease.
+    var renewed = ContinuousClock.now
 }

@@ -18,7 +18,10 @@ public struct ReadModelRebuild: Sendable {
         public var position: Int64
     }
 
-    static let lockKey: Int64 = 0x464C_5265_6275_696C  // "FLRebuil"
+    /// One rebuild at a time per database ("FLRebuil"). Advisory locks are per database (PostgreSQL
+    /// keys them by the database's OID besides this key), so rebuilds of other databases on the same
+    /// server never wait for each other.
+    static let lockKey: Int64 = 0x464C_5265_6275_696C
     let connection: PostgresConnection
 
     public init(connection: PostgresConnection) { self.connection = connection }
@@ -42,6 +45,8 @@ public struct ReadModelRebuild: Sendable {
                 _ = try session.pipeline(Array(chunk))
             }
             // 2. Swap. Lock order as the projector's (checkpoint row, then tables), so neither waits for the other forever.
+            // The lease columns are left alone: the projector that owns it keeps it, finds its
+            // checkpoint moved at its next claim, and reloads from the new one.
             try session.transaction {
                 try session.query("""
                     INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) ON CONFLICT DO NOTHING

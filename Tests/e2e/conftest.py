@@ -7,13 +7,31 @@ import uuid
 
 import pytest
 
-BIN = os.environ.get("FACELEDGER_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/faceledger"))
+CHECKOUT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+BIN = os.path.abspath(os.environ.get("FACELEDGER_BIN", os.path.join(CHECKOUT, ".build/debug/faceledger")))
 ADMIN_URL = os.environ.get("FACELEDGER_TEST_DATABASE_URL", "")
 
 
 def psql(conninfo, sql):
     """Runs SQL with psql and returns its unaligned, tuples-only output."""
     return subprocess.run(["psql", conninfo, "-qAtc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def working_directory(tmp_path, monkeypatch):
+    """Every test runs in a temporary directory of its own: a command run without --data-dir or
+    --credentials-file (as users do) writes its `.faceledger/` there, never into the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def checkout_untouched():
+    """Fails the run if the tests created a `.faceledger/` in the checkout (one a developer's own
+    `scripts/serve` made before the run is left alone)."""
+    path = os.path.join(CHECKOUT, ".faceledger")
+    existed = os.path.exists(path)
+    yield
+    assert existed or not os.path.exists(path), f"a test wrote into the checkout: {path}"
 
 
 @pytest.fixture
