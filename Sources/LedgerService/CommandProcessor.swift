@@ -5,41 +5,95 @@ import Logging
 import Postgres
 import Synchronization
 
+/// How much the command processor takes on, and how long a command may wait.
+public struct CommandProcessorLimits: Sendable {
+    /// The most submissions one transaction takes.
+    public var maxBatch: Int
+    /// The most payload bytes (embeddings, mostly) one transaction takes; a single larger submission
+    /// still goes, alone.
+    public var maxBatchBytes: Int
+    /// The most submissions that may wait; past it a submission is refused at once with
+    /// ProvisionedThroughputExceededException (which the AWS SDKs retry with back-off).
+    public var maxPending: Int
+    /// The most payload bytes that may wait or be in flight; past it, the same refusal. This is what
+    /// bounds memory under concurrent maximal ImportFaces.
+    public var maxPendingBytes: Int
+    /// How long a submission may wait for its outcome. Past it the client gets 503
+    /// ServiceUnavailableException: at once if the command never started (nothing happened), or
+    /// while its transaction is still running (its outcome is then unknown; a retry with the same
+    /// ClientRequestToken finds it out).
+    public var deadline: Duration
+
+    public init(
+        maxBatch: Int = 256, maxBatchBytes: Int = 64 << 20, maxPending: Int = 10_000, maxPendingBytes: Int = 256 << 20,
+        deadline: Duration = .seconds(5)
+    ) {
+        self.maxBatch = maxBatch
+        self.maxBatchBytes = maxBatchBytes
+        self.maxPending = maxPending
+        self.maxPendingBytes = maxPendingBytes
+        self.deadline = deadline
+    }
+}
+
 /// The write side: records every command in the log and decides it against a consistent state.
 ///
-/// Submissions queue up; one worker takes everything queued (up to `maxBatch`) and handles it per
-/// collection in one transaction: take the append lock, catch the in-memory state up with the log
-/// (other instances may have appended), answer idempotent retries from `command_tokens`, decide each
-/// command against the state as the previous ones left it, append all their events at once and bind
-/// their tokens, commit. Concurrent requests thus share one commit (group commit), and no two
-/// decisions can interleave: a face never gets two owners, a user never exceeds 100 faces.
+/// Submissions queue up; one worker takes what is queued (within `maxBatch` and `maxBatchBytes`) and
+/// handles it per collection in one transaction (`CommandBatch`). Concurrent requests thus share one
+/// commit (group commit), and no two decisions can interleave: a face never gets two owners, a user
+/// never exceeds 100 faces.
+///
+/// A batch the database refuses is split in halves, each retried on its own, until the command that
+/// causes the refusal fails alone: one poison command costs its batch O(log₂ n) extra transactions,
+/// never the other commands' success. A failed transaction's effect on the in-memory state is undone
+/// from its undo list, so it costs O(batch), not a refold of the log.
 public final class CommandProcessor: Sendable {
     private let connection: PostgresConnection
     private let logger: Logger
-    private let maxBatch: Int
-    private let maxPending: Int
+    private let limits: CommandProcessorLimits
     private let onCommitted: @Sendable () -> Void
-    private let queue = Mutex<[Pending]>([])
+    private let queue = Mutex(Queue())
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
     private let worker = WorkerState()
     private let committed = Atomic<Int64>(0)
+    private let reloads = Atomic<Int>(0)
 
-    private struct Pending: Sendable {
-        let submission: CommandSubmission
-        let continuation: CheckedContinuation<CommandOutcome, Never>
+    /// What waits for the worker, and what it has taken but not yet answered.
+    private struct Queue {
+        var waiting: [Pending] = []
+        var inFlight: [Pending] = []
+        /// Payload bytes of `waiting` and `inFlight`.
+        var bytes = 0
     }
 
-    /// - Parameters:
-    ///   - maxBatch: the most submissions one transaction takes.
-    ///   - maxPending: the most submissions that may wait; past it a submission is refused at once
-    ///     with ProvisionedThroughputExceededException (which the AWS SDKs retry with back-off).
-    public init(connection: PostgresConnection, logger: Logger, maxBatch: Int = 256, maxPending: Int = 10_000,
-                onCommitted: @escaping @Sendable () -> Void = {}) {
+    /// One submission and the client waiting for it, answered exactly once: by the worker, or by
+    /// the deadline, whichever comes first.
+    private final class Pending: Sendable {
+        let submission: CommandSubmission
+        let bytes: Int
+        let deadline: ContinuousClock.Instant
+        private let continuation: Mutex<CheckedContinuation<CommandOutcome, Never>?>
+
+        init(_ submission: CommandSubmission, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<CommandOutcome, Never>) {
+            self.submission = submission
+            self.bytes = submission.payloadBytes
+            self.deadline = deadline
+            self.continuation = Mutex(continuation)
+        }
+
+        func answer(_ outcome: CommandOutcome) {
+            continuation.withLock { $0.take() }?.resume(returning: outcome)
+        }
+    }
+
+    public init(
+        connection: PostgresConnection, logger: Logger, limits: CommandProcessorLimits = CommandProcessorLimits(),
+        onCommitted: @escaping @Sendable () -> Void = {}
+    ) {
         self.connection = connection
         self.logger = logger
-        self.maxBatch = maxBatch
-        self.maxPending = maxPending
+        self.limits = limits
         self.onCommitted = onCommitted
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -47,18 +101,30 @@ public final class CommandProcessor: Sendable {
     /// The log position of the last batch this processor committed.
     public var committedPosition: Int64 { committed.load(ordering: .acquiring) }
 
-    /// Submits a command and waits for its outcome.
+    /// How many times the write side's state was folded from the whole log after start-up. It
+    /// stays 0 unless the log itself could not be read back; a failed batch does not cause one.
+    public var fullReloads: Int { reloads.load(ordering: .relaxed) }
+
+    /// How many submissions wait for the worker (not counting the batch in flight).
+    public var queuedCount: Int { queue.withLock { $0.waiting.count } }
+
+    /// Submits a command and waits for its outcome, at most `limits.deadline`.
     public func submit(_ submission: CommandSubmission) async -> CommandOutcome {
-        await withCheckedContinuation { continuation in
-            let accepted = queue.withLock { queue -> Bool in
-                guard queue.count < maxPending else { return false }
-                queue.append(Pending(submission: submission, continuation: continuation))
+        let deadline = ContinuousClock.now + limits.deadline
+        return await withCheckedContinuation { continuation in
+            let pending = Pending(submission, deadline: deadline, continuation: continuation)
+            let admitted = queue.withLock { queue -> Bool in
+                guard queue.waiting.count < limits.maxPending,
+                      queue.bytes == 0 || queue.bytes + pending.bytes <= limits.maxPendingBytes
+                else { return false }
+                queue.waiting.append(pending)
+                queue.bytes += pending.bytes
                 return true
             }
-            if accepted {
+            if admitted {
                 wakeUp.yield()
             } else {
-                continuation.resume(returning: .failure(LedgerError(.provisionedThroughputExceeded,
+                pending.answer(.failure(LedgerError(.provisionedThroughputExceeded,
                     "Too many commands are waiting; retry the request")))
             }
         }
@@ -67,31 +133,80 @@ public final class CommandProcessor: Sendable {
     /// Folds the log into memory without holding the append lock, so the first batch does not
     /// stall other writers while it reads the whole history.
     public func warmUp() async throws {
-        try await connection.run { [worker] session in try Self.catchUp(&worker.folded, in: session) }
+        try await connection.run { [worker] session in try worker.catchUp(in: session) }
     }
 
-    /// Runs the worker until the task is cancelled; then fails what is still queued.
+    /// Runs the worker until `finish()` (or cancellation); then fails what is still queued.
     public func run() async {
-        for await _ in wakeUps {
-            while true {
-                let batch = queue.withLock { queue -> [Pending] in
-                    let taken = Array(queue.prefix(maxBatch))
-                    queue.removeFirst(taken.count)
-                    return taken
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.answerOverdue() }
+            for await _ in wakeUps {
+                while let batch = takeBatch() {
+                    await process(batch)
                 }
-                if batch.isEmpty { break }
-                await process(batch)
+                if Task.isCancelled { break }
             }
-            if Task.isCancelled { break }
+            group.cancelAll()
         }
-        let abandoned = queue.withLock { queue in defer { queue = [] }; return queue }
+        let abandoned = queue.withLock { queue in
+            defer { queue = Queue() }
+            return queue.waiting + queue.inFlight
+        }
         for pending in abandoned {
-            pending.continuation.resume(returning: .failure(LedgerError(.serviceUnavailable, "The service is shutting down")))
+            pending.answer(.failure(LedgerError(.serviceUnavailable, "The service is shutting down")))
         }
     }
 
     /// Stops the worker once the queue is empty.
     public func finish() { wakeUp.finish() }
+
+    // MARK: Deadlines
+
+    /// Answers every submission past its deadline, a few times per deadline, until cancelled.
+    /// Waiting ones leave the queue (they never run); in-flight ones are answered now and their
+    /// batch's answer, when it comes, is dropped.
+    private func answerOverdue() async {
+        let tick = max(.milliseconds(20), min(.milliseconds(250), limits.deadline / 10))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            let (expired, overdue) = queue.withLock { queue -> ([Pending], [Pending]) in
+                let expired = queue.waiting.filter { $0.deadline <= now }
+                guard !expired.isEmpty || queue.inFlight.contains(where: { $0.deadline <= now }) else { return ([], []) }
+                queue.waiting.removeAll { $0.deadline <= now }
+                queue.bytes -= expired.reduce(0) { $0 + $1.bytes }
+                return (expired, queue.inFlight.filter { $0.deadline <= now })
+            }
+            for pending in expired {
+                pending.answer(.failure(LedgerError(.serviceUnavailable,
+                    "The database did not take the command in time; nothing was changed. Retry the request")))
+            }
+            for pending in overdue {
+                pending.answer(.failure(LedgerError(.serviceUnavailable,
+                    "The command did not complete in time; its outcome is unknown. Retry with the same ClientRequestToken")))
+            }
+        }
+    }
+
+    // MARK: Batches
+
+    /// Takes the next batch off the queue: at least one submission, then as many as fit the limits.
+    private func takeBatch() -> [Pending]? {
+        queue.withLock { queue -> [Pending]? in
+            guard !queue.waiting.isEmpty else { return nil }
+            var count = 0
+            var bytes = 0
+            for pending in queue.waiting {
+                guard count < limits.maxBatch, count == 0 || bytes + pending.bytes <= limits.maxBatchBytes else { break }
+                count += 1
+                bytes += pending.bytes
+            }
+            let batch = Array(queue.waiting.prefix(count))
+            queue.waiting.removeFirst(count)
+            queue.inFlight.append(contentsOf: batch)
+            return batch
+        }
+    }
 
     private func process(_ batch: [Pending]) async {
         // One transaction per collection: no transaction spans two collections.
@@ -102,147 +217,92 @@ public final class CommandProcessor: Sendable {
             groups[pending.submission.collectionId, default: []].append(pending)
         }
         for collectionId in order {
-            let group = groups[collectionId]!
-            let submissions = group.map(\.submission)
+            await commit(groups[collectionId]!, collectionId: collectionId)
+        }
+        let answered = Set(batch.map(ObjectIdentifier.init))
+        queue.withLock { queue in
+            queue.inFlight.removeAll { answered.contains(ObjectIdentifier($0)) }
+            queue.bytes -= batch.reduce(0) { $0 + $1.bytes }
+        }
+    }
+
+    /// Commits one collection's submissions in one transaction; when the database refuses it for
+    /// something a command carried, retries each half alone, so only the offending command fails.
+    private func commit(_ group: [Pending], collectionId: String) async {
+        do {
+            let outcomes = try await transaction(group.map(\.submission), collectionId: collectionId)
+            committed.store(worker.folded.position, ordering: .releasing)
+            for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
+            onCommitted()
+        } catch where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
+            logger.warning("command batch refused; retrying its halves apart", metadata: [
+                "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
+            ])
+            let half = group.count / 2
+            await commit(Array(group[..<half]), collectionId: collectionId)
+            await commit(Array(group[half...]), collectionId: collectionId)
+        } catch {
+            logger.error("command failed", metadata: [
+                "collection": "\(collectionId)", "commands": "\(group.count)",
+                "operations": "\(Set(group.map(\.submission.operation)).sorted())", "error": "\(error)",
+                "detail": "\((error as? PostgresError)?.serverMessage ?? "\(error)")",
+            ])
+            let failure = LedgerError.databaseFailure(error)
+            for pending in group { pending.answer(.failure(failure)) }
+        }
+    }
+
+    /// Runs one batch's transaction. If it does not commit, the batch's own decisions are undone;
+    /// events of others that catch-up folded meanwhile stay (they are committed). A commit cut off
+    /// mid-way may still have landed: the position stays before the batch's events, so the next
+    /// catch-up reads them back if it did.
+    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> [CommandOutcome] {
+        if worker.needsReload { try await reload() }
+        return try await connection.run { [worker] session in
+            var undo: [StateUndo] = []
             do {
-                let outcomes = try await connection.run { [worker] session in
-                    try session.transaction { try Self.handle(submissions, collectionId: collectionId, state: worker, in: session) }
+                let result = try session.transaction {
+                    try CommandBatch.run(submissions, collectionId: collectionId, worker: worker, undo: &undo, in: session)
                 }
-                worker.isDirty = false  // committed: the state holds nothing that is not in the log
-                committed.store(worker.folded.position, ordering: .releasing)
-                for (pending, outcome) in zip(group, outcomes) { pending.continuation.resume(returning: outcome) }
-                onCommitted()
+                if let appended = result.appended {
+                    worker.folded.position = appended.lastPosition
+                    worker.folded.eventCount += Int64(appended.count)
+                }
+                return result.outcomes
             } catch {
-                let failure = LedgerError.databaseFailure(error)
-                logger.error("command batch failed", metadata: ["error": "\(error)", "detail": "\((error as? PostgresError)?.serverMessage ?? "")"])
-                for pending in group { pending.continuation.resume(returning: .failure(failure)) }
+                worker.folded.state.undo(undo)
+                throw error
             }
         }
     }
 
-    /// Reads and folds every event after the state's position.
-    static func catchUp(_ folded: inout FoldedState, in session: PostgresSession) throws {
-        while true {
-            let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
-            guard let last = events.last else { return }
-            try folded.state.fold(events)
-            folded.position = last.position
+    /// Folds the whole log afresh, outside the append lock (the next batch catches up the tail under
+    /// it). Needed only when a catch-up could not read the log back and left the state half-folded.
+    private func reload() async throws {
+        let fresh = try await connection.run { session in
+            let fresh = WorkerState()
+            try fresh.catchUp(in: session)
+            return fresh.folded
         }
+        worker.folded = fresh
+        worker.needsReload = false
+        reloads.add(1, ordering: .relaxed)
+        logger.warning("write-side state folded afresh from the log", metadata: ["position": "\(fresh.position)"])
     }
 
-    private struct StoredToken {
-        let requestHash: String
-        let response: JSONValue
-    }
-
-    private struct TokenKey: Hashable {
-        let operation: String
-        let token: String
-    }
-
-    /// The body of one batch's transaction; returns each submission's outcome.
-    ///
-    /// Decisions are applied to the state in place (copying a large state per batch would cost more
-    /// than the batch). Until the transaction commits the state is marked dirty: if it does not, the
-    /// next batch folds the log afresh.
-    static func handle(
-        _ submissions: [CommandSubmission], collectionId: String, state worker: WorkerState, in session: PostgresSession
-    ) throws -> [CommandOutcome] {
-        try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-        if worker.isDirty { worker.folded = FoldedState() }
-        try catchUp(&worker.folded, in: session)
-        let foldedPosition = worker.folded.position
-
-        var tokens: [TokenKey: StoredToken] = [:]
-        let requested = submissions.compactMap(\.metadata.clientToken)
-        if !requested.isEmpty {
-            for row in try session.query(
-                "SELECT operation, client_token, request_hash, response FROM command_tokens WHERE collection_id = $1 AND client_token = ANY($2)",
-                [.text(collectionId), .textArray(requested)])
-            {
-                let response = try JSONDecoder().decode(JSONValue.self, from: Data(try row.decode(String.self, at: 3).utf8))
-                tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =
-                    StoredToken(requestHash: try row.decode(at: 2), response: response)
-            }
+    /// True for failures that a command's content can cause (a value the database refuses, a
+    /// constraint, a trigger raising): splitting the batch finds the culprit. Not for failures of the
+    /// database as a whole (connection, lock or statement timeouts, shutdown, resources), where
+    /// retrying halves would only multiply the wait.
+    static func mayBeCausedByOneCommand(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError else { return !(error is CancellationError) }
+        switch error.code {
+        case .server, .client:
+            guard let state = error.sqlState?.code else { return true }
+            return !["08", "53", "55", "57", "58", "40", "25"].contains(String(state.prefix(2)))
+        case .connectionFailed, .connectionLost, .poolTimeout, .closed, .decoding:
+            return false
         }
-
-        worker.isDirty = true
-        var outcomes: [CommandOutcome] = []
-        var events: [NewEvent] = []
-        var newTokens: [(key: TokenKey, hash: String, response: JSONValue, settledIndex: Int)] = []
-        for submission in submissions {
-            var metadata = submission.metadata
-            metadata.commandId = UUID()
-            func record(_ recorded: [LedgerEvent]) throws {
-                for event in recorded {
-                    let encoded = try event.encoded()
-                    events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
-                                           data: encoded.data, embedding: encoded.embedding, metadata: metadata))
-                }
-            }
-            func reject(_ error: LedgerError) throws {
-                try record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error))])
-                outcomes.append(.failure(error))
-            }
-
-            let key = metadata.clientToken.map { TokenKey(operation: submission.operation, token: $0) }
-            if let key, let stored = tokens[key] {
-                if stored.requestHash == submission.requestHash {
-                    outcomes.append(.success(stored.response))  // the stored response; nothing changes
-                } else {
-                    try reject(LedgerError(.idempotentParameterMismatch,
-                        "ClientRequestToken \(key.token) was already used with different parameters"))
-                }
-                continue
-            }
-            let command: LedgerCommand
-            switch submission.command {
-            case .failure(let error):
-                try reject(error)
-                continue
-            case .success(let validated):
-                command = validated
-            }
-            let decision = worker.folded.state.decide(command)
-            switch decision.result {
-            case .failure(let error):
-                try reject(error)
-            case .success(let response):
-                try record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events)
-                try record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))])
-                for event in decision.events {
-                    // Positions and times are known only after the append; decisions do not depend on them,
-                    // so the write side's state carries the decision's (the read models carry the log's).
-                    worker.folded.state.evolve(event, EventContext(collectionId: collectionId, position: foldedPosition, recordedAt: Date()))
-                }
-                if let key {
-                    tokens[key] = StoredToken(requestHash: submission.requestHash, response: response)
-                    newTokens.append((key, submission.requestHash, response, events.count - 1))
-                }
-                outcomes.append(.success(response))
-            }
-        }
-
-        guard !events.isEmpty else { return outcomes }
-        let recorded = try EventLog.append(events, to: collectionId, expecting: [:], in: session)
-        if !newTokens.isEmpty {
-            try session.query("""
-                INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, position, recorded_at)
-                SELECT $1, t.operation, t.token, t.hash, t.response, t.position, $7
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[]) AS t(operation, token, hash, response, position)
-                """, [
-                    .text(collectionId),
-                    .textArray(newTokens.map(\.key.operation)),
-                    .textArray(newTokens.map(\.key.token)),
-                    .textArray(newTokens.map(\.hash)),
-                    .jsonbArray(newTokens.map { String(decoding: $0.response.data, as: UTF8.self) }),
-                    .int64Array(newTokens.map { recorded[$0.settledIndex].position }),
-                    .timestamp(recorded[0].recordedAt),
-                ])
-        }
-        worker.folded.position = recorded.last!.position
-        worker.folded.eventCount += Int64(recorded.count)
-        return outcomes
     }
 }
 
@@ -250,16 +310,31 @@ public final class CommandProcessor: Sendable {
 /// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
 final class WorkerState: @unchecked Sendable {
     var folded = FoldedState()
-    /// True while the state may hold decisions of a transaction that has not committed.
-    var isDirty = false
+    /// True when a catch-up failed midway, leaving events of a page folded but the position before them.
+    var needsReload = false
+
+    /// Reads and folds every event after the state's position.
+    func catchUp(in session: PostgresSession) throws {
+        while true {
+            let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+            guard let last = events.last else { return }
+            do {
+                try folded.state.fold(events)
+            } catch {
+                needsReload = true
+                throw error
+            }
+            folded.position = last.position
+        }
+    }
 }
 
 extension LedgerError {
-    /// What a client hears when the database fails: 503 when it cannot be reached, else 500, never
-    /// the database's own message. The outcome of a commit cut off mid-way is unknown; a retry with
-    /// the same ClientRequestToken finds out.
+    /// What a client hears when the database fails: 503 when it cannot be reached or did not answer
+    /// in time, else 500, never the database's own message. The outcome of a commit cut off mid-way
+    /// is unknown; a retry with the same ClientRequestToken finds out.
     public static func databaseFailure(_ error: any Error) -> LedgerError {
-        if let error = error as? PostgresError, error.isConnectivityProblem {
+        if let error = error as? PostgresError, error.isConnectivityProblem || error.isTimeout {
             return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
         }
         return LedgerError(.internalServerError, "Internal server error")

@@ -19,8 +19,11 @@ public final class PostgresConnection: Sendable {
     ///
     /// - Parameter reconnectTimeout: how long a use of the connection keeps retrying a database that
     ///   is down (restarting, say) before it fails with `connectionFailed`.
-    public static func connect(_ conninfo: String, reconnectTimeout: Duration = .seconds(15)) async throws -> PostgresConnection {
-        let connection = PostgresConnection(conninfo: conninfo, reconnectTimeout: reconnectTimeout)
+    /// - Parameter settings: timeouts and parameters applied on connecting and after every reconnect.
+    public static func connect(
+        _ conninfo: String, reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none
+    ) async throws -> PostgresConnection {
+        let connection = PostgresConnection(conninfo: conninfo, reconnectTimeout: reconnectTimeout, settings: settings)
         do {
             try await connection.thread.runIfActive { [session = connection.session] in
                 try session.session.ensureConnected()
@@ -32,10 +35,10 @@ public final class PostgresConnection: Sendable {
         return connection
     }
 
-    private init(conninfo: String, reconnectTimeout: Duration) {
+    private init(conninfo: String, reconnectTimeout: Duration, settings: SessionSettings) {
         thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
-        session = SessionBox(PostgresSession(conninfo: conninfo, reconnectTimeout: reconnectTimeout))
+        session = SessionBox(PostgresSession(conninfo: conninfo, reconnectTimeout: reconnectTimeout, settings: settings))
     }
 
     /// Runs `body` with the session on the connection's thread, reconnecting first if the server went

@@ -48,6 +48,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// True when the statement gave up waiting: a lock it needed was held past `lock_timeout`, or it
+    /// ran past `statement_timeout`. The database is there, but busy: a retry later may succeed.
+    public var isTimeout: Bool {
+        code == .server && (sqlState == .lockNotAvailable || sqlState == .queryCanceled)
+    }
+
     /// True when the failure is about reaching the database rather than about the statement.
     public var isConnectivityProblem: Bool {
         switch code {
@@ -72,6 +78,7 @@ public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public static let adminShutdown = SQLState("57P01")
     public static let cannotConnectNow = SQLState("57P03")
     public static let queryCanceled = SQLState("57014")
+    public static let lockNotAvailable = SQLState("55P03")
 
     /// Class 08 (connection exception) and the shutdown codes of class 57.
     var isConnectivityProblem: Bool {

@@ -8,6 +8,7 @@ public final class PostgresPool: Sendable {
     public let maxConnections: Int
     public let acquireTimeout: Duration
     private let reconnectTimeout: Duration
+    private let settings: SessionSettings
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -28,13 +29,14 @@ public final class PostgresPool: Sendable {
 
     public init(
         conninfo: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(10),
-        reconnectTimeout: Duration = .seconds(15)
+        reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none
     ) {
         precondition(maxConnections > 0)
         self.conninfo = conninfo
         self.maxConnections = maxConnections
         self.acquireTimeout = acquireTimeout
         self.reconnectTimeout = reconnectTimeout
+        self.settings = settings
     }
 
     /// Lends a connection to `body` and takes it back afterwards.
@@ -70,7 +72,7 @@ public final class PostgresPool: Sendable {
         case .fail(let error): throw error
         case .open:
             do {
-                return try await PostgresConnection.connect(conninfo, reconnectTimeout: reconnectTimeout)
+                return try await PostgresConnection.connect(conninfo, reconnectTimeout: reconnectTimeout, settings: settings)
             } catch {
                 state.withLockedValue { $0.open -= 1 }
                 throw error

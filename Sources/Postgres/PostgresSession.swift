@@ -8,6 +8,7 @@ import Foundation
 /// prepared statement on this connection.
 public final class PostgresSession {
     private let conninfo: String
+    private let settings: SessionSettings
     private var conn: OpaquePointer?
     /// Prepared statements of this connection, by SQL text and parameter types.
     private var preparedStatements: [StatementKey: String] = [:]
@@ -19,9 +20,10 @@ public final class PostgresSession {
         let types: [UInt32]
     }
 
-    init(conninfo: String, reconnectTimeout: Duration) {
+    init(conninfo: String, reconnectTimeout: Duration, settings: SessionSettings = .none) {
         self.conninfo = conninfo
         self.reconnectTimeout = reconnectTimeout
+        self.settings = settings
     }
 
     deinit { if let conn { PQfinish(conn) } }
@@ -53,11 +55,14 @@ public final class PostgresSession {
             if let conn {
                 PQreset(conn)
             } else {
-                conn = PQconnectdb(conninfo)
+                conn = connect()
                 if let conn { PQsetNoticeProcessor(conn, { _, _ in }, nil) }
             }
             guard let conn else { throw PostgresError(.connectionFailed, serverMessage: "out of memory") }
-            if PQstatus(conn) == CONNECTION_OK { return }
+            if PQstatus(conn) == CONNECTION_OK {
+                try applyRuntimeParameters()
+                return
+            }
             let message = Self.message(conn)
             if ContinuousClock.now + delay > deadline {
                 throw PostgresError(.connectionFailed, serverMessage: message)
@@ -65,6 +70,25 @@ public final class PostgresSession {
             Thread.sleep(forTimeInterval: delay.seconds)
             delay = min(delay * 2, .seconds(1))
         }
+    }
+
+    /// Opens a connection with the settings' defaults first and the connection string last, so that
+    /// what the user wrote wins (libpq keeps the last value of a repeated keyword).
+    private func connect() -> OpaquePointer? {
+        let defaults = settings.connectionDefaults.sorted { $0.key < $1.key }
+        let keywords = defaults.map(\.key) + ["dbname"]
+        let values = defaults.map(\.value) + [conninfo]
+        return withCStrings(keywords) { keywords in
+            withCStrings(values) { values in PQconnectdbParams(keywords, values, 1) }
+        }
+    }
+
+    /// Sets the run-time parameters; a reset connection is a new session that has lost them.
+    private func applyRuntimeParameters() throws {
+        guard !settings.runtimeParameters.isEmpty else { return }
+        let parameters = settings.runtimeParameters.sorted { $0.key < $1.key }
+        try query("SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS p(name, value)",
+                  [.textArray(parameters.map(\.key)), .textArray(parameters.map(\.value))])
     }
 
     func close() {
@@ -93,7 +117,7 @@ public final class PostgresSession {
     public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresResult {
         let conn = try connected()
         let name = try preparedStatementName(sql: sql, parameters: parameters, conn: conn)
-        let result = PostgresParameters(parameters).withCArrays { count, _, values, lengths, formats in
+        let result = try PostgresParameters(parameters).withCArrays { count, _, values, lengths, formats in
             PQexecPrepared(conn, name, count, values, lengths, formats, 1)
         }
         return try consume(result, conn: conn)
@@ -158,7 +182,7 @@ public final class PostgresSession {
             PQexitPipelineMode(conn)
         }
         for statement in statements {
-            let sent = PostgresParameters(statement.parameters).withCArrays { count, types, values, lengths, formats in
+            let sent = try PostgresParameters(statement.parameters).withCArrays { count, types, values, lengths, formats in
                 PQsendQueryParams(conn, statement.sql, count, types, values, lengths, formats, 1)
             }
             guard sent == 1 else { throw lostOrClientError(conn) }
@@ -335,10 +359,17 @@ struct PostgresParameters {
     let values: [PostgresValue]
     init(_ values: [PostgresValue]) { self.values = values }
 
+    /// PostgreSQL takes no field longer than 1 GiB; a longer parameter is refused here, before libpq
+    /// would be handed a length that does not fit its `int`.
+    static let maxParameterBytes = (1 << 30) - 1
+
     func withCArrays<R>(
         _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
-    ) -> R {
+    ) throws -> R {
         let encoded = values.map(\.binary)
+        if let size = encoded.compactMap({ $0?.count }).first(where: { $0 > Self.maxParameterBytes }) {
+            throw PostgresError(.client, serverMessage: "a parameter of \(size) bytes exceeds PostgreSQL's 1 GiB field limit")
+        }
         let buffers: [UnsafeMutableRawPointer?] = encoded.map { bytes in
             bytes.map { bytes in
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
@@ -361,4 +392,12 @@ extension Duration {
         let (s, attoseconds) = components
         return Double(s) + Double(attoseconds) / 1e18
     }
+}
+
+/// Lends `strings` to C as a NULL-terminated array of NUL-terminated strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

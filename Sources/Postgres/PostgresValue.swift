@@ -129,11 +129,13 @@ enum PostgresArray {
         out += Int32(1).bigEndianBytes  // dimensions
         out += Int32(elements.contains { $0 == nil } ? 1 : 0).bigEndianBytes  // has nulls
         out += elementType.bigEndianBytes
-        out += Int32(elements.count).bigEndianBytes
+        out += Int32(clamping: elements.count).bigEndianBytes
         out += Int32(1).bigEndianBytes  // lower bound
         for element in elements {
             if let bytes = element {
-                out += Int32(bytes.count).bigEndianBytes
+                // Clamped, not trapping: an element this large makes the whole parameter too large,
+                // which `PostgresParameters` refuses before it reaches libpq.
+                out += Int32(clamping: bytes.count).bigEndianBytes
                 out += bytes
             } else {
                 out += Int32(-1).bigEndianBytes

@@ -1,0 +1,57 @@
+/// What a session agrees to before its first statement, and again after every reconnect: how long
+/// it may wait to connect, how a dead peer is noticed, and run-time parameters such as `lock_timeout`.
+///
+/// A service's sessions carry deadlines so that no request waits for the database without bound;
+/// command-line tools (migrate, rebuild) use `.none` and may run as long as their work takes.
+public struct SessionSettings: Sendable, Hashable {
+    /// libpq connection parameters (`connect_timeout`, `keepalives`, …). The connection string wins
+    /// where it sets the same parameter.
+    public var connectionDefaults: [String: String]
+    /// Run-time parameters set on the session after it connects (`lock_timeout`, …).
+    public var runtimeParameters: [String: String]
+
+    public init(connectionDefaults: [String: String] = [:], runtimeParameters: [String: String] = [:]) {
+        self.connectionDefaults = connectionDefaults
+        self.runtimeParameters = runtimeParameters
+    }
+
+    /// No settings: libpq's and the server's defaults.
+    public static let none = SessionSettings()
+
+    /// The settings of a serving process whose requests must be answered within `deadline`:
+    /// - a lock wait (behind a psql session, a stalled instance, a host that died mid-transaction)
+    ///   ends after `deadline` with SQLSTATE 55P03, which the caller answers with 503;
+    /// - a statement runs at most `statementTimeout` (a safety net: no statement of the service
+    ///   should come near it);
+    /// - a session of ours that stalls inside a transaction loses it after `idleInTransactionTimeout`,
+    ///   releasing its locks for the other instances;
+    /// - connecting gives up after `deadline` (at least 2 s, libpq's minimum that makes sense), and
+    ///   TCP keepalives notice a peer that vanished without closing its connection within ~30 s.
+    public static func service(
+        deadline: Duration, statementTimeout: Duration = .seconds(30), idleInTransactionTimeout: Duration = .seconds(10)
+    ) -> SessionSettings {
+        SessionSettings(
+            connectionDefaults: [
+                "connect_timeout": String(max(2, Int(deadline.components.seconds))),
+                "keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3",
+            ],
+            runtimeParameters: [
+                "lock_timeout": milliseconds(deadline),
+                "statement_timeout": milliseconds(statementTimeout),
+                "idle_in_transaction_session_timeout": milliseconds(idleInTransactionTimeout),
+            ])
+    }
+
+    /// The same settings with `synchronous_commit = on` pinned: an acknowledged command is on disk,
+    /// whatever the database's or the role's default says.
+    public var durableCommits: SessionSettings {
+        var settings = self
+        settings.runtimeParameters["synchronous_commit"] = "on"
+        return settings
+    }
+
+    private static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)) + "ms"
+    }
+}
