@@ -11,8 +11,10 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Applies pending migrations, then prints `listening on http://HOST:PORT` once it accepts requests. \
             SIGINT or SIGTERM stop it gracefully: in-flight requests finish, the projector catches up, and an \
-            embedded PostgreSQL it runs is stopped. Without --credentials-file it creates <data-dir>/credentials \
-            with one random admin key on first start.
+            embedded PostgreSQL it runs is stopped (unless another command is still using it). One server per data \
+            directory: a second `serve` on a data directory whose embedded PostgreSQL a live server uses refuses to \
+            start. Without --credentials-file it creates <data-dir>/credentials (mode 0600) with one random admin key \
+            on first start.
             """)
 
     @Option(help: "Address to listen on (default: 127.0.0.1; env FACELEDGER_HOST).")
