@@ -237,8 +237,12 @@ def test_a_silent_connection_is_closed_and_gives_its_budget_back(tight):
     with connect(tight.url) as silent:
         silent.sendall(signed_head(tight.url, IMPORT, body, key=KEYS["writer"][:2]))
         silent.sendall(body[:MIB])  # then nothing more
-        silent.settimeout(30)
-        assert silent.recv(65536) == b"", "the server must close a connection that stays silent past its idle timeout"
+        silent.settimeout(30)  # a server without an idle timeout waits for ever: the test fails here
+        try:
+            closed = silent.recv(65536) == b""
+        except ConnectionResetError:  # closed with bytes of ours still unread: as good a close
+            closed = True
+        assert closed, "the server must close a connection that stays silent past its idle timeout"
     # Its 60 MiB reservation went with it.
     status, _, answer = tight.raw(IMPORT, body, role="writer")
     assert status == 200, answer
