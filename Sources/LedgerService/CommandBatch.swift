@@ -152,7 +152,8 @@ enum CommandBatch {
             "SELECT operation, client_token, request_hash, response FROM command_tokens WHERE client_token = ANY($1)",
             [.textArray(requested)])
         {
-            let response = try JSONDecoder().decode(JSONValue.self, from: Data(try row.decode(String.self, at: 3).utf8))
+            // Parsed as JSONValue itself, so whole-number floats replay as floats (`100.0`), as first answered.
+            let response = try JSONValue(parsing: Data(try row.decode(String.self, at: 3).utf8))
             tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =
                 StoredToken(requestHash: try row.decode(at: 2), response: response)
         }

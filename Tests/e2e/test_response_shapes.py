@@ -54,8 +54,6 @@ def test_whole_number_floats_are_written_as_floats_and_integers_as_integers(api)
     assert is_float(c.list_faces(CollectionId="c")["Faces"][0]["Confidence"])
 
 
-@pytest.mark.xfail(strict=True, reason="the command side reads stored responses with JSONDecoder, which cannot see `.0`; "
-                                       "it needs JSONValue(parsing:) (a change in LedgerService, not made yet)")
 def test_an_idempotent_retry_answers_floats_as_the_first_answer_did(api):
     api.client().create_collection(CollectionId="c")
     body = {"CollectionId": "c", "Faces": [{"Embedding": [1, 0]}], "ClientRequestToken": "import-once"}
