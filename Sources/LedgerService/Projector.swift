@@ -36,7 +36,14 @@ public final class Projector: Service, Sendable {
         self.logger = logger
         self.pollInterval = pollInterval
         self.lease = lease
-        owner = "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8))"
+        owner = "\(Self.hostName()) pid \(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8))"
+    }
+
+    /// The host's name as the kernel has it (`ProcessInfo.hostName` may wait for DNS).
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown-host" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Asks the projector to look for new events now.
