@@ -20,7 +20,14 @@ public struct ServerConfiguration: Sendable {
     /// How long a connection may stay silent (between requests, or in the middle of one) before it
     /// is closed. Nil: `FACELEDGER_IDLE_TIMEOUT` (seconds), else 60 seconds.
     public var idleTimeout: Duration? = nil
-    public init(host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000) {
+    /// How long a request may wait for the database before it is answered 503 (lock waits, queued
+    /// commands, connecting).
+    public var requestDeadline: Duration
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
+        requestDeadline: Duration = .seconds(5)
+    ) {
+        self.requestDeadline = requestDeadline
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -49,11 +56,16 @@ public func buildApplication(
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws -> some ApplicationProtocol {
     // Requests fail fast (503) while the database is away, rather than hanging on reconnects.
-    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, reconnectTimeout: .seconds(2))
+    let sessions = SessionSettings.service(deadline: configuration.requestDeadline)
+    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, acquireTimeout: configuration.requestDeadline,
+                            reconnectTimeout: .seconds(2), settings: sessions)
     let readModels = ReadModels(pool: pool)
     let projector = Projector(conninfo: conninfo, logger: logger)
-    let processor = CommandProcessor(connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2)), logger: logger,
-                                     maxPending: configuration.maxPendingCommands, onCommitted: { projector.poke() })
+    let processor = CommandProcessor(
+        connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2), settings: sessions.durableCommits),
+        logger: logger,
+        limits: CommandProcessorLimits(maxPending: configuration.maxPendingCommands, deadline: configuration.requestDeadline),
+        onCommitted: { projector.poke() })
     try await processor.warmUp()
     let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels, audit: AuditQueries(pool: pool),
                         verifier: SigV4Verifier(credentials: configuration.credentials),
@@ -79,8 +91,12 @@ public func buildApplication(
         do {
             let lag = try await readModels.projectorLag()
             let body = JSONValue.object(["projector": .object([
-                "checkpoint": .number(Double(lag.checkpoint)), "head": .number(Double(lag.head)),
-                "lag_events": .number(Double(lag.events)), "lag_seconds": .number(lag.seconds),
+                "checkpoint": .integer(Int(lag.checkpoint)), "head": .integer(Int(lag.head)),
+                "lag_events": .integer(Int(lag.events)), "lag_seconds": .number(lag.seconds),
+            ]), "write_side": .object([
+                "position": .integer(Int(processor.committedPosition)),
+                "full_reloads": .integer(processor.fullReloads),
+                "queued": .integer(processor.queuedCount),
             ])])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body.data)))
         } catch {
