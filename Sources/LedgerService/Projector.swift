@@ -24,6 +24,7 @@ public final class Projector: Service, Sendable {
     private let logger: Logger
     private let pollInterval: Duration
     private let lease: Duration
+    private let settings: SessionSettings
     private let pokes = Pokes()
     private let position = Atomic<Int64>(0)
     private let waiters = Mutex<[(id: UUID, position: Int64, continuation: CheckedContinuation<Void, Never>)]>([])
@@ -31,8 +32,14 @@ public final class Projector: Service, Sendable {
     /// - Parameter lease: how long the lease lasts without renewal; the owner renews it with every
     ///   batch and at least every `lease / 5` while idle. It only matters for an owner that stalls
     ///   with its connection open: one whose connection is gone is taken over at once.
-    public init(conninfo: String, logger: Logger, pollInterval: Duration = .milliseconds(500), lease: Duration = .seconds(5)) {
+    /// - Parameter settings: the projector session's timeouts and keepalives. A lock wait that times
+    ///   out (behind a rebuild's swap, say) only restarts the run from the checkpoint.
+    public init(
+        conninfo: String, logger: Logger, pollInterval: Duration = .milliseconds(500), lease: Duration = .seconds(5),
+        settings: SessionSettings = .none
+    ) {
         self.conninfo = conninfo
+        self.settings = settings
         self.logger = logger
         self.pollInterval = pollInterval
         self.lease = lease
@@ -107,7 +114,7 @@ public final class Projector: Service, Sendable {
     }
 
     private func runConnected() async throws {
-        let connection = try await PostgresConnection.connect(conninfo)
+        let connection = try await PostgresConnection.connect(conninfo, settings: settings)
         let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel])
         defer { Task { await listener.stop(); await connection.close() } }
         // A fresh subscription to the pokes for every run (see `Pokes`).
