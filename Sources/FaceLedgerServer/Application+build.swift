@@ -60,7 +60,7 @@ public func buildApplication(
     let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, acquireTimeout: configuration.requestDeadline,
                             reconnectTimeout: .seconds(2), settings: sessions)
     let readModels = ReadModels(pool: pool)
-    let projector = Projector(conninfo: conninfo, logger: logger)
+    let projector = Projector(conninfo: conninfo, logger: logger, settings: sessions)
     let processor = CommandProcessor(
         connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2), settings: sessions.durableCommits),
         logger: logger,
