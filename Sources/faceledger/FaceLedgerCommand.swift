@@ -11,7 +11,7 @@ struct FaceLedgerCommand: AsyncParsableCommand {
             Without --database-url, commands use a private PostgreSQL cluster under --data-dir (the embedded default).
             """,
         subcommands: [
-            Serve.self, Migrate.self, Rebuild.self, State.self, Revert.self, Audit.self, Verify.self,
+            Serve.self, Migrate.self, Rebuild.self, State.self, Revert.self, AuditCommand.self, VerifyLog.self, DigestLog.self,
             Reconcile.self, LoadTest.self,
         ])
 }

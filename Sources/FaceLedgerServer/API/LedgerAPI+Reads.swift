@@ -120,40 +120,34 @@ extension LedgerAPI {
             })
             return .object(response)
 
-        case .getFaceHistory:
-            let request = try decoded(GetFaceHistoryRequest.self, body)
-            let (collectionId, faceId) = (request.CollectionId!, request.FaceId!)
-            let limit = request.MaxResults ?? 100
-            let scope = collectionId + "/" + faceId
-            let after = try request.NextToken.map { token -> Int in
-                guard let version = Int(try tokens.read(token, operation: operation.rawValue, collectionId: scope)) else {
-                    throw LedgerError(.invalidPaginationToken, "Invalid pagination token")
-                }
-                return version
-            } ?? 0
-            let page = try await audit.faceHistory(collectionId: collectionId, faceId: faceId, afterVersion: after, limit: limit + 1)
-            let (items, next) = cut(page, limit: limit, operation: operation, scope: scope) { String($0.version) }
-            var response: [String: JSONValue] = ["Entries": .array(items.map { Self.historyJSON($0.entry) })]
-            response["NextToken"] = next
-            return .object(response)
+        case .getFaceHistory: return try await history(operation, decoded(GetFaceHistoryRequest.self, body))
+        case .getUserHistory: return try await history(operation, decoded(GetUserHistoryRequest.self, body))
+        case .getPrincipalHistory: return try await history(operation, decoded(GetPrincipalHistoryRequest.self, body))
+        case .getCollectionHistory: return try await history(operation, decoded(GetCollectionHistoryRequest.self, body))
+        case .getRequestHistory: return try await history(operation, decoded(GetRequestHistoryRequest.self, body))
 
         default:
             throw LedgerError(.internalServerError, "Internal server error")
         }
     }
 
-    static func historyJSON(_ entry: FaceHistoryEntry) -> JSONValue {
-        var json: [String: JSONValue] = [
-            "Position": .integer(Int(entry.position)),
-            "Time": .number(entry.time.timeIntervalSince1970),
-            "Operation": .string(entry.operation),
-            "Principal": .string(entry.principal),
-            "RequestId": .string(entry.requestId),
-            "Outcome": .string(entry.outcome.rawValue),
-        ]
-        if let userId = entry.userId { json["UserId"] = .string(userId) }
-        if let confidence = entry.confidence { json["Confidence"] = .number(confidence) }
-        return .object(json)
+    /// An audit operation: one page of the subject's entries from the log, oldest first. The token
+    /// holds the page's last position and is bound to the operation and the subject.
+    private func history(_ operation: Operation, _ request: some AuditRequest) async throws -> JSONValue {
+        let subject = request.subject
+        let limit = request.MaxResults ?? 100
+        let after = try request.NextToken.map { token -> Int64 in
+            guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: subject.tokenScope)),
+                  position >= 0
+            else { throw LedgerError(.invalidPaginationToken, "Invalid pagination token") }
+            return position
+        } ?? 0
+        let window = AuditWindow(afterPosition: after, from: request.window.from, to: request.window.to)
+        let page = try await audit.entries(subject, window: window, limit: limit + 1)
+        let (items, next) = cut(page, limit: limit, operation: operation, scope: subject.tokenScope) { String($0.position) }
+        var response: [String: JSONValue] = ["Entries": .array(items.map(\.json))]
+        response["NextToken"] = next
+        return .object(response)
     }
 
     /// One page of a keyset listing read with `limit + 1` rows: the first `limit`, and a token for the

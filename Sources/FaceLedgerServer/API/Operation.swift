@@ -18,6 +18,10 @@ enum Operation: String, CaseIterable, Sendable {
     case indexFaces = "IndexFaces"
     case importFaces = "ImportFaces"
     case getFaceHistory = "GetFaceHistory"
+    case getUserHistory = "GetUserHistory"
+    case getPrincipalHistory = "GetPrincipalHistory"
+    case getCollectionHistory = "GetCollectionHistory"
+    case getRequestHistory = "GetRequestHistory"
 
     static let rekognitionPrefix = "RekognitionService."
     static let extensionPrefix = "FaceLedger."
@@ -41,10 +45,17 @@ enum Operation: String, CaseIterable, Sendable {
         throw LedgerError(.unknownOperation, "FaceLedger does not implement the operation \(target.prefix(128))")
     }
 
-    var isExtension: Bool { self == .importFaces || self == .getFaceHistory }
+    /// FaceLedger's own operations (target prefix `FaceLedger.`); each is in the botocore model
+    /// `clients/botocore/faceledger/2026-11-30/service-2.json`.
+    var isExtension: Bool { self == .importFaces || isAudit }
 
     /// The audit operations: for admins and auditors.
-    var isAudit: Bool { self == .getFaceHistory }
+    var isAudit: Bool {
+        switch self {
+        case .getFaceHistory, .getUserHistory, .getPrincipalHistory, .getCollectionHistory, .getRequestHistory: true
+        default: false
+        }
+    }
 
     /// Operations that change the ledger (and so are recorded, even when they fail).
     var isCommand: Bool {
@@ -52,7 +63,8 @@ enum Operation: String, CaseIterable, Sendable {
         case .createCollection, .deleteCollection, .createUser, .deleteUser, .associateFaces, .disassociateFaces,
             .deleteFaces, .importFaces, .indexFaces:
             true
-        case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces, .getFaceHistory:
+        case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces, .getFaceHistory,
+            .getUserHistory, .getPrincipalHistory, .getCollectionHistory, .getRequestHistory:
             false
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import LedgerService
 
 /// A request body of one operation: the members of the Rekognition model (others are ignored).
 protocol OperationRequest: Codable, Sendable {
@@ -295,18 +296,21 @@ extension Validator {
 }
 
 /// FaceLedger.GetFaceHistory: every attempt that touched a face, oldest first.
-struct GetFaceHistoryRequest: OperationRequest {
+struct GetFaceHistoryRequest: AuditRequest {
     var CollectionId: String?
     var FaceId: String?
     var MaxResults: Int?
     var NextToken: String?
+    var From: Double?
+    var To: Double?
 
     func validate() throws {
         var v = Validator()
         v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
         v.checkFaceId(FaceId, "faceId", required: true)
-        v.checkRange(MaxResults, "maxResults", 1...1000)
-        v.check(NextToken, "nextToken", Validator.paginationToken)
+        checkPage(&v)
         try v.finish()
     }
+
+    var subject: AuditSubject { .face(collectionId: CollectionId!, faceId: FaceId!) }
 }
