@@ -39,7 +39,11 @@ let package = Package(
         // The append-only event log and the schema migrations (the SQL files of `migrations/`).
         .target(
             name: "EventLog",
-            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Postgres", .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of the hash chain, Ed25519 of the signed digests.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             plugins: ["EmbedMigrations"]
         ),
         // The domain: commands, events, decide and evolve. Pure Swift, no I/O.
@@ -64,6 +68,7 @@ let package = Package(
             dependencies: [
                 "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

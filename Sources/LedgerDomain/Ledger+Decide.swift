@@ -15,6 +15,9 @@ extension LedgerState {
             case .disassociateFaces(let id, let userId, let faceIds): return try disassociateFaces(id, userId, faceIds)
             case .deleteFaces(let id, let faceIds): return try deleteFaces(id, faceIds)
             case .importFaces(let id, let faces): return try importFaces(id, faces)
+            case .indexFaces:
+                throw LedgerError.invalidParameter(
+                    "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
             }
         } catch let error as LedgerError {
             return .reject(error)

@@ -34,7 +34,8 @@ extension LedgerState {
             collections[id]?.faces[e.faceId] = Face(
                 faceId: e.faceId, externalImageId: e.externalImageId, imageId: e.imageId, confidence: e.confidence,
                 embedding: embedding, userId: nil, indexedAt: context.recordedAt)
-            if collections[id]?.dimension == nil { collections[id]?.dimension = embedding.count }
+            // Faces an upstream indexed come without embeddings; they fix no dimension.
+            if collections[id]?.dimension == nil, !embedding.isEmpty { collections[id]?.dimension = embedding.count }
         case .faceAssociated(let e):
             collections[id]?.faces[e.faceId]?.userId = e.userId
             collections[id]?.users[e.userId]?.faceIds.append(e.faceId)

@@ -11,12 +11,15 @@ public enum LedgerCommand: Sendable, Hashable {
     case disassociateFaces(collectionId: String, userId: String, faceIds: [String])
     case deleteFaces(collectionId: String, faceIds: [String])
     case importFaces(collectionId: String, faces: [FaceToImport])
+    /// Faces found in an image by an upstream's image model (upstream mode only: the embedded engine
+    /// has none, and refuses it).
+    case indexFaces(collectionId: String, externalImageId: String?)
 
     public var collectionId: String {
         switch self {
         case .createCollection(let id, _, _), .deleteCollection(let id), .createUser(let id, _), .deleteUser(let id, _),
             .associateFaces(let id, _, _, _), .disassociateFaces(let id, _, _), .deleteFaces(let id, _),
-            .importFaces(let id, _):
+            .importFaces(let id, _), .indexFaces(let id, _):
             id
         }
     }
