@@ -65,6 +65,9 @@ public struct RecordedEvent: Sendable, Hashable {
     public var metadata: EventMetadata
     /// The database's clock at append, never earlier than the previous event's.
     public var recordedAt: Date
+    /// SHA-256 over the previous event's hash and every column of this one: the hash chain that
+    /// `faceledger verify` walks (see `HashChain`).
+    public var hash: [UInt8]
 }
 
 /// What an append expects a stream's current version to be.

@@ -51,7 +51,7 @@ extension EventLog {
 
     private static let appendSQL = """
         SELECT position, collection_id, stream, version, type, schema_version, data, embedding,
-               principal, request_id, client_token, operation, source_address, command_id, recorded_at
+               principal, request_id, client_token, operation, source_address, command_id, recorded_at, hash
         FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """
 }

@@ -62,7 +62,7 @@ public struct EventLog: Sendable {
 
     static let selectColumns = """
         SELECT position, collection_id, stream, version, type, schema_version, data, embedding,
-               principal, request_id, client_token, operation, source_address, command_id, recorded_at
+               principal, request_id, client_token, operation, source_address, command_id, recorded_at, hash
         FROM events
         """
 }
@@ -85,6 +85,7 @@ extension RecordedEvent {
                 operation: try row.decode(at: 11),
                 sourceAddress: try row.decode(at: 12),
                 commandId: try row.decode(at: 13)),
-            recordedAt: try row.decode(at: 14))
+            recordedAt: try row.decode(at: 14),
+            hash: try row.decode(at: 15))
     }
 }
