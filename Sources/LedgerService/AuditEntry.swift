@@ -62,7 +62,8 @@ public struct AuditEntry: Sendable, Hashable {
             message = error.message
         }
         ownerUserId = facts.ownerUserId
-        confidence = facts.confidence
+        // A match confidence; FaceImported's `confidence` is the face detection's, not a match.
+        confidence = type == "FaceImported" ? nil : facts.confidence
         replayOf = facts.replayOf
     }
 

@@ -161,6 +161,7 @@ def test_each_audit_query_returns_exactly_the_expected_entries_in_order_through_
     # The retried token and its request are on the entry.
     assert everything[10]["ClientRequestToken"] == "undo-1"
     assert everything[7]["OwnerUserId"] == "u"
+    assert all("Confidence" not in e for e in everything if e["Type"] == "FaceImported")  # not a match
     assert "carol" in everything[9]["Message"]
 
 
