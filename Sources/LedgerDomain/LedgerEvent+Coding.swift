@@ -26,6 +26,7 @@ extension LedgerEvent {
         case .commandAccepted(let e): return try make("CommandAccepted", e)
         case .commandSettled(let e): return try make("CommandSettled", e)
         case .commandRejected(let e): return try make("CommandRejected", e)
+        case .commandReplayed(let e): return try make("CommandReplayed", e)
         case .collectionCreated(let e): return try make("CollectionCreated", e)
         case .collectionDeleted(let e): return try make("CollectionDeleted", e)
         case .userCreated(let e): return try make("UserCreated", e)
@@ -40,7 +41,9 @@ extension LedgerEvent {
 
     /// Types whose events change no state (the command records and the audit-only attempts): folds
     /// skip them without decoding their payloads.
-    public static let typesWithoutStateEffect: Set<String> = ["CommandAccepted", "CommandSettled", "CommandRejected", "FaceAttempted"]
+    public static let typesWithoutStateEffect: Set<String> = [
+        "CommandAccepted", "CommandSettled", "CommandRejected", "CommandReplayed", "FaceAttempted",
+    ]
 
     /// Reads an event back; older schema versions would be upcast here.
     public static func decode(type: String, schemaVersion: Int, data: String, embedding: [UInt8]?) throws -> LedgerEvent {
@@ -58,6 +61,7 @@ extension LedgerEvent {
         case "CommandAccepted": return .commandAccepted(try payload(CommandAccepted.self))
         case "CommandSettled": return .commandSettled(try payload(CommandSettled.self))
         case "CommandRejected": return .commandRejected(try payload(CommandRejected.self))
+        case "CommandReplayed": return .commandReplayed(try payload(CommandReplayed.self))
         case "CollectionCreated": return .collectionCreated(try payload(CollectionCreated.self))
         case "CollectionDeleted": return .collectionDeleted(try payload(CollectionDeleted.self))
         case "UserCreated": return .userCreated(try payload(UserCreated.self))

@@ -23,6 +23,9 @@ public enum LedgerEvent: Sendable, Hashable {
     case commandSettled(CommandSettled)
     /// A command failed with a client error and changed nothing.
     case commandRejected(CommandRejected)
+    /// A retry with a bound ClientRequestToken got the stored response: recorded for the audit (who
+    /// retried, when, with which request), changing nothing.
+    case commandReplayed(CommandReplayed)
     case collectionCreated(CollectionCreated)
     case collectionDeleted(CollectionDeleted)
     case userCreated(UserCreated)
@@ -62,6 +65,20 @@ public struct CommandRejected: Sendable, Hashable, Codable {
     public init(request: JSONValue, error: LedgerError) {
         self.request = request
         self.error = error
+    }
+}
+
+public struct CommandReplayed: Sendable, Hashable, Codable {
+    public var request: JSONValue
+    public var requestHash: String
+    /// The position of the CommandSettled event whose response the retry got; nil when the original
+    /// is in the same batch (its position is not known yet).
+    public var replayOf: Int64?
+
+    public init(request: JSONValue, requestHash: String, replayOf: Int64?) {
+        self.request = request
+        self.requestHash = requestHash
+        self.replayOf = replayOf
     }
 }
 
@@ -170,7 +187,7 @@ extension LedgerEvent {
     /// The stream of the event within its collection: the entity it is about.
     public var stream: String {
         switch self {
-        case .commandAccepted, .commandSettled, .commandRejected: "command"
+        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed: "command"
         case .collectionCreated, .collectionDeleted: "collection"
         case .userCreated(let e): "user:" + e.userId
         case .userDeleted(let e): "user:" + e.userId

@@ -44,7 +44,7 @@ extension LedgerState {
         }
         func user(_ userId: String) -> StateUndo { .user(collectionId: id, userId: userId, collection?.users[userId]) }
         switch event {
-        case .commandAccepted, .commandSettled, .commandRejected, .faceAttempted:
+        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted:
             return []
         case .collectionCreated, .collectionDeleted:
             return [.collection(id: id, collection)]

@@ -57,7 +57,10 @@ enum CommandBatch {
             let key = metadata.clientToken.map { TokenKey(operation: submission.operation, token: $0) }
             if let key, let stored = tokens[key] {
                 if stored.requestHash == submission.requestHash {
-                    outcomes.append(.success(stored.response))  // the stored response; nothing changes
+                    // The stored response; nothing changes, but who retried is on record.
+                    try record([.commandReplayed(CommandReplayed(request: submission.recordedRequest,
+                                                                 requestHash: submission.requestHash, replayOf: stored.position))])
+                    outcomes.append(.success(stored.response))
                 } else {
                     try reject(LedgerError(.idempotentParameterMismatch,
                         "ClientRequestToken \(key.token) was already used with different parameters"))
@@ -87,7 +90,7 @@ enum CommandBatch {
                         recordingUndoIn: &undo)
                 }
                 if let key {
-                    tokens[key] = StoredToken(requestHash: submission.requestHash, response: response)
+                    tokens[key] = StoredToken(requestHash: submission.requestHash, response: response, position: nil)
                     newTokens.append(NewToken(key: key, requestHash: submission.requestHash, response: response,
                                               settledIndex: events.count - 1))
                 }
@@ -133,6 +136,8 @@ enum CommandBatch {
     struct StoredToken {
         let requestHash: String
         let response: JSONValue
+        /// Where the command settled; nil for a command of the same batch (not appended yet).
+        let position: Int64?
     }
 
     struct NewToken {
@@ -149,13 +154,13 @@ enum CommandBatch {
         guard !requested.isEmpty else { return [:] }
         var tokens: [TokenKey: StoredToken] = [:]
         for row in try session.query(
-            "SELECT operation, client_token, request_hash, response FROM command_tokens WHERE client_token = ANY($1)",
+            "SELECT operation, client_token, request_hash, response, position FROM command_tokens WHERE client_token = ANY($1)",
             [.textArray(requested)])
         {
             // Parsed as JSONValue itself, so whole-number floats replay as floats (`100.0`), as first answered.
             let response = try JSONValue(parsing: Data(try row.decode(String.self, at: 3).utf8))
             tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =
-                StoredToken(requestHash: try row.decode(at: 2), response: response)
+                StoredToken(requestHash: try row.decode(at: 2), response: response, position: try row.decode(Int64.self, at: 4))
         }
         return tokens
     }

@@ -278,3 +278,22 @@ def test_audit_tail_delivers_every_entry_exactly_once_across_a_restart(faceledge
     scoped.await_position(entry_positions(api, "collection_id = 'c'")[-1])
     assert scoped.stop() == entry_positions(api, "collection_id = 'c'")
     assert [e["Outcome"] for e in scoped.lines][-1] == "DELETED"
+
+
+def test_an_idempotent_replay_is_recorded_with_who_retried_and_what_it_replayed(api):
+    c = api.client()
+    c.create_collection(CollectionId="r")
+    c.create_user(CollectionId="r", UserId="u")
+    faces = api.import_faces("r", [[1, 0], [1, 0.1]])
+    c.associate_faces(CollectionId="r", UserId="u", FaceIds=faces, UserMatchThreshold=0)
+    first = c.disassociate_faces(CollectionId="r", UserId="u", FaceIds=faces[:1], ClientRequestToken="once")
+    writer = api.client("writer")
+    retry = writer.disassociate_faces(CollectionId="r", UserId="u", FaceIds=faces[:1], ClientRequestToken="once")
+    assert {k: v for k, v in retry.items() if k != "ResponseMetadata"} == {k: v for k, v in first.items() if k != "ResponseMetadata"}
+    settled = psql(api.database_url, "SELECT position FROM events WHERE type = 'CommandSettled' AND client_token = 'once'")
+    entries = history(api, "GetRequestHistory", RequestId=retry["ResponseMetadata"]["RequestId"])
+    assert [(e["Outcome"], e["Principal"], e.get("ReplayOf"), e.get("ClientRequestToken")) for e in entries] == [
+        ("REPLAYED", KEYS["writer"][2], int(settled), "once")]
+    # Nothing changed: the face stays free, and the replay is no second disassociation in its history.
+    outcomes = [e["Outcome"] for e in history(api, "GetFaceHistory", CollectionId="r", FaceId=faces[0])]
+    assert outcomes == ["IMPORTED", "ASSOCIATED", "DISASSOCIATED"]

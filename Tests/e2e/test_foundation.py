@@ -86,6 +86,6 @@ def test_a_database_that_cannot_be_reached_is_a_clear_error(faceledger, data_dir
 
 
 def test_commands_of_later_issues_say_so_plainly(faceledger):
-    result = subprocess.run([faceledger, "verify"], capture_output=True, text=True)
+    result = subprocess.run([faceledger, "reconcile"], capture_output=True, text=True)
     assert result.returncode == 1
     assert "not available yet" in result.stderr and "usage:" not in result.stderr.lower()
