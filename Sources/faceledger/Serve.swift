@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A Rekognition-compatible endpoint to put the ledger in front of (env FACELEDGER_UPSTREAM).")
     var upstream: String?
 
-    @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var limits: ServeLimits
 
     func run() async throws {
         let logger = makeLogger()
@@ -47,10 +47,12 @@ struct Serve: AsyncParsableCommand {
         // Before the embedded PostgreSQL is set up, which takes seconds: a busy port is said at once.
         try PortProbe.check(host: hostValue, port: portValue)
         let (credentials, createdKey) = try loadCredentials()
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: hostValue, port: portValue, credentials: credentials,
             maxPendingCommands: environmentValue(forFlag: "max-pending-commands").flatMap(Int.init) ?? 10_000,
-            requestDeadline: try deadlines.resolved())
+            requestDeadline: try limits.resolvedDeadline())
+        configuration.maxBodyBytesInFlight = limits.maxBodyBytesInFlight
+        configuration.idleTimeout = limits.idleTimeoutDuration
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

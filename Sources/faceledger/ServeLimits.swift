@@ -1,0 +1,32 @@
+import ArgumentParser
+
+/// What `serve` takes on: how long a request may wait for the database, how many body bytes it
+/// holds at once, how long a silent connection stays open.
+struct ServeLimits: ParsableArguments {
+    @Option(name: .customLong("request-deadline"),
+            help: "Seconds a request may wait for the database (a lock, the command queue, connecting) before it is answered 503 ServiceUnavailableException (default: 5; env FACELEDGER_REQUEST_DEADLINE).")
+    var requestDeadline: Double?
+
+    @Option(name: .customLong("max-body-bytes-in-flight"),
+            help: "Bytes of request bodies read or held at once, all requests together; past it a request is answered 503 at once (default: 268435456; env FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT).")
+    var maxBodyBytesInFlight: Int?
+
+    @Option(name: .customLong("idle-timeout"),
+            help: "Seconds a connection may stay silent, between requests or within one, before it is closed (default: 60; env FACELEDGER_IDLE_TIMEOUT).")
+    var idleTimeout: Double?
+
+    /// The idle timeout from the flag (nil: the server reads its environment variable, else 60 s).
+    var idleTimeoutDuration: Duration? { idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) } }
+
+    /// The deadline from the flag, else its environment variable, else 5 s.
+    func resolvedDeadline() throws -> Duration {
+        let seconds = try requestDeadline ?? environmentValue(forFlag: "request-deadline").map {
+            guard let seconds = Double($0) else { throw ValidationError("FACELEDGER_REQUEST_DEADLINE is not a number") }
+            return seconds
+        } ?? 5
+        guard seconds.isFinite, seconds >= 0.1, seconds <= 3600 else {
+            throw ValidationError("--request-deadline must be between 0.1 and 3600 seconds")
+        }
+        return .milliseconds(Int(seconds * 1000))
+    }
+}
