@@ -98,7 +98,7 @@ public final class CommandProcessor: Sendable {
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// The log position of the last batch this processor committed.
+    /// The log position of the last batch this processor committed (at start, the log's head).
     public var committedPosition: Int64 { committed.load(ordering: .acquiring) }
 
     /// How many times the write side's state was folded from the whole log after start-up. It
@@ -131,9 +131,12 @@ public final class CommandProcessor: Sendable {
     }
 
     /// Folds the log into memory without holding the append lock, so the first batch does not
-    /// stall other writers while it reads the whole history.
+    /// stall other writers while it reads the whole history. What was in the log then counts as
+    /// committed: reads after a restart wait for the projector to fold it, as they wait for this
+    /// process's own writes.
     public func warmUp() async throws {
         try await connection.run { [worker] session in try worker.catchUp(in: session) }
+        committed.store(worker.folded.position, ordering: .releasing)
     }
 
     /// Runs the worker until `finish()` (or cancellation); then fails what is still queued.
