@@ -64,7 +64,9 @@ public struct LedgerAPI: Sendable {
         }
         guard operation.isAllowed(for: signer.key.role) else { return .failure(Self.accessDenied(signer, operation)) }
         do {
-            await projector.waitUntilFolded(processor.committedPosition)
+            // Reads of the read models wait for the projector; the audit reads the log itself, which
+            // already holds every committed event.
+            if !operation.isAudit { await projector.waitUntilFolded(processor.committedPosition) }
             return .success(try await read(operation, body: request.body))
         } catch let error as LedgerError {
             return .failure(error)
