@@ -290,11 +290,6 @@ struct SearchFacesRequest: OperationRequest {
     }
 }
 
-extension Validator {
-    /// Records a problem stated in full.
-    mutating func problems_append(_ problem: String) { fail(problem) }
-}
-
 /// FaceLedger.GetFaceHistory: every attempt that touched a face, oldest first.
 struct GetFaceHistoryRequest: AuditRequest {
     var CollectionId: String?
