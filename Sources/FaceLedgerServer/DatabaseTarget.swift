@@ -65,7 +65,7 @@ public struct DatabaseTarget: Sendable {
 
     /// True when this process serves from an embedded cluster whose postmaster is gone (stopped or
     /// crashed under it): nothing in the server starts it again, so `/health` says so and a supervisor
-    /// restarts it (a new `serve` starts the cluster). It turns true again if an operator starts the
+    /// restarts it (a new `serve` starts the cluster). It turns false again if an operator starts the
     /// cluster by hand. False with an external database, which may come back on its own.
     public static func servedClusterIsDown() -> Bool {
         guard let cluster = servedCluster.withLock({ $0 }) else { return false }

@@ -24,8 +24,8 @@ extension ServerConfiguration {
     func resolvedIdleTimeout(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Duration {
         let name = "FACELEDGER_IDLE_TIMEOUT"
         let timeout = try idleTimeout ?? environment[name].map { text in
-            guard let seconds = Double(text), seconds.isFinite else {
-                throw ServerConfigurationError(description: "\(name) must be a number of seconds")
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                throw ServerConfigurationError(description: "\(name) must be a number of seconds, more than 0 and at most 86400")
             }
             return Duration.milliseconds(Int64((seconds * 1000).rounded()))
         } ?? Self.defaultIdleTimeout

@@ -19,12 +19,15 @@ public enum ErrorCode: String, Sendable, Hashable, Codable {
     case requestEntityTooLarge = "RequestEntityTooLargeException"
     case internalServerError = "InternalServerError"
     case serviceUnavailable = "ServiceUnavailableException"
+    /// A request body that arrived too slowly (the SDKs retry it).
+    case requestTimeout = "RequestTimeoutException"
 
     /// The HTTP status the error is sent with.
     public var httpStatus: Int {
         switch self {
         case .missingAuthenticationToken: 403
         case .requestEntityTooLarge: 413
+        case .requestTimeout: 408
         case .internalServerError: 500
         case .serviceUnavailable: 503
         default: 400

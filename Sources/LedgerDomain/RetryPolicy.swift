@@ -1,7 +1,7 @@
 import Foundation
 
 /// When the reconciler replays an unsettled upstream command, and when it gives up: exponential
-/// back-off with full jitter (AWS's recommendation: `random(0, min(cap, base × 2^attempt))`), at least
+/// back-off with full jitter (AWS's recommendation: `random(0, min(cap, base × 2^(attempts − 1)))`), at least
 /// `base` apart, until the command is older than `maxAge`, then abandoned.
 ///
 /// Pure: the caller passes the time and the random draw, so the schedule is testable without clocks.

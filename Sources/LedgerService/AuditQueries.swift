@@ -52,6 +52,7 @@ public struct AuditQueries: Sendable {
         -> [AuditEntry]
     {
         let (low, high) = try positions(from: window.from, to: window.to, in: session)
+        guard window.afterPosition < .max else { return [] }
         let lowest = max(window.afterPosition + 1, low)
         guard lowest < high else { return [] }
         let (condition, order, parameters) = where_(subject)

@@ -32,7 +32,7 @@ enum CommandBatch {
         try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
         try worker.catchUp(in: session)
         let foldedPosition = worker.folded.position
-        var tokens = try storedTokens(for: submissions, in: session)
+        var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
 
         var outcomes: [CommandOutcome] = []
         var events: [NewEvent] = []
@@ -148,14 +148,21 @@ enum CommandBatch {
         let settledIndex: Int
     }
 
-    /// The bound tokens that the submissions name, in any collection.
-    private static func storedTokens(for submissions: [CommandSubmission], in session: PostgresSession) throws -> [TokenKey: StoredToken] {
+    /// The bound tokens that the submissions name, in any collection. A log written before tokens
+    /// were bound across collections may hold one token in several; then this collection's wins
+    /// (it is read last), so a true retry still replays.
+    private static func storedTokens(
+        for submissions: [CommandSubmission], collectionId: String, in session: PostgresSession
+    ) throws -> [TokenKey: StoredToken] {
         let requested = submissions.compactMap(\.metadata.clientToken)
         guard !requested.isEmpty else { return [:] }
         var tokens: [TokenKey: StoredToken] = [:]
         for row in try session.query(
-            "SELECT operation, client_token, request_hash, response, position FROM command_tokens WHERE client_token = ANY($1)",
-            [.textArray(requested)])
+            """
+            SELECT operation, client_token, request_hash, response, position FROM command_tokens
+            WHERE client_token = ANY($1) ORDER BY collection_id = $2
+            """,
+            [.textArray(requested), .text(collectionId)])
         {
             // Parsed as JSONValue itself, so whole-number floats replay as floats (`100.0`), as first answered.
             let response = try JSONValue(parsing: Data(try row.decode(String.self, at: 3).utf8))

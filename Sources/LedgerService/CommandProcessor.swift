@@ -65,6 +65,8 @@ public final class CommandProcessor: Sendable {
         var inFlight: [Pending] = []
         /// Payload bytes of `waiting` and `inFlight`.
         var bytes = 0
+        /// Set when the worker has stopped: nothing would ever answer a new submission.
+        var stopped = false
     }
 
     /// One submission and the client waiting for it, answered exactly once: by the worker, or by
@@ -113,7 +115,8 @@ public final class CommandProcessor: Sendable {
         let deadline = ContinuousClock.now + limits.deadline
         return await withCheckedContinuation { continuation in
             let pending = Pending(submission, deadline: deadline, continuation: continuation)
-            let admitted = queue.withLock { queue -> Bool in
+            let admitted = queue.withLock { queue -> Bool? in
+                if queue.stopped { return nil }
                 guard queue.waiting.count < limits.maxPending,
                       queue.bytes == 0 || queue.bytes + pending.bytes <= limits.maxPendingBytes
                 else { return false }
@@ -121,9 +124,12 @@ public final class CommandProcessor: Sendable {
                 queue.bytes += pending.bytes
                 return true
             }
-            if admitted {
+            switch admitted {
+            case true?:
                 wakeUp.yield()
-            } else {
+            case nil:
+                pending.answer(.failure(LedgerError(.serviceUnavailable, "The service is shutting down")))
+            case false?:
                 pending.answer(.failure(LedgerError(.provisionedThroughputExceeded,
                     "Too many commands are waiting; retry the request")))
             }
@@ -152,7 +158,7 @@ public final class CommandProcessor: Sendable {
             group.cancelAll()
         }
         let abandoned = queue.withLock { queue in
-            defer { queue = Queue() }
+            defer { queue = Queue(stopped: true) }
             return queue.waiting + queue.inFlight
         }
         for pending in abandoned {
@@ -232,12 +238,23 @@ public final class CommandProcessor: Sendable {
     /// Commits one collection's submissions in one transaction; when the database refuses it for
     /// something a command carried, retries each half alone, so only the offending command fails.
     private func commit(_ group: [Pending], collectionId: String) async {
+        // A command whose client was already answered at its deadline, and that has not started, does
+        // not start now: its client was told 503, so it must not take effect behind their back.
+        let now = ContinuousClock.now
+        for pending in group where pending.deadline <= now {
+            pending.answer(.failure(LedgerError(.serviceUnavailable,
+                "The database did not take the command in time; nothing was changed. Retry the request")))
+        }
+        let group = group.filter { $0.deadline > now }
+        guard !group.isEmpty else { return }
         do {
             let outcomes = try await transaction(group.map(\.submission), collectionId: collectionId)
             committed.store(worker.folded.position, ordering: .releasing)
             for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
             onCommitted()
-        } catch where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
+        } catch where group.count > 1 && !worker.needsReload && Self.mayBeCausedByOneCommand(error) {
+            // (Not when the log could not be read back: that is no command's doing, and each half
+            // would refold the whole log only to fail at the same event.)
             logger.warning("command batch refused; retrying its halves apart", metadata: [
                 "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
             ])

@@ -49,10 +49,10 @@ struct Serve: AsyncParsableCommand {
         let (credentials, createdKey) = try loadCredentials()
         var configuration = ServerConfiguration(
             host: hostValue, port: portValue, credentials: credentials,
-            maxPendingCommands: environmentValue(forFlag: "max-pending-commands").flatMap(Int.init) ?? 10_000,
+            maxPendingCommands: try limits.resolvedMaxPendingCommands(),
             requestDeadline: try limits.resolvedDeadline())
         configuration.maxBodyBytesInFlight = limits.maxBodyBytesInFlight
-        configuration.idleTimeout = limits.idleTimeoutDuration
+        configuration.idleTimeout = try limits.idleTimeoutDuration()
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

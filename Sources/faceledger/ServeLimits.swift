@@ -16,7 +16,23 @@ struct ServeLimits: ParsableArguments {
     var idleTimeout: Double?
 
     /// The idle timeout from the flag (nil: the server reads its environment variable, else 60 s).
-    var idleTimeoutDuration: Duration? { idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) } }
+    func idleTimeoutDuration() throws -> Duration? {
+        guard let idleTimeout else { return nil }
+        guard idleTimeout.isFinite, idleTimeout > 0, idleTimeout <= 86_400 else {
+            throw ValidationError("--idle-timeout must be more than 0 and at most 86400 seconds")
+        }
+        return .milliseconds(Int64((idleTimeout * 1000).rounded()))
+    }
+
+    /// How many commands may wait for the command processor: `FACELEDGER_MAX_PENDING_COMMANDS`, else 10,000.
+    func resolvedMaxPendingCommands() throws -> Int {
+        guard let text = environmentValue(forFlag: "max-pending-commands") else { return 10_000 }
+        // 0 is allowed: every command is refused at once (reads go on), e.g. while an operator investigates.
+        guard let count = Int(text), count >= 0 else {
+            throw ValidationError("FACELEDGER_MAX_PENDING_COMMANDS must be a whole number, 0 or more")
+        }
+        return count
+    }
 
     /// The deadline from the flag, else its environment variable, else 5 s.
     func resolvedDeadline() throws -> Duration {

@@ -52,6 +52,10 @@ func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI,
     switch outcome {
     case .complete(let bytes):
         signed.body = bytes
+    case .tooSlow:
+        // The client keeps the connection alive with a trickle, holding its share of the budget: cut.
+        return render(.failure(LedgerError(.requestTimeout,
+            "The request body arrived slower than \(BodyPace.minimumBytesPerSecond) bytes per second")), requestId: requestId)
     case .tooLarge, .overBudget:
         // Only a body without a declared length gets here, part of it read: the bytes held so far go
         // back to the budget now, and a closing client's rest is dropped before it gets its answer.
@@ -74,10 +78,24 @@ private func budgetExhausted() -> LedgerError {
 
 struct TruncatedBody: Error {}
 
+/// How slowly a body may arrive. The idle timeout closes a silent connection; this cuts one kept
+/// alive by a trickle (a byte now and then), which would otherwise hold its share of the byte budget.
+enum BodyPace {
+    static let grace: Duration = .seconds(10)
+    static let minimumBytesPerSecond = 256 << 10
+
+    /// True while `received` bytes in the time since `started` keep up: within the grace period,
+    /// plus the time the bytes so far take at the minimum rate.
+    static func isFastEnough(received: Int, since started: ContinuousClock.Instant, now: ContinuousClock.Instant = .now) -> Bool {
+        now - started <= grace + .seconds(Double(received) / Double(minimumBytesPerSecond))
+    }
+}
+
 enum BodyOutcome: Equatable {
     case complete([UInt8])
     case tooLarge
     case overBudget
+    case tooSlow
 }
 
 /// Reads the body within `limit` bytes. A declared length was reserved before (and the HTTP framing
@@ -88,9 +106,11 @@ func readBody(
     var bytes: [UInt8] = []
     // Exactly the declared size: growing by doubling would hold up to twice the body for a moment.
     if let declaredLength { bytes.reserveCapacity(declaredLength) }
+    let started = ContinuousClock.now
     while let chunk = try await body.next() {
         let total = bytes.count + chunk.readableBytes
         guard total <= limit else { return .tooLarge }
+        guard BodyPace.isFastEnough(received: total, since: started) else { return .tooSlow }
         guard reservation.grow(to: total) else { return .overBudget }
         bytes.append(contentsOf: chunk.readableBytesView)
     }
