@@ -105,6 +105,7 @@ let package = Package(
         ),
         .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain"]),
         .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain"]),
+        .testTarget(name: "LedgerServiceTests", dependencies: ["LedgerService", "LedgerDomain", "EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "Postgres", "TestSupport"]),

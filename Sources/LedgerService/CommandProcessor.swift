@@ -110,6 +110,9 @@ public final class CommandProcessor: Sendable {
     /// How many submissions wait for the worker (not counting the batch in flight).
     public var queuedCount: Int { queue.withLock { $0.waiting.count } }
 
+    /// How many submissions the worker has taken and not yet finished.
+    var inFlightCount: Int { queue.withLock { $0.inFlight.count } }
+
     /// Submits a command and waits for its outcome, at most `limits.deadline`.
     public func submit(_ submission: CommandSubmission) async -> CommandOutcome {
         let deadline = ContinuousClock.now + limits.deadline

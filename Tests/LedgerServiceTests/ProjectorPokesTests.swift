@@ -1,7 +1,5 @@
 import Testing
 
-// The projector lives in LedgerService; this target links it through FaceLedgerServer. (A
-// LedgerServiceTests target of its own would be the better home.)
 @testable import LedgerService
 
 @Suite("Projector pokes")
