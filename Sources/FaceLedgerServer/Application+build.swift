@@ -4,6 +4,7 @@ import Hummingbird
 import LedgerDomain
 import LedgerService
 import Logging
+import Metrics
 import NIOCore
 import Postgres
 
@@ -23,6 +24,8 @@ public struct ServerConfiguration: Sendable {
     /// How long a request may wait for the database before it is answered 503 (lock waits, queued
     /// commands, connecting).
     public var requestDeadline: Duration
+    /// Where `GET /metrics` reads the process's metrics; nil: no `/metrics` (404).
+    public var metrics: ServerMetrics? = nil
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
         requestDeadline: Duration = .seconds(5)
@@ -105,7 +108,24 @@ public func buildApplication(
     }
     let budget = BodyBudget(capacity: try configuration.resolvedMaxBodyBytesInFlight())
     router.post("/") { request, context in
-        await respond(to: request, context: context, api: api, budget: budget)
+        let started = ContinuousClock.now
+        let response = await respond(to: request, context: context, api: api, budget: budget)
+        ServerMetrics.recordExchange(target: request.headers[HTTPField.Name("X-Amz-Target")!], response: response.headers,
+                                     duration: ContinuousClock.now - started)
+        return response
+    }
+    if let metrics = configuration.metrics {
+        router.get("/metrics") { _, _ -> Response in
+            // Gauges that are cheaper to read when scraped than to keep up to date.
+            Gauge(label: "faceledger_commands_queued").record(processor.queuedCount)
+            Gauge(label: "faceledger_write_side_full_reloads").record(processor.fullReloads)
+            if let lag = try? await readModels.projectorLag() {
+                Gauge(label: "faceledger_projector_lag_events").record(lag.events)
+                Gauge(label: "faceledger_projector_lag_seconds").record(lag.seconds)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
     }
     return Application(
         router: router,

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LedgerDomain
+import Metrics
 import Postgres
 
 /// The body of one command batch's transaction, for one collection: take the append lock, catch the
@@ -61,6 +62,7 @@ enum CommandBatch {
                     try record([.commandReplayed(CommandReplayed(request: submission.recordedRequest,
                                                                  requestHash: submission.requestHash, replayOf: stored.position))])
                     outcomes.append(.success(stored.response))
+                    Counter(label: "faceledger_idempotent_replays_total").increment()
                 } else {
                     try reject(LedgerError(.idempotentParameterMismatch,
                         "ClientRequestToken \(key.token) was already used with different parameters"))

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import LedgerDomain
 import Logging
+import Metrics
 import Postgres
 import Synchronization
 
@@ -221,6 +222,7 @@ public final class CommandProcessor: Sendable {
     }
 
     private func process(_ batch: [Pending]) async {
+        Recorder(label: "faceledger_command_batch_size").record(batch.count)
         // One transaction per collection: no transaction spans two collections.
         var order: [String] = []
         var groups: [String: [Pending]] = [:]

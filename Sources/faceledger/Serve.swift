@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
             requestDeadline: try limits.resolvedDeadline())
         configuration.maxBodyBytesInFlight = limits.maxBodyBytesInFlight
         configuration.idleTimeout = try limits.idleTimeoutDuration()
+        configuration.metrics = ServerMetrics.bootstrap()
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

@@ -1,0 +1,56 @@
+"""GET /metrics after a known workload: exact counts by operation and error code, and the histograms."""
+import re
+import urllib.request
+
+import pytest
+
+
+def scrape(api):
+    with urllib.request.urlopen(api.url + "/metrics", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r'([a-z_]+)(?:\{(.*)\})? (\S+)', line)
+        if match:
+            name, labels, value = match.groups()
+            key = (name, frozenset(re.findall(r'(\w+)="([^"]*)"', labels or "")))
+            samples[key] = float(value)
+    return samples
+
+
+def sample(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def test_metrics_count_every_request_by_operation_and_error_code(api):
+    c = api.client(retries={"total_max_attempts": 1})
+    before = scrape(api)
+    c.create_collection(CollectionId="m1")
+    c.create_collection(CollectionId="m2")
+    with pytest.raises(c.exceptions.ResourceAlreadyExistsException):
+        c.create_collection(CollectionId="m1")
+    for _ in range(3):
+        c.list_collections()
+    assert api.raw("RekognitionService.DetectLabels", {})[0] == 400  # an operation FaceLedger does not implement
+    c.create_user(CollectionId="m1", UserId="u", ClientRequestToken="t-1")
+    c.create_user(CollectionId="m1", UserId="u", ClientRequestToken="t-1")  # an idempotent replay
+
+    after = scrape(api)
+
+    def delta(name, **labels):
+        return (sample(after, name, **labels) or 0) - (sample(before, name, **labels) or 0)
+    assert delta("faceledger_requests_total", operation="CreateCollection", code="OK") == 2
+    assert delta("faceledger_requests_total", operation="CreateCollection", code="ResourceAlreadyExistsException") == 1
+    assert delta("faceledger_requests_total", operation="ListCollections", code="OK") == 3
+    assert delta("faceledger_requests_total", operation="unknown", code="UnknownOperationException") == 1
+    assert delta("faceledger_requests_total", operation="CreateUser", code="OK") == 2
+    assert delta("faceledger_idempotent_replays_total") == 1
+    # Histograms: one observation per request, in cumulative buckets ending at +Inf.
+    assert delta("faceledger_request_duration_seconds_count", operation="ListCollections") == 3
+    assert sample(after, "faceledger_request_duration_seconds_bucket", operation="ListCollections", le="+Inf") == \
+        sample(after, "faceledger_request_duration_seconds_count", operation="ListCollections")
+    assert delta("faceledger_command_batch_size_count") >= 1
+    assert sample(after, "faceledger_commands_queued") == 0
+    assert sample(after, "faceledger_write_side_full_reloads") == 0
+    assert sample(after, "faceledger_projector_lag_events") is not None
