@@ -109,9 +109,13 @@ public func buildApplication(
     let budget = BodyBudget(capacity: try configuration.resolvedMaxBodyBytesInFlight())
     router.post("/") { request, context in
         let started = ContinuousClock.now
-        let response = await respond(to: request, context: context, api: api, budget: budget)
-        ServerMetrics.recordExchange(target: request.headers[HTTPField.Name("X-Amz-Target")!], response: response.headers,
-                                     duration: ContinuousClock.now - started)
+        var principal: String?
+        let response = await respond(to: request, context: context, api: api, budget: budget, principal: &principal)
+        let duration = ContinuousClock.now - started
+        let target = request.headers[HTTPField.Name("X-Amz-Target")!]
+        ServerMetrics.recordExchange(target: target, response: response.headers, duration: duration)
+        logExchange(logger, target: target, principal: principal, source: context.remoteAddress?.ipAddress,
+                    response: response, duration: duration)
         return response
     }
     if let metrics = configuration.metrics {

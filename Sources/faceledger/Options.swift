@@ -84,14 +84,33 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 /// Log lines go to standard error; standard output is kept for the commands' own output.
-func makeLogger() -> Logger {
+/// The process's logger, to standard error: lines of text, or one JSON object a line with
+/// `format` `json`. The level and format default to `FACELEDGER_LOG_LEVEL` and `FACELEDGER_LOG_FORMAT`,
+/// else `info` and `text`.
+func makeLogger(level: Logger.Level? = nil, format: LogFormat? = nil) -> Logger {
+    let level = level ?? environmentValue(forFlag: "log-level").flatMap(Logger.Level.init(rawValue:)) ?? .info
+    let format = format ?? environmentValue(forFlag: "log-format").flatMap(LogFormat.init(rawValue:)) ?? .text
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = environmentValue(forFlag: "log-level").flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
     return Logger(label: "faceledger")
 }
+
+/// How log records are written.
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Writes a line to standard output at once (stdout is block-buffered when it is a pipe).
 func printLine(_ line: String) {

@@ -32,10 +32,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A Rekognition-compatible endpoint to put the ledger in front of (env FACELEDGER_UPSTREAM).")
     var upstream: String?
 
-    @OptionGroup var limits: ServeLimits
+    @OptionGroup var options: ServeOptions
 
     func run() async throws {
-        let logger = makeLogger()
+        let logger = makeLogger(level: options.logLevel, format: options.logFormat)
         if (upstream ?? environmentValue(forFlag: "upstream")) != nil {
             throw ValidationError("--upstream is not available yet: upstream mode arrives with the reconciler.")
         }
@@ -49,10 +49,10 @@ struct Serve: AsyncParsableCommand {
         let (credentials, createdKey) = try loadCredentials()
         var configuration = ServerConfiguration(
             host: hostValue, port: portValue, credentials: credentials,
-            maxPendingCommands: try limits.resolvedMaxPendingCommands(),
-            requestDeadline: try limits.resolvedDeadline())
-        configuration.maxBodyBytesInFlight = limits.maxBodyBytesInFlight
-        configuration.idleTimeout = try limits.idleTimeoutDuration()
+            maxPendingCommands: try options.resolvedMaxPendingCommands(),
+            requestDeadline: try options.resolvedDeadline())
+        configuration.maxBodyBytesInFlight = options.maxBodyBytesInFlight
+        configuration.idleTimeout = try options.idleTimeoutDuration()
         configuration.metrics = ServerMetrics.bootstrap()
 
         let target = try await database.open(asServer: true, logger: logger)

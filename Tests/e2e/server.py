@@ -14,7 +14,8 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})})
         self.stderr_lines = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
         self.url = self._await_listening(timeout)
 
     def _drain_stderr(self):
@@ -41,7 +42,9 @@ class Server:
     def stop(self, sig=signal.SIGTERM, timeout=60):
         """Sends `sig` and returns the exit status."""
         self.process.send_signal(sig)
-        return self.process.wait(timeout)
+        status = self.process.wait(timeout)
+        self._stderr_reader.join(timeout)  # every line the server wrote is in stderr_lines
+        return status
 
     def __enter__(self):
         return self

@@ -54,3 +54,32 @@ def test_metrics_count_every_request_by_operation_and_error_code(api):
     assert sample(after, "faceledger_commands_queued") == 0
     assert sample(after, "faceledger_write_side_full_reloads") == 0
     assert sample(after, "faceledger_projector_lag_events") is not None
+
+
+def test_the_access_log_has_one_json_line_per_request_without_secrets(faceledger, database_url, data_dir):
+    import json
+    import time
+    from api import Api
+    from conftest import KEYS, write_credentials
+    from server import Server
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", write_credentials(data_dir),
+                "--log-format", "json") as server:
+        api = Api(server, database_url)
+        c = api.client(retries={"total_max_attempts": 1})
+        created = c.create_collection(CollectionId="logged")
+        with pytest.raises(c.exceptions.AccessDeniedException):
+            api.client("auditor", retries={"total_max_attempts": 1}).create_collection(CollectionId="denied")
+        assert server.stop() == 0
+    records = [json.loads(line) for line in server.stderr_lines]  # every line is one JSON object
+    requests = [r for r in records if r["message"] == "request"]
+    by_id = {r["request_id"]: r for r in requests}
+    ok = by_id[created["ResponseMetadata"]["RequestId"]]
+    assert (ok["operation"], ok["status"], ok["code"], ok["principal"], ok["level"]) == \
+        ("CreateCollection", "200", "OK", KEYS["admin"][2], "info")
+    assert float(ok["duration_ms"]) > 0 and ok["source"] == "127.0.0.1"
+    denied = [r for r in requests if r["code"] == "AccessDeniedException"]
+    assert len(denied) == 1 and denied[0]["principal"] == KEYS["auditor"][2] and denied[0]["status"] == "400"
+    everything = "\n".join(server.stderr_lines)
+    for key in KEYS.values():
+        assert key[1] not in everything  # no secret
+    assert "Signature=" not in everything and "AWS4-HMAC-SHA256" not in everything

@@ -12,7 +12,11 @@ import NIOCore
 /// declared body larger than the key's role may send (413), and a body the process-wide byte budget
 /// cannot take (503). Only then is the body read, within its limit and its reservation, and the
 /// signature checked over it.
-func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI, budget: BodyBudget) async -> Response {
+///
+/// - Parameter principal: set to the principal the request's key names, once its headers are known.
+func respond(
+    to request: Request, context: LedgerRequestContext, api: LedgerAPI, budget: BodyBudget, principal: inout String?
+) async -> Response {
     let requestId = UUID().uuidString
     let target = request.headers[HTTPField.Name("X-Amz-Target")!]
     let declaredLength = request.headers[.contentLength].flatMap(Int.init)
@@ -33,7 +37,9 @@ func respond(to request: Request, context: LedgerRequestContext, api: LedgerAPI,
                                headers: headers, body: [])
     let admission: LedgerAPI.Admission
     switch api.admit(signed, target: target) {
-    case .success(let admitted): admission = admitted
+    case .success(let admitted):
+        admission = admitted
+        principal = admitted.claim.key.principal
     case .failure(let error): return refuse(error)
     }
     if let declaredLength, declaredLength > admission.bodyLimit { return refuse(tooLarge(admission.bodyLimit)) }

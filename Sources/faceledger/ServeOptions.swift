@@ -1,8 +1,17 @@
 import ArgumentParser
+import Logging
 
-/// What `serve` takes on: how long a request may wait for the database, how many body bytes it
-/// holds at once, how long a silent connection stays open.
-struct ServeLimits: ParsableArguments {
+/// How `serve` logs, and what it takes on: how long a request may wait for the database, how many
+/// body bytes it holds at once, how long a silent connection stays open.
+struct ServeOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"),
+            help: "trace, debug, info, notice, warning, error or critical (default: info; env FACELEDGER_LOG_LEVEL).")
+    var logLevel: Logger.Level?
+
+    @Option(name: .customLong("log-format"),
+            help: "text, or json for one JSON object a line (default: text; env FACELEDGER_LOG_FORMAT).")
+    var logFormat: LogFormat?
+
     @Option(name: .customLong("request-deadline"),
             help: "Seconds a request may wait for the database (a lock, the command queue, connecting) before it is answered 503 ServiceUnavailableException (default: 5; env FACELEDGER_REQUEST_DEADLINE).")
     var requestDeadline: Double?
