@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -80,13 +81,26 @@ public func buildApplication(
     // process starts it again (a new `serve` does).
     router.get("/health") { _, _ in DatabaseTarget.servedClusterIsDown() ? HTTPResponse.Status.serviceUnavailable : .ok }
     // Ready when the database answers now.
-    router.get("/ready") { _, _ -> HTTPResponse.Status in
-        if DatabaseTarget.servedClusterIsDown() { return .serviceUnavailable }
+    // Ready: the database answers, its schema is this binary's, and the projector is not far behind
+    // (reads would answer stale). The body says why not, for an operator's curl.
+    router.get("/ready") { _, _ -> Response in
+        func answer(_ status: HTTPResponse.Status, _ reason: String) -> Response {
+            Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
+        }
+        if DatabaseTarget.servedClusterIsDown() { return answer(.serviceUnavailable, "the embedded PostgreSQL is not running") }
         do {
-            try await pool.query("SELECT 1")
-            return .ok
+            let schema = try await pool.query("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].decode(Int.self, at: 0)
+            if let latest = Migrations.all.last?.version, schema < latest {
+                return answer(.serviceUnavailable, "migrations are pending: the database is at \(schema), this server needs \(latest)")
+            }
+            let lag = try await readModels.projectorLag()
+            if lag.seconds > ReadinessLimits.projectorLagSeconds {
+                return answer(.serviceUnavailable, "the projector is \(lag.events) events (\(Int(lag.seconds)) s) behind")
+            }
+            return answer(.ok, "ready")
         } catch {
-            return .serviceUnavailable
+            return answer(.serviceUnavailable, "the database does not answer")
         }
     }
     // Operational state: how far the projector trails the log.

@@ -37,3 +37,10 @@ extension ServerConfiguration {
 public struct ServerConfigurationError: Error, CustomStringConvertible {
     public let description: String
 }
+
+/// When `GET /ready` says not ready.
+enum ReadinessLimits {
+    /// The oldest event the projector has not folded may be at most this old: past it, reads answer
+    /// from read models too stale to count as serving.
+    static let projectorLagSeconds = 30.0
+}

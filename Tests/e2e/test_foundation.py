@@ -89,3 +89,24 @@ def test_commands_of_later_issues_say_so_plainly(faceledger):
     result = subprocess.run([faceledger, "reconcile"], capture_output=True, text=True)
     assert result.returncode == 1
     assert "not available yet" in result.stderr and "usage:" not in result.stderr.lower()
+
+
+def test_ready_says_why_when_migrations_are_pending_and_recovers_by_itself(api):
+    import urllib.error
+    import urllib.request
+
+    def ready():
+        try:
+            with urllib.request.urlopen(api.url + "/ready", timeout=30) as response:
+                return response.status, response.read().decode().strip()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode().strip()
+    assert ready() == (200, "ready")
+    latest = psql(api.database_url, "SELECT max(version) FROM schema_migrations")
+    name = psql(api.database_url, f"SELECT name FROM schema_migrations WHERE version = {latest}")
+    # As if this server were newer than the database's schema.
+    psql(api.database_url, f"DELETE FROM schema_migrations WHERE version = {latest}")
+    status, reason = ready()
+    assert status == 503 and "migrations are pending" in reason and latest in reason
+    psql(api.database_url, f"INSERT INTO schema_migrations (version, name) VALUES ({latest}, '{name}')")
+    assert ready() == (200, "ready")
