@@ -38,6 +38,13 @@ public struct ReadModelRebuild: Sendable {
                 CREATE TABLE rm_collections_rebuild (LIKE rm_collections INCLUDING ALL);
                 CREATE TABLE rm_users_rebuild (LIKE rm_users INCLUDING ALL);
                 CREATE TABLE rm_faces_rebuild (LIKE rm_faces INCLUDING ALL);
+                -- The fresh tables get the rights the service role has on the live ones (migration 008).
+                DO $$ BEGIN
+                    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'faceledger_service') THEN
+                        GRANT SELECT, INSERT, UPDATE, DELETE ON rm_collections_rebuild, rm_users_rebuild, rm_faces_rebuild
+                            TO faceledger_service;
+                    END IF;
+                END $$;
                 """)
             // 1. Fold the whole log in memory, then fill the fresh tables.
             var folded = try fold(in: session, progress: progress)
