@@ -29,10 +29,8 @@ struct DigestLog: AsyncParsableCommand {
         printLine(try digest.json())
     }
 
-    /// Reads the key file, or creates it with a fresh key when it does not exist. Like the credentials
-    /// file, a new key never exists with a mode wider than 0600 nor half written: it goes into a fresh
-    /// temporary file (O_CREAT|O_EXCL, 0600) that is then linked into place; if another process linked
-    /// its key first, that one is used.
+    /// Reads the key file, or creates it with a fresh key when it does not exist, whole and private
+    /// (`PrivateFile`); if another process created its key first, that one is used.
     private func loadOrCreateKey() throws -> DigestKey {
         let path: String
         if let given = keyFile ?? environmentValue(forFlag: "key-file") {
@@ -41,15 +39,8 @@ struct DigestLog: AsyncParsableCommand {
             try DataDirectory.prepare(database.resolvedDataDirectory)
             path = URL(fileURLWithPath: database.resolvedDataDirectory).appendingPathComponent("digest-key").path
         }
-        if !FileManager.default.fileExists(atPath: path) {
-            let temporary = path + ".\(getpid()).new"
-            try Self.writeNew(temporary, contents: DigestKey.generateFileContents())
-            defer { unlink(temporary) }
-            if link(temporary, path) == 0 {
-                FileHandle.standardError.write(Data("created a new digest key in \(path)\n".utf8))
-            } else if errno != EEXIST {
-                throw RuntimeError("cannot create the digest key \(path): \(String(cString: strerror(errno)))")
-            }
+        if try PrivateFile.createIfAbsent(path, contents: Array(DigestKey.generateFileContents().utf8)) {
+            FileHandle.standardError.write(Data("created a new digest key in \(path)\n".utf8))
         }
         guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RuntimeError("cannot read the digest key \(path)")
@@ -58,16 +49,5 @@ struct DigestLog: AsyncParsableCommand {
             throw RuntimeError("\(path) is not a digest key (one line: the base64 of a 32-byte Ed25519 private key)")
         }
         return key
-    }
-
-    private static func writeNew(_ path: String, contents: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw RuntimeError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let bytes = Array(contents.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(descriptor) == 0 else {
-            throw RuntimeError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
     }
 }

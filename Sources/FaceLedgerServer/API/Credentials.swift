@@ -75,10 +75,8 @@ public struct CredentialStore: Sendable {
     /// Loads `<data-dir>/credentials`, creating it with one random admin key first if it does not
     /// exist. Returns the store and the key when it was just created.
     ///
-    /// The file never exists with a wider mode than 0600, nor half written: the key goes into a fresh
-    /// temporary file opened with O_CREAT|O_EXCL and mode 0600, which is then linked into place. link(2)
-    /// fails if the file appeared meanwhile (another process starting at the same moment): then that
-    /// file, complete, is the one loaded.
+    /// The file is created whole and private (`PrivateFile`); if another process created it at the same
+    /// moment, that file is the one loaded.
     public static func loadOrCreateDefault(dataDirectory: String) throws -> (CredentialStore, created: AccessKey?) {
         let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("credentials").path
         if FileManager.default.fileExists(atPath: path) { return (try load(path: path), nil) }
@@ -92,34 +90,8 @@ public struct CredentialStore: Sendable {
 
             """
         try DataDirectory.prepare(dataDirectory)
-        let temporary = path + ".\(getpid()).\(randomString(8, alphabet: "abcdefghijklmnopqrstuvwxyz")).new"
-        try writeNew(temporary, contents: Array(text.utf8))
-        defer { unlink(temporary) }
-        if link(temporary, path) != 0 {
-            guard errno == EEXIST else {
-                throw CredentialsFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-            }
-            return (try load(path: path), nil)
-        }
-        return (try load(path: path), key)
-    }
-
-    /// Writes a file that must not exist yet, created with mode 0600 (the umask can only narrow it), and
-    /// flushes it to disk.
-    private static func writeNew(_ path: String, contents: [UInt8]) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw CredentialsFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var written = 0
-        while written < contents.count {
-            let count = contents[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw CredentialsFileError(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
-            written += count
-        }
-        guard fsync(descriptor) == 0 else { throw CredentialsFileError(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let created = try PrivateFile.createIfAbsent(path, contents: Array(text.utf8))
+        return (try load(path: path), created ? key : nil)
     }
 
     private static func randomString(_ count: Int, alphabet: String) -> String {
