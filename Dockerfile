@@ -20,4 +20,7 @@ USER faceledger
 WORKDIR /var/lib/faceledger
 EXPOSE 8080
 ENTRYPOINT ["faceledger"]
+# Plain HTTP on all addresses of the container: put TLS in front, or mount a certificate and set
+# FACELEDGER_TLS_CERT / FACELEDGER_TLS_KEY (then FACELEDGER_ALLOW_PLAINTEXT is not needed).
+ENV FACELEDGER_ALLOW_PLAINTEXT=1
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -71,6 +71,8 @@ let package = Package(
             dependencies: [
                 "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

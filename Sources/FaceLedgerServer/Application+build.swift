@@ -2,6 +2,9 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import LedgerDomain
 import LedgerService
 import Logging
@@ -27,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var requestDeadline: Duration
     /// Where `GET /metrics` reads the process's metrics; nil: no `/metrics` (404).
     public var metrics: ServerMetrics? = nil
+    /// The certificate chain and private key (PEM files) to serve `https://` with; nil: plain HTTP.
+    public var tls: (certificateChain: String, privateKey: String)? = nil
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
         requestDeadline: Duration = .seconds(5)
@@ -57,7 +62,7 @@ public struct LedgerRequestContext: RequestContext {
 ///   the real one when `port` is 0).
 public func buildApplication(
     configuration: ServerConfiguration, conninfo: String, logger: Logger,
-    onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    onListening: @escaping @Sendable (_ scheme: String, _ host: String, _ port: Int) -> Void = { _, _, _ in }
 ) async throws -> some ApplicationProtocol {
     // Requests fail fast (503) while the database is away, rather than hanging on reconnects.
     let sessions = SessionSettings.service(deadline: configuration.requestDeadline)
@@ -145,15 +150,18 @@ public func buildApplication(
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
     }
+    // The idle timeout also closes a connection whose request body stalls, so a silent client cannot
+    // hold a connection, or its share of the byte budget, for ever.
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(try configuration.resolvedIdleTimeout())))
+    let scheme = configuration.tls == nil ? "http" : "https"
     return Application(
         router: router,
-        // The idle timeout also closes a connection whose request body stalls, so a silent client
-        // cannot hold a connection, or its share of the byte budget, for ever.
-        server: .http1(configuration: .init(idleTimeout: TimeAmount(try configuration.resolvedIdleTimeout()))),
+        server: try configuration.tls.map { try .tls(http1, tlsConfiguration: try serverTLS(certificateChain: $0.certificateChain,
+                                                                                           privateKey: $0.privateKey)) } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "FaceLedger"),
         services: [CommandProcessorService(processor: processor), projector],
         onServerRunning: { channel in
-            onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
+            onListening(scheme, configuration.host, channel.localAddress?.port ?? configuration.port)
         },
         logger: logger)
 }
@@ -170,5 +178,16 @@ struct RequestIdMiddleware<Context: RequestContext>: RouterMiddleware {
         let name = HTTPField.Name("x-amzn-RequestId")!
         if response.headers[name] == nil { response.headers[name] = UUID().uuidString }
         return response
+    }
+}
+
+/// The server's TLS configuration from PEM files: the certificate chain (leaf first) and its key.
+func serverTLS(certificateChain: String, privateKey: String) throws -> TLSConfiguration {
+    do {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    } catch {
+        throw ServerConfigurationError(description: "cannot load the TLS certificate \(certificateChain) or key \(privateKey): \(error)")
     }
 }

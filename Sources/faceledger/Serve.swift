@@ -34,6 +34,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ServeOptions
 
+    @OptionGroup var transport: TransportOptions
+
     func run() async throws {
         let logger = makeLogger(level: options.logLevel, format: options.logFormat)
         if (upstream ?? environmentValue(forFlag: "upstream")) != nil {
@@ -44,6 +46,7 @@ struct Serve: AsyncParsableCommand {
             return port
         } ?? 8080
         let hostValue = resolve(host, flag: "host", default: "127.0.0.1")
+        let tls = try transport.resolved(host: hostValue)
         // Before the embedded PostgreSQL is set up, which takes seconds: a busy port is said at once.
         try PortProbe.check(host: hostValue, port: portValue)
         let (credentials, createdKey) = try loadCredentials()
@@ -54,6 +57,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxBodyBytesInFlight = options.maxBodyBytesInFlight
         configuration.idleTimeout = try options.idleTimeoutDuration()
         configuration.metrics = ServerMetrics.bootstrap()
+        configuration.tls = tls
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }
@@ -62,14 +66,15 @@ struct Serve: AsyncParsableCommand {
         await migrator.close()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
 
-        let app = try await buildApplication(configuration: configuration, conninfo: target.conninfo, logger: logger) { host, port in
-            printLine("listening on http://\(host):\(port)")
+        let app = try await buildApplication(configuration: configuration, conninfo: target.conninfo, logger: logger) {
+            scheme, host, port in
+            printLine("listening on \(scheme)://\(host):\(port)")
             // Only now is the real address known (with --port 0, the real port).
             if let (key, file) = createdKey {
                 logger.notice("""
                     created an admin key in \(file) (mode 0600); use it like any AWS key, e.g. \
                     AWS_ACCESS_KEY_ID=\(key.accessKeyId) AWS_SECRET_ACCESS_KEY=$(awk '$1 == "\(key.accessKeyId)" {print $2}' \(file)) \
-                    aws rekognition list-collections --region us-east-1 --endpoint-url http://\(host):\(port)
+                    aws rekognition list-collections --region us-east-1 --endpoint-url \(scheme)://\(host):\(port)
                     """)
             }
         }
