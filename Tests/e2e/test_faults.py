@@ -90,3 +90,51 @@ def test_an_event_this_version_cannot_read_is_an_internal_error_that_reveals_not
         assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
         assert "FromTheFuture" not in message and "decode" not in message.lower() and "sql" not in message.lower()
         assert server.stop() == 0
+
+
+def test_sigterm_under_load_loses_no_acknowledged_request(faceledger, database_url, data_dir):
+    """Eight clients write as fast as they can; SIGTERM lands in the middle. The server exits 0, and every
+    request it acknowledged is in the ledger after a restart (each replays with its token)."""
+    import threading
+    credentials = write_credentials(data_dir)
+    acknowledged = []
+    lock = threading.Lock()
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        api = Api(server, database_url)
+        api.client().create_collection(CollectionId="c")
+        stop = threading.Event()
+
+        def writer(n):
+            c = api.client(retries={"total_max_attempts": 1})
+            i = 0
+            while not stop.is_set():
+                user, token = f"u-{n}-{i}", f"t-{n}-{i}"
+                try:
+                    c.create_user(CollectionId="c", UserId=user, ClientRequestToken=token)
+                except Exception:
+                    stop.set()  # the server is going away: refused, reset or closed
+                    return
+                with lock:
+                    acknowledged.append((user, token))
+                i += 1
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 200:  # well under way
+            assert time.monotonic() < deadline, "the load never got going"
+            time.sleep(0.01)
+        assert server.stop() == 0  # SIGTERM: in-flight requests finish, the batch commits
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert len(acknowledged) >= 200
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        c = Api(server, database_url).client()
+        created = set(psql(database_url, "SELECT data->>'userId' FROM events WHERE type = 'UserCreated'").split())
+        missing = [user for user, _ in acknowledged if user not in created]
+        assert missing == [], f"{len(missing)} acknowledged users were lost"
+        # And an acknowledged request replays: the same token with the same request changes nothing.
+        user, token = acknowledged[-1]
+        c.create_user(CollectionId="c", UserId=user, ClientRequestToken=token)
+        assert server.stop() == 0
