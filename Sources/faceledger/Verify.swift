@@ -19,6 +19,9 @@ struct VerifyLog: AsyncParsableCommand {
 
     @Option(help: "A digest saved earlier by `faceledger digest`; the log must still extend it (env FACELEDGER_DIGEST).")
     var digest: String?
+    @Option(name: .customLong("public-key"),
+            help: "With --digest: the public key (base64, as `digest` prints it) the digest must be signed with; without it, the key inside the digest is trusted (env FACELEDGER_PUBLIC_KEY).")
+    var publicKey: String?
     @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
     @OptionGroup var database: DatabaseOptions
 
@@ -28,6 +31,10 @@ struct VerifyLog: AsyncParsableCommand {
     func run() async throws {
         let json = try resolveFlag(self.json, flag: "json")
         let digest = try (digest ?? environmentValue(forFlag: "digest")).map(Self.loadDigest)
+        if let digest, let trusted = publicKey ?? environmentValue(forFlag: "public-key"), digest.publicKey != trusted {
+            try finish(Outcome(failure: "the digest is signed with another key than the one given by --public-key", digest: digest),
+                       json: json)
+        }
         if let digest, !digest.signatureIsValid {
             try finish(Outcome(failure: "the digest's signature is not valid for its public key", digest: digest), json: json)
         }

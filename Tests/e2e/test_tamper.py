@@ -165,6 +165,18 @@ def test_a_digest_still_verifies_after_appends_and_fails_after_a_tamper_before_i
     assert human.returncode == 0, human.stderr
     assert f"the log extends the digest of position {digest['position']}" in human.stdout
 
+    # With the key the auditor trusts, the digest verifies; a digest made with another key does not,
+    # however valid its own signature.
+    assert verify(faceledger, api.database_url, "--digest", str(saved), "--public-key", digest["public_key"])[0] == 0
+    other_key = tmp_path / "other-key"
+    other = run(faceledger, "digest", "--database-url", api.database_url, "--key-file", str(other_key))
+    assert other.returncode == 0, other.stderr
+    other_digest = tmp_path / "other.json"
+    other_digest.write_text(other.stdout)
+    assert verify(faceledger, api.database_url, "--digest", str(other_digest))[0] == 0  # valid on its own terms
+    status, report = verify(faceledger, api.database_url, "--digest", str(other_digest), "--public-key", digest["public_key"])
+    assert status == 2 and "another key" in report["reason"]
+
     # A forged digest (another hash under the same signature) is refused.
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps({**digest, "hash": "00" * 32}))
