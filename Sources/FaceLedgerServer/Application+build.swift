@@ -130,11 +130,10 @@ public func buildApplication(
         let started = ContinuousClock.now
         var principal: String?
         let response = await respond(to: request, context: context, api: api, budget: budget, principal: &principal)
-        let duration = ContinuousClock.now - started
-        let target = request.headers[HTTPField.Name("X-Amz-Target")!]
-        ServerMetrics.recordExchange(target: target, response: response.headers, duration: duration)
-        logExchange(logger, target: target, principal: principal, source: context.remoteAddress?.ipAddress,
-                    response: response, duration: duration)
+        let exchange = ExchangeObservation(target: request.headers[HTTPField.Name("X-Amz-Target")!], response: response,
+                                           duration: ContinuousClock.now - started)
+        exchange.record()
+        exchange.log(to: logger, principal: principal, source: context.remoteAddress?.ipAddress)
         return response
     }
     if let metrics = configuration.metrics {

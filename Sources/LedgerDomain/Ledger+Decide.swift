@@ -16,8 +16,7 @@ extension LedgerState {
             case .deleteFaces(let id, let faceIds): return try deleteFaces(id, faceIds)
             case .importFaces(let id, let faces): return try importFaces(id, faces)
             case .indexFaces:
-                throw LedgerError.invalidParameter(
-                    "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
+                throw LedgerError.noImageModel
             }
         } catch let error as LedgerError {
             return .reject(error)

@@ -48,6 +48,9 @@ public struct LedgerError: Error, Sendable, Hashable, Codable, CustomStringConve
     public var description: String { "\(code.rawValue): \(message)" }
 
     public static func invalidParameter(_ message: String) -> LedgerError { LedgerError(.invalidParameter, message) }
+    /// IndexFaces in the embedded engine, which finds no faces in images.
+    public static let noImageModel = invalidParameter(
+        "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
     static func collectionNotFound(_ id: String) -> LedgerError {
         LedgerError(.resourceNotFound, "The collection id: \(id) does not exist")
     }

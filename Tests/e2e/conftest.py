@@ -1,4 +1,5 @@
 """Fixtures for end-to-end tests: the real `faceledger` binary against a real PostgreSQL."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -40,23 +41,39 @@ def faceledger():
     return os.path.abspath(BIN)
 
 
-@pytest.fixture
-def database_url():
-    """A fresh, empty database on the test server; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database():
+    """A fresh, empty database on the test server (its conninfo); dropped afterwards."""
     assert ADMIN_URL, "FACELEDGER_TEST_DATABASE_URL is not set (scripts/test sets it)"
     name = "faceledger_e2e_" + uuid.uuid4().hex
     psql(ADMIN_URL, f"CREATE DATABASE {name}")
-    yield f"{ADMIN_URL} dbname={name}"
-    psql(ADMIN_URL, f"DROP DATABASE {name} WITH (FORCE)")
+    try:
+        yield f"{ADMIN_URL} dbname={name}"
+    finally:
+        psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def temporary_data_dir():
+    """A data directory that the `postgres` system user can enter (for the embedded cluster as root)."""
+    path = tempfile.mkdtemp(prefix="faceledger-e2e-")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url():
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
 def data_dir():
-    """A data directory that the `postgres` system user can enter (for the embedded cluster as root)."""
-    path = tempfile.mkdtemp(prefix="faceledger-e2e-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with temporary_data_dir() as path:
+        yield path
 
 
 # Keys of the API tests: ACCESS_KEY_ID SECRET PRINCIPAL ROLE [rate=N]

@@ -5,14 +5,13 @@ server cannot hold into 503, and a silent connection is closed.
 Requests here are written on raw sockets, so that a test can send the headers and withhold the body:
 an answer that arrives while the body is still unsent proves the body was not needed to give it.
 """
+import contextlib
 import datetime
 import json
-import os
 import select
 import socket
 import threading
 import urllib.request
-import uuid
 
 import botocore.auth
 import pytest
@@ -21,7 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from api import Api
-from conftest import KEYS, psql, write_credentials
+from conftest import BIN, KEYS, fresh_database, psql, temporary_data_dir, write_credentials
 from server import Server
 
 MIB = 1 << 20
@@ -44,7 +43,7 @@ def signed_head(url, target, body, key=None, service="rekognition", chunked=Fals
     if key:
         SigV4Auth(Credentials(*key), service, "us-east-1").add_auth(request)
     host = url.split("//", 1)[1]
-    lines = [f"POST / HTTP/1.1", f"Host: {host}"] + [f"{k}: {v}" for k, v in request.headers.items()]
+    lines = ["POST / HTTP/1.1", f"Host: {host}"] + [f"{k}: {v}" for k, v in request.headers.items()]
     lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -84,27 +83,23 @@ def log_position(api):
     return int(psql(api.database_url, "SELECT coalesce(max(position), 0) FROM events"))
 
 
-@pytest.fixture(scope="module")
-def front():
-    """One `faceledger serve` with the test keys on a fresh database, and collection `big`."""
-    from conftest import ADMIN_URL, BIN
-    import shutil
-    import tempfile
-    assert os.path.exists(BIN), f"build the binary first: {BIN}"
-    assert ADMIN_URL, "FACELEDGER_TEST_DATABASE_URL is not set (scripts/test sets it)"
-    name = "faceledger_e2e_" + uuid.uuid4().hex
-    psql(ADMIN_URL, f"CREATE DATABASE {name}")
-    database_url = f"{ADMIN_URL} dbname={name}"
-    directory = tempfile.mkdtemp(prefix="faceledger-e2e-")
-    try:
-        with Server(os.path.abspath(BIN), "--database-url", database_url, "--credentials-file", write_credentials(directory)) as server:
+@contextlib.contextmanager
+def serving(*args, env=None):
+    """A `faceledger serve` with the test keys on a fresh database, and collection `big`."""
+    with fresh_database() as database_url, temporary_data_dir() as directory:
+        with Server(BIN, "--database-url", database_url, "--credentials-file", write_credentials(directory), *args,
+                    env=env) as server:
             api = Api(server, database_url)
             api.client().create_collection(CollectionId="big")
             yield api
             server.stop()
-    finally:
-        psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def front():
+    """One server for the tests that need no particular limits."""
+    with serving() as api:
+        yield api
 
 
 def expired(monkeypatch):
@@ -190,25 +185,9 @@ def test_only_roles_that_may_import_may_send_more_than_1_mib(front):
 def tight():
     """A server whose byte budget holds one 60 MiB body but not two, and whose connections may stay
     silent for 2 seconds."""
-    from conftest import ADMIN_URL, BIN
-    import shutil
-    import tempfile
-    name = "faceledger_e2e_" + uuid.uuid4().hex
-    psql(ADMIN_URL, f"CREATE DATABASE {name}")
-    database_url = f"{ADMIN_URL} dbname={name}"
-    directory = tempfile.mkdtemp(prefix="faceledger-e2e-")
     # The budget by flag, the idle timeout by environment variable: both ways reach the server.
-    env = {"FACELEDGER_IDLE_TIMEOUT": "2"}
-    try:
-        with Server(os.path.abspath(BIN), "--database-url", database_url, "--credentials-file", write_credentials(directory),
-                    "--max-body-bytes-in-flight", str(100 * MIB), env=env) as server:
-            api = Api(server, database_url)
-            api.client().create_collection(CollectionId="big")
-            yield api
-            server.stop()
-    finally:
-        psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        shutil.rmtree(directory, ignore_errors=True)
+    with serving("--max-body-bytes-in-flight", str(100 * MIB), env={"FACELEDGER_IDLE_TIMEOUT": "2"}) as api:
+        yield api
 
 
 def test_a_body_the_budget_cannot_take_is_503_at_once_and_the_budget_comes_back(tight):

@@ -10,9 +10,7 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
-import tempfile
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 
-from conftest import ADMIN_URL, BIN, KEYS, psql
+from conftest import BIN, KEYS, fresh_database, psql, temporary_data_dir, write_credentials
 
 RS = "RekognitionService."
 FL = "FaceLedger."
@@ -339,17 +337,8 @@ def bad():
     (user alice, faces of dimension 16), `empty` (no faces) and `big` (a 2 MiB import)."""
     from api import Api
     from server import Server
-    assert os.path.exists(BIN), f"build the binary first: {BIN}"
-    assert ADMIN_URL, "FACELEDGER_TEST_DATABASE_URL is not set (scripts/test sets it)"
-    name = "faceledger_e2e_" + uuid.uuid4().hex
-    psql(ADMIN_URL, f"CREATE DATABASE {name}")
-    database_url = f"{ADMIN_URL} dbname={name}"
-    directory = tempfile.mkdtemp(prefix="faceledger-e2e-")
-    try:
-        credentials = os.path.join(directory, "credentials-test")
-        with open(credentials, "w") as f:
-            for fields in KEYS.values():
-                f.write(" ".join(fields) + "\n")
+    with fresh_database() as database_url, temporary_data_dir() as directory:
+        credentials = write_credentials(directory)
         with Server(os.path.abspath(BIN), "--database-url", database_url, "--credentials-file", credentials) as server:
             api = Api(server, database_url)
             c = api.client()
@@ -365,9 +354,6 @@ def bad():
             state.start = log_position(api)
             yield state
             server.stop()
-    finally:
-        psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def header(headers, name):

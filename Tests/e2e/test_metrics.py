@@ -58,7 +58,6 @@ def test_metrics_count_every_request_by_operation_and_error_code(api):
 
 def test_the_access_log_has_one_json_line_per_request_without_secrets(faceledger, database_url, data_dir):
     import json
-    import time
     from api import Api
     from conftest import KEYS, write_credentials
     from server import Server

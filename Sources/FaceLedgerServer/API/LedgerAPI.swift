@@ -99,8 +99,7 @@ public struct LedgerAPI: Sendable {
                 }
             }
         case .indexFaces:
-            return await reject(operation, body, metadata, LedgerError.invalidParameter(
-                "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings"))
+            return await reject(operation, body, metadata, LedgerError.noImageModel)
         default:
             return .failure(LedgerError(.internalServerError, "Internal server error"))
         }

@@ -1,7 +1,4 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
-import Logging
 import Metrics
 import Prometheus
 
@@ -33,31 +30,4 @@ public final class ServerMetrics: Sendable {
 
     /// Every metric in the Prometheus text format (version 0.0.4).
     func exposition() -> [UInt8] { registry.emitToBuffer() }
-
-    /// Counts one API exchange and its duration, by operation and outcome.
-    static func recordExchange(target: String?, response: HTTPFields, duration: Duration) {
-        let operation = (try? Operation.from(target: target))?.rawValue ?? "unknown"
-        let code = response[HTTPField.Name("x-amzn-ErrorType")!] ?? "OK"
-        Counter(label: "faceledger_requests_total", dimensions: [("operation", operation), ("code", code)]).increment()
-        Timer(label: "faceledger_request_duration_seconds", dimensions: [("operation", operation)]).recordNanoseconds(
-            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-    }
-}
-
-/// The access log: one line per API exchange — request id, principal (as the key names it), operation,
-/// status, error code, duration, client address. Never a key, a signature, a body or an embedding.
-func logExchange(
-    _ logger: Logger, target: String?, principal: String?, source: String?, response: Response, duration: Duration
-) {
-    let operation = (try? Operation.from(target: target))?.rawValue ?? "unknown"
-    var metadata: Logger.Metadata = [
-        "request_id": "\(response.headers[HTTPField.Name("x-amzn-RequestId")!] ?? "")",
-        "operation": "\(operation)",
-        "status": "\(response.status.code)",
-        "code": "\(response.headers[HTTPField.Name("x-amzn-ErrorType")!] ?? "OK")",
-        "duration_ms": "\(String(format: "%.3f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000))",
-    ]
-    if let principal { metadata["principal"] = "\(principal)" }
-    if let source { metadata["source"] = "\(source)" }
-    logger.info("request", metadata: metadata)
 }

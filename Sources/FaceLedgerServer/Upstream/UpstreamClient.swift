@@ -84,10 +84,3 @@ public final class UpstreamClient: Sendable {
         return (error as? IOError).map { [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains($0.errnoCode) } ?? false
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

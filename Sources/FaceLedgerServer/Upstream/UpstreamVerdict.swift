@@ -1,4 +1,5 @@
 import Foundation
+import LedgerDomain
 
 /// What one call to the upstream came to, as the wire showed it.
 public enum UpstreamExchange: Sendable {
@@ -26,7 +27,7 @@ public struct UpstreamAnswer: Sendable {
     public var errorCode: String? {
         guard !(200..<300).contains(status) else { return nil }
         let raw = headers.first { $0.name.lowercased() == "x-amzn-errortype" }?.value
-            ?? JSONFields.string("__type", in: body)
+            ?? (try? JSONValue(parsing: Data(body)))?["__type"]?.stringValue
         return raw.map { String($0.split(separator: ":").first ?? "").split(separator: "#").last.map(String.init) ?? "" }
             .flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -69,13 +70,5 @@ public enum UpstreamVerdict: Sendable, Hashable {
                 self = .retry(reason: "upstream answered \(answer.status) \(answer.errorCode ?? "without an error code")")
             }
         }
-    }
-}
-
-/// Reads one top-level string member of a JSON object without decoding the rest.
-enum JSONFields {
-    static func string(_ name: String, in body: [UInt8]) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        return object[name] as? String
     }
 }
