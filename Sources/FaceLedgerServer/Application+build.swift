@@ -11,6 +11,7 @@ import Logging
 import Metrics
 import NIOCore
 import Postgres
+import ServiceLifecycle
 
 /// What `faceledger serve` needs to run.
 public struct ServerConfiguration: Sendable {
@@ -32,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     public var metrics: ServerMetrics? = nil
     /// The certificate chain and private key (PEM files) to serve `https://` with; nil: plain HTTP.
     public var tls: (certificateChain: String, privateKey: String)? = nil
+    /// Upstream mode: the endpoint the ledger stands in front of; nil: the embedded engine.
+    public var upstream: UpstreamSettings? = nil
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
         requestDeadline: Duration = .seconds(5)
@@ -76,9 +79,29 @@ public func buildApplication(
         limits: CommandProcessorLimits(maxPending: configuration.maxPendingCommands, deadline: configuration.requestDeadline),
         onCommitted: { projector.poke() })
     try await processor.warmUp()
+    var services: [any Service] = [CommandProcessorService(processor: processor), projector]
+    let pending = PendingCommands(pool: pool)
+    var gateway: UpstreamGateway?
+    if let upstream = configuration.upstream {
+        let client = UpstreamClient(configuration: upstream.client, identity: upstream.identity)
+        let upstreamGateway = UpstreamGateway(
+            client: client, processor: processor, pending: pending, probe: UpstreamProbe(client: client, pool: pool),
+            configuration: .init(lease: upstream.lease(deadline: configuration.requestDeadline), retryPolicy: upstream.retryPolicy),
+            logger: logger)
+        gateway = upstreamGateway
+        services.append(UpstreamClientService(client: client))
+        if let reconciler = upstream.reconciler {
+            services.append(Reconciler(gateway: upstreamGateway, configuration: reconciler, region: upstream.identity.region,
+                                       logger: logger))
+        }
+        logger.info("upstream mode", metadata: ["upstream": "\(upstream.client.endpoint)", "region": "\(upstream.identity.region)",
+                                                "credentials": "\(upstream.identity.source)"])
+    }
     let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels, audit: AuditQueries(pool: pool),
                         verifier: SigV4Verifier(credentials: configuration.credentials),
-                        tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger)
+                        tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger,
+                        upstream: gateway,
+                        upstreamWait: configuration.requestDeadline * 2 + (configuration.upstream?.client.requestTimeout ?? .zero))
 
     let router = Router(context: LedgerRequestContext.self)
     router.add(middleware: RequestIdMiddleware())
@@ -145,6 +168,9 @@ public func buildApplication(
                 Gauge(label: "faceledger_projector_lag_events").record(lag.events)
                 Gauge(label: "faceledger_projector_lag_seconds").record(lag.seconds)
             }
+            if configuration.upstream != nil, let backlog = try? await pending.count() {
+                Gauge(label: "faceledger_reconciler_backlog").record(backlog)
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
@@ -158,7 +184,7 @@ public func buildApplication(
         server: try configuration.tls.map { try .tls(http1, tlsConfiguration: try serverTLS(certificateChain: $0.certificateChain,
                                                                                            privateKey: $0.privateKey)) } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "FaceLedger"),
-        services: [CommandProcessorService(processor: processor), projector],
+        services: services,
         onServerRunning: { channel in
             onListening(scheme, configuration.host, channel.localAddress?.port ?? configuration.port)
         },

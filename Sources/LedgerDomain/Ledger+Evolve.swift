@@ -19,7 +19,8 @@ extension LedgerState {
     public mutating func evolve(_ event: LedgerEvent, _ context: EventContext) {
         let id = context.collectionId
         switch event {
-        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted:
+        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted, .upstreamAttempted,
+            .commandAbandoned:
             return  // no state: the command's record and the audit trail
         case .collectionCreated(let e):
             collections[id] = Collection(collectionId: id, arn: e.arn, createdAt: context.recordedAt,

@@ -27,6 +27,8 @@ extension LedgerEvent {
         case .commandSettled(let e): return try make("CommandSettled", e)
         case .commandRejected(let e): return try make("CommandRejected", e)
         case .commandReplayed(let e): return try make("CommandReplayed", e)
+        case .upstreamAttempted(let e): return try make("UpstreamAttempted", e)
+        case .commandAbandoned(let e): return try make("CommandAbandoned", e)
         case .collectionCreated(let e): return try make("CollectionCreated", e)
         case .collectionDeleted(let e): return try make("CollectionDeleted", e)
         case .userCreated(let e): return try make("UserCreated", e)
@@ -42,7 +44,8 @@ extension LedgerEvent {
     /// Types whose events change no state (the command records and the audit-only attempts): folds
     /// skip them without decoding their payloads.
     public static let typesWithoutStateEffect: Set<String> = [
-        "CommandAccepted", "CommandSettled", "CommandRejected", "CommandReplayed", "FaceAttempted",
+        "CommandAccepted", "CommandSettled", "CommandRejected", "CommandReplayed", "FaceAttempted", "UpstreamAttempted",
+        "CommandAbandoned",
     ]
 
     /// Reads an event back; older schema versions would be upcast here.
@@ -62,6 +65,8 @@ extension LedgerEvent {
         case "CommandSettled": return .commandSettled(try payload(CommandSettled.self))
         case "CommandRejected": return .commandRejected(try payload(CommandRejected.self))
         case "CommandReplayed": return .commandReplayed(try payload(CommandReplayed.self))
+        case "UpstreamAttempted": return .upstreamAttempted(try payload(UpstreamAttempted.self))
+        case "CommandAbandoned": return .commandAbandoned(try payload(CommandAbandoned.self))
         case "CollectionCreated": return .collectionCreated(try payload(CollectionCreated.self))
         case "CollectionDeleted": return .collectionDeleted(try payload(CollectionDeleted.self))
         case "UserCreated": return .userCreated(try payload(UserCreated.self))

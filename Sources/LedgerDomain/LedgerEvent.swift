@@ -26,6 +26,11 @@ public enum LedgerEvent: Sendable, Hashable {
     /// A retry with a bound ClientRequestToken got the stored response: recorded for the audit (who
     /// retried, when, with which request), changing nothing.
     case commandReplayed(CommandReplayed)
+    /// Upstream mode: one call to the upstream for an accepted command, and what it came to.
+    case upstreamAttempted(UpstreamAttempted)
+    /// Upstream mode: the reconciler gave up on a command it could not settle in time; its outcome
+    /// upstream is unknown.
+    case commandAbandoned(CommandAbandoned)
     case collectionCreated(CollectionCreated)
     case collectionDeleted(CollectionDeleted)
     case userCreated(UserCreated)
@@ -41,9 +46,13 @@ public enum LedgerEvent: Sendable, Hashable {
 
 public struct CommandAccepted: Sendable, Hashable, Codable {
     public var request: JSONValue
+    /// Upstream mode: the ClientRequestToken every call to the upstream carries (the client's, or one
+    /// generated when it sent none). Absent in the embedded engine, which settles in the same append.
+    public var upstreamToken: String?
 
-    public init(request: JSONValue) {
+    public init(request: JSONValue, upstreamToken: String? = nil) {
         self.request = request
+        self.upstreamToken = upstreamToken
     }
 }
 
@@ -61,10 +70,50 @@ public struct CommandSettled: Sendable, Hashable, Codable {
 public struct CommandRejected: Sendable, Hashable, Codable {
     public var request: JSONValue
     public var error: LedgerError
+    /// Upstream mode: the error code the upstream answered with, when `error.code` cannot name it.
+    public var upstreamCode: String?
 
-    public init(request: JSONValue, error: LedgerError) {
+    public init(request: JSONValue, error: LedgerError, upstreamCode: String? = nil) {
         self.request = request
         self.error = error
+        self.upstreamCode = upstreamCode
+    }
+}
+
+public struct UpstreamAttempted: Sendable, Hashable, Codable {
+    /// 1 for the first call, counting every call made for the command.
+    public var attempt: Int
+    /// The HTTP status the upstream answered with; nil when it did not answer.
+    public var status: Int?
+    public var errorCode: String?
+    /// How long the call took, in milliseconds.
+    public var durationMs: Double
+    /// What the ledger made of it: `SETTLED`, `REJECTED`, or `RETRY` (outcome unknown or the failure passes).
+    public var verdict: String
+    /// Why it is retried: the failure, in a line.
+    public var reason: String?
+    /// `request` for the client's own request, `reconciler` for a replay, `probe` for a look at the
+    /// upstream's state that resolves an unknown outcome.
+    public var by: String
+
+    public init(attempt: Int, status: Int?, errorCode: String?, durationMs: Double, verdict: String, reason: String?, by: String) {
+        self.attempt = attempt
+        self.status = status
+        self.errorCode = errorCode
+        self.durationMs = durationMs
+        self.verdict = verdict
+        self.reason = reason
+        self.by = by
+    }
+}
+
+public struct CommandAbandoned: Sendable, Hashable, Codable {
+    public var attempts: Int
+    public var reason: String
+
+    public init(attempts: Int, reason: String) {
+        self.attempts = attempts
+        self.reason = reason
     }
 }
 
@@ -187,7 +236,8 @@ extension LedgerEvent {
     /// The stream of the event within its collection: the entity it is about.
     public var stream: String {
         switch self {
-        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed: "command"
+        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .upstreamAttempted, .commandAbandoned:
+            "command"
         case .collectionCreated, .collectionDeleted: "collection"
         case .userCreated(let e): "user:" + e.userId
         case .userDeleted(let e): "user:" + e.userId

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Upstream mode: the events that record what an upstream (Amazon Rekognition, or another FaceLedger)
 /// answered to a command it executed, so that the ledger's state — and with it the read models,
 /// `state --as-of`, the audit and `revert` — mirrors the upstream's.
@@ -10,7 +12,38 @@
 /// `evolve` folds both modes.
 extension LedgerState {
     /// The events recording `answer`, the upstream's successful response to `command`.
+    ///
+    /// A collection, user or face the upstream acted on but the ledger never saw (created before the
+    /// ledger was put in front of it) is first recorded as observed, so the events fold.
     public func mirror(_ command: LedgerCommand, answer: JSONValue) -> [LedgerEvent] {
+        var observed: [LedgerEvent] = []
+        let id = command.collectionId
+        switch command {
+        case .createCollection, .deleteCollection:
+            break
+        default:
+            if collections[id] == nil {
+                observed.append(.collectionCreated(CollectionCreated(collectionId: id, arn: "")))
+            }
+        }
+        switch command {
+        case .associateFaces(_, let userId, _, _), .deleteUser(_, let userId):
+            if collections[id]?.users[userId] == nil { observed.append(.userCreated(UserCreated(userId: userId))) }
+        default:
+            break
+        }
+        if case .associateFaces = command {
+            for faceId in (answer["AssociatedFaces"]?.arrayValue ?? []).compactMap({ $0["FaceId"]?.stringValue }).uniqued()
+            where collections[id]?.faces[faceId] == nil {
+                observed.append(.faceImported(FaceImported(faceId: faceId, imageId: "", confidence: 0), embedding: []))
+            }
+        }
+        var state = self
+        for event in observed { state.evolve(event, EventContext(collectionId: id, position: 0, recordedAt: Date())) }
+        return observed + state.mirrorKnown(command, answer: answer)
+    }
+
+    private func mirrorKnown(_ command: LedgerCommand, answer: JSONValue) -> [LedgerEvent] {
         switch command {
         case .createCollection(let id, let arn, let tags):
             return [.collectionCreated(CollectionCreated(collectionId: id, arn: answer["CollectionArn"]?.stringValue ?? arn,
@@ -36,13 +69,45 @@ extension LedgerState {
             return records(in: answer).map { face in
                 .faceImported(face, embedding: embeddings[face.faceId] ?? [])
             }
-        case .indexFaces:
-            // An upstream's image model found these faces; it keeps their embeddings to itself.
-            return records(in: answer).map { .faceImported($0, embedding: []) }
+        case .indexFaces(let id, _):
+            // An upstream's image model found these faces; it keeps their embeddings to itself. A face
+            // the ledger already has (a probe's answer may name one) keeps its record and its user.
+            return records(in: answer).filter { collections[id]?.faces[$0.faceId] == nil }.map { .faceImported($0, embedding: []) }
         }
     }
 
     private func owner(of faceId: String, in id: String) -> String? { collections[id]?.faces[faceId]?.userId }
+
+    /// What `command` touches, for ordering upstream calls: a command does not go upstream while an
+    /// earlier, unsettled one shares a key with it (DESIGN: the ordering hazard). `collection` is
+    /// shared with every command of the collection; users and faces as named, plus the users whose
+    /// faces a DeleteFaces removes and the faces a DeleteUser frees; IndexFaces by its ExternalImageId,
+    /// which is what resolves its unknown outcomes.
+    public func upstreamKeys(for command: LedgerCommand) -> [String] {
+        let id = command.collectionId
+        func owners(_ faceIds: [String]) -> [String] { faceIds.compactMap { owner(of: $0, in: id) }.map { "user:" + $0 } }
+        let keys: [String]
+        switch command {
+        case .createCollection, .deleteCollection:
+            return [Self.collectionKey]
+        case .createUser(_, let userId):
+            keys = ["user:" + userId]
+        case .deleteUser(_, let userId):
+            keys = ["user:" + userId] + (collections[id]?.users[userId]?.faceIds ?? []).map { "face:" + $0 }
+        case .associateFaces(_, let userId, let faceIds, _), .disassociateFaces(_, let userId, let faceIds):
+            keys = ["user:" + userId] + faceIds.map { "face:" + $0 } + owners(faceIds)
+        case .deleteFaces(_, let faceIds):
+            keys = faceIds.map { "face:" + $0 } + owners(faceIds)
+        case .importFaces(_, let faces):
+            keys = faces.filter(\.faceIdGiven).map { "face:" + $0.faceId }
+        case .indexFaces(_, let externalImageId):
+            keys = ["image:" + (externalImageId ?? "")]
+        }
+        return keys.uniqued()
+    }
+
+    /// The key every command of a collection shares with CreateCollection and DeleteCollection.
+    public static let collectionKey = "collection"
 
     private func mirrorAssociation(in id: String, userId: String, requested: [String], answer: JSONValue) -> [LedgerEvent] {
         var events: [LedgerEvent] = []

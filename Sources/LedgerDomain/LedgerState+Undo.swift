@@ -44,7 +44,8 @@ extension LedgerState {
         }
         func user(_ userId: String) -> StateUndo { .user(collectionId: id, userId: userId, collection?.users[userId]) }
         switch event {
-        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted:
+        case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted, .upstreamAttempted,
+            .commandAbandoned:
             return []
         case .collectionCreated, .collectionDeleted:
             return [.collection(id: id, collection)]

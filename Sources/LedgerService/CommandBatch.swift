@@ -6,7 +6,8 @@ import Postgres
 
 /// The body of one command batch's transaction, for one collection: take the append lock, catch the
 /// write side's state up with the log, answer idempotent retries, decide each command against the
-/// state as the previous ones left it, append the events and bind the tokens.
+/// state as the previous ones left it (or, in upstream mode, take its step: accept, settle, retry
+/// later, abandon, adopt), append the events and bind the tokens.
 ///
 /// Decisions are applied to the state in place (copying a large state per batch would cost more than
 /// the batch), and what they overwrite is recorded in `undo`: when the transaction does not commit,
@@ -19,9 +20,26 @@ enum CommandBatch {
 
     /// What a batch's transaction came to, once it commits.
     struct Result {
-        var outcomes: [CommandOutcome]
+        var outcomes: [StepOutcome]
         /// The batch's last event and how many it appended; nil when it appended none.
         var appended: (lastPosition: Int64, count: Int)?
+    }
+
+    /// The batch's events, answers and bookkeeping as its submissions are handled in order.
+    struct Writer {
+        var events: [NewEvent] = []
+        var outcomes: [StepOutcome] = []
+        var newTokens: [NewToken] = []
+        /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
+        var newPending: [(command: PendingUpstreamCommand, keys: [String], acceptedIndex: Int, outcomeIndex: Int)] = []
+
+        mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
+            for event in recorded {
+                let encoded = try event.encoded()
+                events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
+                                       data: encoded.data, embedding: encoded.embedding, metadata: metadata))
+            }
+        }
     }
 
     /// Runs the batch inside the caller's transaction. The state's position is left where catch-up
@@ -34,79 +52,186 @@ enum CommandBatch {
         try worker.catchUp(in: session)
         let foldedPosition = worker.folded.position
         var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
+        var pending = try PendingCommands.byToken(for: submissions, in: session)
+        var writer = Writer()
 
-        var outcomes: [CommandOutcome] = []
-        var events: [NewEvent] = []
-        var newTokens: [NewToken] = []
+        func apply(_ events: [LedgerEvent]) {
+            for event in events {
+                // Positions and times are known only after the append; decisions do not depend on them,
+                // so the write side's state carries the decision's (the read models carry the log's).
+                worker.folded.state.evolve(
+                    event, EventContext(collectionId: collectionId, position: foldedPosition, recordedAt: Date()),
+                    recordingUndoIn: &undo)
+            }
+        }
+
         for submission in submissions {
             var metadata = submission.metadata
-            metadata.commandId = UUID()
-            func record(_ recorded: [LedgerEvent]) throws {
-                for event in recorded {
-                    let encoded = try event.encoded()
-                    events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
-                                           data: encoded.data, embedding: encoded.embedding, metadata: metadata))
-                }
+            if metadata.commandId == nil { metadata.commandId = UUID() }
+            func reject(_ error: LedgerError, upstreamCode: String? = nil) throws {
+                try writer.record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error,
+                                                                   upstreamCode: upstreamCode))], metadata)
+                writer.outcomes.append(.answered(.failure(error)))
             }
-            func reject(_ error: LedgerError) throws {
-                try record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error))])
-                outcomes.append(.failure(error))
-            }
-
-            // A token is bound per operation, across collections: the stored request hash covers the
-            // CollectionId, so the same token with another collection is a mismatch.
-            let key = metadata.clientToken.map { TokenKey(operation: submission.operation, token: $0) }
-            if let key, let stored = tokens[key] {
+            /// A retry of a settled command: the stored response (who retried is on record), or a
+            /// mismatch when the token came with other parameters. False when the token is not bound.
+            func replay(_ key: TokenKey?) throws -> Bool {
+                guard let key, let stored = tokens[key] else { return false }
                 if stored.requestHash == submission.requestHash {
-                    // The stored response; nothing changes, but who retried is on record.
-                    try record([.commandReplayed(CommandReplayed(request: submission.recordedRequest,
-                                                                 requestHash: submission.requestHash, replayOf: stored.position))])
-                    outcomes.append(.success(stored.response))
+                    try writer.record([.commandReplayed(CommandReplayed(request: submission.recordedRequest,
+                                                                        requestHash: submission.requestHash,
+                                                                        replayOf: stored.position))], metadata)
+                    writer.outcomes.append(.answered(.success(stored.response)))
                     Counter(label: "faceledger_idempotent_replays_total").increment()
                 } else {
                     try reject(LedgerError(.idempotentParameterMismatch,
                         "ClientRequestToken \(key.token) was already used with different parameters"))
                 }
-                continue
+                return true
             }
-            let command: LedgerCommand
-            switch submission.command {
-            case .failure(let error):
-                try reject(error)
-                continue
-            case .success(let validated):
-                command = validated
+            func bindToken(_ key: TokenKey?, response: JSONValue) {
+                guard let key else { return }
+                tokens[key] = StoredToken(requestHash: submission.requestHash, response: response, position: nil)
+                writer.newTokens.append(NewToken(key: key, requestHash: submission.requestHash, response: response,
+                                                 settledIndex: writer.events.count - 1))
             }
-            let decision = worker.folded.state.decide(command)
-            switch decision.result {
-            case .failure(let error):
-                try reject(error)
-            case .success(let response):
-                try record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events)
-                try record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))])
-                for event in decision.events {
-                    // Positions and times are known only after the append; decisions do not depend on them,
-                    // so the write side's state carries the decision's (the read models carry the log's).
-                    worker.folded.state.evolve(
-                        event, EventContext(collectionId: collectionId, position: foldedPosition, recordedAt: Date()),
-                        recordingUndoIn: &undo)
+
+            switch submission.step {
+            case .decide:
+                // A token is bound per operation, across collections: the stored request hash covers the
+                // CollectionId, so the same token with another collection is a mismatch.
+                let key = metadata.clientToken.map { TokenKey(operation: submission.operation, token: $0) }
+                if try replay(key) { continue }
+                let command: LedgerCommand
+                switch submission.command {
+                case .failure(let error):
+                    try reject(error)
+                    continue
+                case .success(let validated):
+                    command = validated
                 }
-                if let key {
-                    tokens[key] = StoredToken(requestHash: submission.requestHash, response: response, position: nil)
-                    newTokens.append(NewToken(key: key, requestHash: submission.requestHash, response: response,
-                                              settledIndex: events.count - 1))
+                let decision = worker.folded.state.decide(command)
+                switch decision.result {
+                case .failure(let error):
+                    try reject(error)
+                case .success(let response):
+                    try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events,
+                                      metadata)
+                    try writer.record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
+                                      metadata)
+                    apply(decision.events)
+                    bindToken(key, response: response)
+                    writer.outcomes.append(.answered(.success(response)))
                 }
-                outcomes.append(.success(response))
+
+            case .accept(let acceptance):
+                let key = TokenKey(operation: submission.operation, token: acceptance.upstreamToken)
+                if try replay(key) { continue }
+                if let earlier = pending[key] {
+                    // A retry of a command still unsettled: the caller drives that one, never a second.
+                    if earlier.requestHash == submission.requestHash {
+                        writer.outcomes.append(.pending(earlier, isNew: false))
+                    } else {
+                        try reject(LedgerError(.idempotentParameterMismatch,
+                            "ClientRequestToken \(key.token) was already used with different parameters"))
+                    }
+                    continue
+                }
+                let command: LedgerCommand
+                switch submission.command {
+                case .failure(let error):
+                    try reject(error)
+                    continue
+                case .success(let validated):
+                    command = validated
+                }
+                try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest,
+                                                                    upstreamToken: acceptance.upstreamToken))], metadata)
+                let accepted = PendingUpstreamCommand(
+                    commandId: metadata.commandId!, collectionId: collectionId, operation: submission.operation,
+                    upstreamToken: acceptance.upstreamToken, requestHash: submission.requestHash,
+                    recordedRequest: submission.recordedRequest, body: acceptance.body, acceptedPosition: 0,
+                    acceptedAt: Date(), attempts: 0, metadata: metadata)
+                pending[key] = accepted
+                writer.newPending.append((accepted, worker.folded.state.upstreamKeys(for: command),
+                                          writer.events.count - 1, writer.outcomes.count))
+                writer.outcomes.append(.pending(accepted, isNew: true))
+
+            case .settle(let settlement):
+                guard try PendingCommands.release(settlement.command.commandId, heldBy: settlement.leaseOwner, in: session) else {
+                    writer.outcomes.append(.superseded)
+                    continue
+                }
+                let key = TokenKey(operation: submission.operation, token: settlement.command.upstreamToken)
+                pending[key] = nil
+                let attempt = settlement.command.attempts + 1
+                switch settlement.result {
+                case .succeeded(let response):
+                    let effects = worker.folded.state.mirror(settlement.ledgerCommand, answer: response)
+                    try writer.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "SETTLED"))]
+                                      + effects
+                                      + [.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
+                                      metadata)
+                    apply(effects)
+                    bindToken(key, response: response)
+                    writer.outcomes.append(.answered(.success(response)))
+                case .rejected(let code, let message):
+                    try writer.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "REJECTED"))],
+                                      metadata)
+                    try reject(LedgerError(ErrorCode(rawValue: code) ?? .invalidParameter, message),
+                               upstreamCode: ErrorCode(rawValue: code) == nil ? code : nil)
+                }
+
+            case .retryLater(let retry):
+                guard try PendingCommands.postpone(retry.command.commandId, heldBy: retry.leaseOwner, until: retry.nextAttemptAt,
+                                                   in: session)
+                else {
+                    writer.outcomes.append(.superseded)
+                    continue
+                }
+                try writer.record([.upstreamAttempted(retry.call.recorded(attempt: retry.command.attempts + 1, verdict: "RETRY"))],
+                                  metadata)
+                writer.outcomes.append(.answered(.failure(LedgerError(.serviceUnavailable,
+                    "The upstream did not settle the command (\(retry.call.reason ?? "no answer")); it is recorded and will be "
+                    + "retried. Retry the request with the same ClientRequestToken to get its outcome"))))
+
+            case .abandon(let abandonment):
+                guard try PendingCommands.release(abandonment.command.commandId, heldBy: abandonment.leaseOwner, in: session) else {
+                    writer.outcomes.append(.superseded)
+                    continue
+                }
+                pending[TokenKey(operation: submission.operation, token: abandonment.command.upstreamToken)] = nil
+                try writer.record([.commandAbandoned(CommandAbandoned(attempts: abandonment.command.attempts,
+                                                                      reason: abandonment.reason))], metadata)
+                writer.outcomes.append(.answered(.failure(LedgerError(.serviceUnavailable,
+                    CommandStep.abandonedPrefix + abandonment.reason))))
+
+            case .adopt(let observation, let record):
+                let effects = worker.folded.state.adoption(of: observation, in: collectionId)
+                if record && !effects.isEmpty {
+                    let summary = JSONValue.object(["Observed": .string("upstream"), "Changes": .integer(effects.count)])
+                    try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + effects
+                                      + [.commandSettled(CommandSettled(response: summary, requestHash: ""))], metadata)
+                    apply(effects)
+                }
+                writer.outcomes.append(.adopted(effects))
             }
         }
 
-        guard !events.isEmpty else { return Result(outcomes: outcomes) }
+        guard !writer.events.isEmpty else { return Result(outcomes: writer.outcomes) }
         var recorded: [RecordedEvent] = []
-        for chunk in chunked(events) {
+        for chunk in chunked(writer.events) {
             recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
         }
-        try bind(newTokens, collectionId: collectionId, recorded: recorded, in: session)
-        return Result(outcomes: outcomes, appended: (recorded.last!.position, recorded.count))
+        try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
+        for (command, keys, acceptedIndex, outcomeIndex) in writer.newPending {
+            var command = command
+            command.acceptedPosition = recorded[acceptedIndex].position
+            command.acceptedAt = recorded[acceptedIndex].recordedAt
+            try PendingCommands.insert(command, keys: keys, in: session)
+            writer.outcomes[outcomeIndex] = .pending(command, isNew: true)
+        }
+        return Result(outcomes: writer.outcomes, appended: (recorded.last!.position, recorded.count))
     }
 
     /// Splits events into runs of at most `maxAppendBytes` embedding bytes (a larger single event
@@ -156,7 +281,7 @@ enum CommandBatch {
     private static func storedTokens(
         for submissions: [CommandSubmission], collectionId: String, in session: PostgresSession
     ) throws -> [TokenKey: StoredToken] {
-        let requested = submissions.compactMap(\.metadata.clientToken)
+        let requested = submissions.compactMap(\.lookupToken)
         guard !requested.isEmpty else { return [:] }
         var tokens: [TokenKey: StoredToken] = [:]
         for row in try session.query(
@@ -189,5 +314,22 @@ enum CommandBatch {
                 .int64Array(tokens.map { recorded[$0.settledIndex].position }),
                 .timestamp(recorded[0].recordedAt),
             ])
+    }
+}
+
+extension CommandSubmission {
+    /// The token under which a retry of this submission is found: the client's, or for an upstream
+    /// acceptance the token sent upstream.
+    var lookupToken: String? {
+        if case .accept(let acceptance) = step { return acceptance.upstreamToken }
+        return metadata.clientToken
+    }
+}
+
+extension UpstreamCall {
+    func recorded(attempt: Int, verdict: String) -> UpstreamAttempted {
+        UpstreamAttempted(attempt: attempt, status: status, errorCode: errorCode,
+                          durationMs: Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15,
+                          verdict: verdict, reason: reason, by: by)
     }
 }

@@ -76,18 +76,20 @@ public final class CommandProcessor: Sendable {
         let submission: CommandSubmission
         let bytes: Int
         let deadline: ContinuousClock.Instant
-        private let continuation: Mutex<CheckedContinuation<CommandOutcome, Never>?>
+        private let continuation: Mutex<CheckedContinuation<StepOutcome, Never>?>
 
-        init(_ submission: CommandSubmission, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<CommandOutcome, Never>) {
+        init(_ submission: CommandSubmission, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<StepOutcome, Never>) {
             self.submission = submission
             self.bytes = submission.payloadBytes
             self.deadline = deadline
             self.continuation = Mutex(continuation)
         }
 
-        func answer(_ outcome: CommandOutcome) {
+        func answer(_ outcome: StepOutcome) {
             continuation.withLock { $0.take() }?.resume(returning: outcome)
         }
+
+        func answer(_ outcome: CommandOutcome) { answer(.answered(outcome)) }
     }
 
     public init(
@@ -114,8 +116,16 @@ public final class CommandProcessor: Sendable {
     /// How many submissions the worker has taken and not yet finished.
     var inFlightCount: Int { queue.withLock { $0.inFlight.count } }
 
-    /// Submits a command and waits for its outcome, at most `limits.deadline`.
+    /// Submits a command to be decided and waits for its outcome, at most `limits.deadline`.
     public func submit(_ submission: CommandSubmission) async -> CommandOutcome {
+        switch await perform(submission) {
+        case .answered(let outcome): return outcome
+        case .pending, .superseded, .adopted: return .failure(LedgerError(.internalServerError, "Internal server error"))
+        }
+    }
+
+    /// Takes one step of a command (`CommandStep`) and waits for what it came to, at most `limits.deadline`.
+    public func perform(_ submission: CommandSubmission) async -> StepOutcome {
         let deadline = ContinuousClock.now + limits.deadline
         return await withCheckedContinuation { continuation in
             let pending = Pending(submission, deadline: deadline, continuation: continuation)
@@ -281,7 +291,7 @@ public final class CommandProcessor: Sendable {
     /// events of others that catch-up folded meanwhile stay (they are committed). A commit cut off
     /// mid-way may still have landed: the position stays before the batch's events, so the next
     /// catch-up reads them back if it did.
-    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> [CommandOutcome] {
+    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> [StepOutcome] {
         if worker.needsReload { try await reload() }
         return try await connection.run { [worker] session in
             var undo: [StateUndo] = []

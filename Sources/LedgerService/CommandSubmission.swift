@@ -16,10 +16,12 @@ public struct CommandSubmission: Sendable {
     public var command: Result<LedgerCommand, LedgerError>
     /// Who sent it, which request, which token, from where (the command id is set by the processor).
     public var metadata: EventMetadata
+    /// What to do with it: decide it (the embedded engine), or one step of its life upstream.
+    public var step: CommandStep
 
     public init(
         operation: String, collectionId: String, recordedRequest: JSONValue, requestHash: String,
-        command: Result<LedgerCommand, LedgerError>, metadata: EventMetadata
+        command: Result<LedgerCommand, LedgerError>, metadata: EventMetadata, step: CommandStep = .decide
     ) {
         self.operation = operation
         self.collectionId = collectionId
@@ -27,6 +29,14 @@ public struct CommandSubmission: Sendable {
         self.requestHash = requestHash
         self.command = command
         self.metadata = metadata
+        self.step = step
+    }
+
+    /// A later step of an accepted upstream command: settling, retrying or abandoning it.
+    public init(_ step: CommandStep, of pending: PendingUpstreamCommand) {
+        self.init(operation: pending.operation, collectionId: pending.collectionId, recordedRequest: pending.recordedRequest,
+                  requestHash: pending.requestHash, command: .failure(LedgerError(.internalServerError, "not decided")),
+                  metadata: pending.metadata, step: step)
     }
 }
 

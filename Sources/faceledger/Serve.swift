@@ -13,7 +13,9 @@ struct Serve: AsyncParsableCommand {
             SIGINT or SIGTERM stop it gracefully: in-flight requests finish, the projector catches up, and an \
             embedded PostgreSQL it runs is stopped (unless another command is still using it). One server per data \
             directory: a second `serve` on a data directory whose embedded PostgreSQL a live server uses refuses to \
-            start. Without --credentials-file it creates <data-dir>/credentials (mode 0600) with one random admin key \
+            start. With --upstream the ledger stands in front of a Rekognition-compatible endpoint: ledgered commands \
+            are recorded, executed upstream and settled (a background reconciler replays unsettled ones); every other \
+            Rekognition operation is passed through. Without --credentials-file it creates <data-dir>/credentials (mode 0600) with one random admin key \
             on first start.
             """)
 
@@ -29,8 +31,7 @@ struct Serve: AsyncParsableCommand {
             help: "Access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE [rate=N]` per line (env FACELEDGER_CREDENTIALS_FILE).")
     var credentialsFile: String?
 
-    @Option(help: "A Rekognition-compatible endpoint to put the ledger in front of (env FACELEDGER_UPSTREAM).")
-    var upstream: String?
+    @OptionGroup var upstream: UpstreamOptions
 
     @OptionGroup var options: ServeOptions
 
@@ -38,9 +39,6 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: options.logLevel, format: options.logFormat)
-        if (upstream ?? environmentValue(forFlag: "upstream")) != nil {
-            throw ValidationError("--upstream is not available yet: upstream mode arrives with the reconciler.")
-        }
         let portValue = try port ?? environmentValue(forFlag: "port").map {
             guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }
             return port
@@ -58,6 +56,7 @@ struct Serve: AsyncParsableCommand {
         configuration.idleTimeout = try options.idleTimeoutDuration()
         configuration.metrics = ServerMetrics.bootstrap()
         configuration.tls = tls
+        configuration.upstream = try upstream.settings()
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

@@ -134,6 +134,27 @@ func drop(_ body: inout RequestBody.AsyncIterator) async throws {
     }
 }
 
+/// The ledger's answer, or the upstream's as it came (its status, content type and error type, and
+/// its body byte for byte).
+func render(_ reply: LedgerAPI.Reply, requestId: String) -> Response {
+    guard case .upstream(let answer) = reply else {
+        if case .answer(let answer) = reply { return render(answer, requestId: requestId) }
+        return render(.failure(LedgerError(.internalServerError, "Internal server error")), requestId: requestId)
+    }
+    var headers: HTTPFields = [:]
+    for (name, value) in answer.headers {
+        switch name.lowercased() {
+        case "content-type", "x-amzn-errortype":
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        default:
+            break
+        }
+    }
+    headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
+    return Response(status: HTTPResponse.Status(code: answer.status), headers: headers,
+                    body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+}
+
 /// A JSON body with status 200, or the AWS error envelope with the error's status. With `thenDrain`,
 /// the request's unread body is read and dropped after the answer is written.
 func render(_ answer: LedgerAPI.Answer, requestId: String, thenDrain unread: RequestBody? = nil) -> Response {

@@ -17,9 +17,17 @@ public struct LedgerAPI: Sendable {
     let rateLimiter = RateLimiter()
     let tokens: PaginationTokens
     let logger: Logger
+    /// Upstream mode: executes ledgered commands on the upstream and passes every other Rekognition
+    /// operation through. Nil: the embedded engine.
+    var upstream: UpstreamGateway? = nil
+    /// How long a client waits for a command's outcome in upstream mode (the database's deadline plus
+    /// one call to the upstream).
+    var upstreamWait: Duration = .seconds(35)
 
     /// A finished exchange: the JSON body, or an error to render.
     typealias Answer = Result<JSONValue, LedgerError>
+    /// What goes back to the client: the ledger's answer, or in upstream mode the upstream's.
+    typealias Reply = UpstreamGateway.Reply
 
     /// What the header stage let through: a signer whose signature is still to be checked against
     /// the body, and how many body bytes the request may send.
@@ -42,32 +50,39 @@ public struct LedgerAPI: Sendable {
     }
 
     /// Handles one `POST /` that `admit` let through and whose body was read within its limit.
-    func handle(_ admission: Admission, target: String?, request: SignedRequest, requestId: String, sourceAddress: String?) async -> Answer {
+    func handle(_ admission: Admission, target: String?, request: SignedRequest, requestId: String, sourceAddress: String?) async -> Reply {
         let signer: Signer
         switch verifier.verifySignature(admission.claim, of: request) {
         case .success(let verified): signer = verified
-        case .failure(let error): return .failure(error)
+        case .failure(let error): return .answer(.failure(error))
         }
         guard rateLimiter.admit(signer.key) else {
-            return .failure(LedgerError(.throttling, "Rate exceeded for access key \(signer.key.accessKeyId)"))
+            return .answer(.failure(LedgerError(.throttling, "Rate exceeded for access key \(signer.key.accessKeyId)")))
+        }
+        if let upstream, let target, PassThrough.applies(to: target) {
+            return await PassThrough.forward(target: target, body: request.body, signer: signer, via: upstream.client)
         }
         let operation: Operation
         do {
             operation = try Operation.from(target: target)
         } catch {
-            return .failure(error as? LedgerError ?? LedgerError(.unknownOperation, "Unknown operation"))
+            return .answer(.failure(error as? LedgerError ?? LedgerError(.unknownOperation, "Unknown operation")))
         }
         let metadata = EventMetadata(principal: signer.key.principal, requestId: requestId, operation: operation.rawValue,
                                      sourceAddress: sourceAddress)
         if operation.isCommand {
             return await command(operation, body: request.body, signer: signer, metadata: metadata)
         }
+        return .answer(await answerRead(operation, body: request.body, signer: signer))
+    }
+
+    private func answerRead(_ operation: Operation, body: [UInt8], signer: Signer) async -> Answer {
         guard operation.isAllowed(for: signer.key.role) else { return .failure(Self.accessDenied(signer, operation)) }
         do {
             // Reads of the read models wait for the projector; the audit reads the log itself, which
             // already holds every committed event.
             if !operation.isAudit { await projector.waitUntilFolded(processor.committedPosition) }
-            return .success(try await read(operation, body: request.body))
+            return .success(try await read(operation, body: body))
         } catch let error as LedgerError {
             return .failure(error)
         } catch {
@@ -83,7 +98,7 @@ public struct LedgerAPI: Sendable {
 
     // MARK: Commands
 
-    private func command(_ operation: Operation, body: [UInt8], signer: Signer, metadata: EventMetadata) async -> Answer {
+    private func command(_ operation: Operation, body: [UInt8], signer: Signer, metadata: EventMetadata) async -> Reply {
         switch operation {
         case .createCollection: return await submit(CreateCollectionRequest.self, operation, body, signer, metadata)
         case .deleteCollection: return await submit(CollectionRequest.self, operation, body, signer, metadata)
@@ -99,9 +114,10 @@ public struct LedgerAPI: Sendable {
                 }
             }
         case .indexFaces:
-            return await reject(operation, body, metadata, LedgerError.noImageModel)
+            if upstream != nil { return await submit(IndexFacesRequest.self, operation, body, signer, metadata) }
+            return .answer(await reject(operation, body, metadata, LedgerError.noImageModel))
         default:
-            return .failure(LedgerError(.internalServerError, "Internal server error"))
+            return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
         }
     }
 
@@ -110,34 +126,71 @@ public struct LedgerAPI: Sendable {
     private func submit<R: CommandRequest>(
         _: R.Type, _ operation: Operation, _ body: [UInt8], _ signer: Signer, _ metadata: EventMetadata,
         prepare: (inout R) -> Void = { _ in }
-    ) async -> Answer {
+    ) async -> Reply {
         var request: R
         do {
             request = try RequestDecoding.decode(R.self, from: body)
         } catch {
-            return await reject(operation, body, metadata, error as? LedgerError ?? .invalidParameter("Invalid request"))
+            return .answer(await reject(operation, body, metadata, error as? LedgerError ?? .invalidParameter("Invalid request")))
         }
         prepare(&request)
         var metadata = metadata
         let recorded = (try? request.recorded) ?? .null
         let collectionId = RequestDecoding.collectionId(request.CollectionId)
         guard operation.isAllowed(for: signer.key.role) else {
-            return await processor.submit(CommandSubmission(
+            return .answer(await processor.submit(CommandSubmission(
                 operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: "",
-                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata))
+                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata)))
         }
         let command: Result<LedgerCommand, LedgerError>
         do {
             try request.validate()
             metadata.clientToken = request.ClientRequestToken
-            command = .success(request.command(signer: signer))
+            command = .success(request.command(region: signer.region))
         } catch {
             command = .failure(error as? LedgerError ?? .invalidParameter("Invalid request"))
         }
         let hash = (try? CanonicalJSON.encode(request.withoutToken)).map { SigV4Verifier.hex(SHA256.hash(data: $0)) } ?? ""
-        return await processor.submit(CommandSubmission(
+        var submission = CommandSubmission(
             operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: hash,
-            command: command, metadata: metadata))
+            command: command, metadata: metadata)
+        guard let upstream, case .success(let validated) = command else { return .answer(await processor.submit(submission)) }
+        // The client's token goes upstream with every call; without one, a generated token does, and
+        // is recorded with the command so that every replay reuses it.
+        let token = request.ClientRequestToken ?? UUID().uuidString.lowercased()
+        var upstreamBody = body
+        if R.carriesToken && request.ClientRequestToken == nil, case .object(var members)? = try? JSONValue(parsing: Data(body)) {
+            members["ClientRequestToken"] = .string(token)
+            upstreamBody = Array(JSONValue.object(members).data)
+        }
+        submission.step = .accept(UpstreamAcceptance(body: upstreamBody, upstreamToken: token))
+        return await upstream.execute(submission, command: validated, deadline: .now + upstreamWait)
+    }
+
+    /// The command a ledgered request body holds, as the reconciler rebuilds it from a pending
+    /// command's stored body.
+    static func ledgeredCommand(operation: String, body: [UInt8], region: String) throws -> LedgerCommand {
+        func decoded<R: CommandRequest>(_: R.Type, _ adjust: (inout R) -> Void = { _ in }) throws -> LedgerCommand {
+            var request = try RequestDecoding.decode(R.self, from: body)
+            adjust(&request)
+            try request.validate()
+            return request.command(region: region)
+        }
+        switch Operation(rawValue: operation) {
+        case .createCollection: return try decoded(CreateCollectionRequest.self)
+        case .deleteCollection: return try decoded(CollectionRequest.self)
+        case .createUser: return try decoded(UserRequest.self)
+        case .deleteUser: return try decoded(UserRequest.self) { $0.isDelete = true }
+        case .associateFaces: return try decoded(AssociateFacesRequest.self)
+        case .disassociateFaces: return try decoded(DisassociateFacesRequest.self)
+        case .deleteFaces: return try decoded(DeleteFacesRequest.self)
+        case .indexFaces: return try decoded(IndexFacesRequest.self)
+        case .importFaces:
+            return try decoded(ImportFacesRequest.self) { request in
+                request.generatedIds = (request.Faces ?? []).map { _ in (UUID().uuidString.lowercased(), UUID().uuidString.lowercased()) }
+            }
+        default: throw LedgerError.invalidParameter("\(operation) is not a ledgered operation")
+        }
     }
 
     /// Records a request that is a client error before it could be decoded.

@@ -16,11 +16,15 @@ protocol CommandRequest: OperationRequest {
     var withoutToken: Self { get }
     /// The request as the log records it (no biometric data).
     var recorded: JSONValue { get throws }
-    /// The validated command; `signer` gives the region for ARNs.
-    func command(signer: Signer) -> LedgerCommand
+    /// True when the operation carries a ClientRequestToken to the upstream (Rekognition's model
+    /// marks it an idempotency token); the others are made safe to replay by probing (`UpstreamProbe`).
+    static var carriesToken: Bool { get }
+    /// The validated command; `region` (the request's signing region) goes into ARNs.
+    func command(region: String) -> LedgerCommand
 }
 
 extension CommandRequest {
+    static var carriesToken: Bool { false }
     var recorded: JSONValue { get throws { try JSONValue(encoding: self) } }
 }
 
@@ -38,8 +42,8 @@ struct CreateCollectionRequest: CommandRequest {
     }
 
     /// The tags are kept: recorded on CollectionCreated and held by the collection.
-    func command(signer: Signer) -> LedgerCommand {
-        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(signer.region):000000000000:collection/\(CollectionId!)",
+    func command(region: String) -> LedgerCommand {
+        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(region):000000000000:collection/\(CollectionId!)",
                           tags: Tags ?? [:])
     }
 }
@@ -55,10 +59,11 @@ struct CollectionRequest: CommandRequest {
         try v.finish()
     }
 
-    func command(signer: Signer) -> LedgerCommand { .deleteCollection(collectionId: CollectionId!) }
+    func command(region: String) -> LedgerCommand { .deleteCollection(collectionId: CollectionId!) }
 }
 
 struct UserRequest: CommandRequest {
+    static let carriesToken = true
     var CollectionId: String?
     var UserId: String?
     var ClientRequestToken: String?
@@ -76,12 +81,13 @@ struct UserRequest: CommandRequest {
     var isDelete = false
     private enum CodingKeys: String, CodingKey { case CollectionId, UserId, ClientRequestToken }
 
-    func command(signer: Signer) -> LedgerCommand {
+    func command(region: String) -> LedgerCommand {
         isDelete ? .deleteUser(collectionId: CollectionId!, userId: UserId!) : .createUser(collectionId: CollectionId!, userId: UserId!)
     }
 }
 
 struct AssociateFacesRequest: CommandRequest {
+    static let carriesToken = true
     var CollectionId: String?
     var UserId: String?
     var FaceIds: [String]?
@@ -99,13 +105,14 @@ struct AssociateFacesRequest: CommandRequest {
         try v.finish()
     }
 
-    func command(signer: Signer) -> LedgerCommand {
+    func command(region: String) -> LedgerCommand {
         .associateFaces(collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!,
                         userMatchThreshold: UserMatchThreshold ?? Limits.defaultUserMatchThreshold)
     }
 }
 
 struct DisassociateFacesRequest: CommandRequest {
+    static let carriesToken = true
     var CollectionId: String?
     var UserId: String?
     var FaceIds: [String]?
@@ -121,7 +128,7 @@ struct DisassociateFacesRequest: CommandRequest {
         try v.finish()
     }
 
-    func command(signer: Signer) -> LedgerCommand {
+    func command(region: String) -> LedgerCommand {
         .disassociateFaces(collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!)
     }
 }
@@ -139,11 +146,12 @@ struct DeleteFacesRequest: CommandRequest {
         try v.finish()
     }
 
-    func command(signer: Signer) -> LedgerCommand { .deleteFaces(collectionId: CollectionId!, faceIds: FaceIds!) }
+    func command(region: String) -> LedgerCommand { .deleteFaces(collectionId: CollectionId!, faceIds: FaceIds!) }
 }
 
 /// FaceLedger.ImportFaces: how faces enter a collection of the embedded engine.
 struct ImportFacesRequest: CommandRequest {
+    static let carriesToken = true
     struct FaceInput: Codable, Sendable {
         var FaceId: String?
         var ExternalImageId: String?
@@ -198,13 +206,36 @@ struct ImportFacesRequest: CommandRequest {
         try v.finish()
     }
 
-    func command(signer: Signer) -> LedgerCommand {
+    func command(region: String) -> LedgerCommand {
         let faces = zip(Faces ?? [], generatedIds).map { face, ids in
             FaceToImport(faceId: face.FaceId ?? ids.faceId, faceIdGiven: face.FaceId != nil, externalImageId: face.ExternalImageId,
                          imageId: ids.imageId, embedding: (face.Embedding ?? []).map(Float.init))
         }
         return .importFaces(collectionId: CollectionId!, faces: faces)
     }
+}
+
+/// IndexFaces, in upstream mode only (the embedded engine has no image model). The upstream checks
+/// the image and the detection options; the ledger checks what it records.
+struct IndexFacesRequest: CommandRequest {
+    var CollectionId: String?
+    var ExternalImageId: String?
+    var MaxFaces: Int?
+    var QualityFilter: String?
+    var DetectionAttributes: [String]?
+    var ClientRequestToken: String? { nil }
+    var withoutToken: Self { self }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.check(ExternalImageId, "externalImageId", Validator.externalImageId)
+        try v.finish()
+    }
+
+    /// The image is not recorded (it is biometric data): the members above are, which the Codable
+    /// encoding keeps to.
+    func command(region: String) -> LedgerCommand { .indexFaces(collectionId: CollectionId!, externalImageId: ExternalImageId) }
 }
 
 // MARK: Reads

@@ -1,0 +1,190 @@
+import Foundation
+import LedgerDomain
+import LedgerService
+import Logging
+
+/// Upstream mode's write path: every ledgered command is accepted in the log before the upstream
+/// is called, executed upstream by whoever holds its lease, and settled with the upstream's answer —
+/// exactly once, whoever (the client's request, its retry, another instance, the reconciler) gets there.
+public struct UpstreamGateway: Sendable {
+    public struct Configuration: Sendable {
+        /// How long a command's lease lasts: longer than one call to the upstream plus its settlement,
+        /// so nobody else calls the upstream for it while its holder may still be doing so.
+        public var lease: Duration
+        /// When unsettled commands are tried again, and when they are given up.
+        public var retryPolicy: RetryPolicy
+
+        public init(lease: Duration, retryPolicy: RetryPolicy = RetryPolicy()) {
+            self.lease = lease
+            self.retryPolicy = retryPolicy
+        }
+    }
+
+    let client: UpstreamClient
+    let processor: CommandProcessor
+    let pending: PendingCommands
+    let probe: UpstreamProbe
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(client: UpstreamClient, processor: CommandProcessor, pending: PendingCommands, probe: UpstreamProbe,
+                configuration: Configuration, logger: Logger) {
+        self.client = client
+        self.processor = processor
+        self.pending = pending
+        self.probe = probe
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// What the client gets: the ledger's own answer, or the upstream's, byte for byte.
+    public enum Reply: Sendable {
+        case answer(CommandOutcome)
+        case upstream(UpstreamAnswer)
+    }
+
+    /// The client's request: accepts the command (or finds the one its token names), executes it
+    /// upstream unless somebody else is, and answers with the settlement — within `deadline`.
+    /// Past it, or when the upstream fails passingly, the client gets a retryable 503; the command
+    /// stays recorded and a retry with the same token gets its outcome.
+    func execute(_ submission: CommandSubmission, command: LedgerCommand, deadline: ContinuousClock.Instant) async -> Reply {
+        while true {
+            switch await processor.perform(submission) {
+            case .answered(let outcome):
+                return .answer(outcome)
+            case .superseded, .adopted:
+                return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
+            case .pending(let accepted, let isNew):
+                if let reply = await drive(accepted, command: command, isNew: isNew, deadline: deadline) { return reply }
+                // Settled or abandoned by somebody else meanwhile: the next acceptance finds the
+                // stored response (or, for a rejected or abandoned command, executes it anew).
+                if ContinuousClock.now >= deadline { return .answer(.failure(Self.stillPending)) }
+            }
+        }
+    }
+
+    static let stillPending = LedgerError(.serviceUnavailable, """
+        The command is recorded and waits for an earlier command on the same user or face, or is being executed by \
+        another request; retry with the same ClientRequestToken to get its outcome
+        """)
+
+    /// Takes the command's lease and executes it; waits while it is blocked or leased by somebody
+    /// else. Nil when it stopped being pending without this caller.
+    private func drive(_ accepted: PendingUpstreamCommand, command: LedgerCommand, isNew: Bool,
+                       deadline: ContinuousClock.Instant) async -> Reply? {
+        let owner = UUID()
+        var pause = Duration.milliseconds(10)
+        while true {
+            do {
+                if let claimed = try await pending.claim(accepted.commandId, owner: owner, for: configuration.lease) {
+                    // Only the request that accepted the command, on its first try, knows that nothing
+                    // went upstream before: everybody else resolves a possible earlier execution first.
+                    let mayHaveRun = !(isNew && claimed.attempts == 0)
+                    return await attempt(claimed, command: command, owner: owner, by: "request", mayHaveRun: mayHaveRun)
+                }
+                guard try await pending.contains(accepted.commandId) else { return nil }
+            } catch {
+                return .answer(.failure(LedgerError.databaseFailure(error)))
+            }
+            guard ContinuousClock.now + pause < deadline else { return .answer(.failure(Self.stillPending)) }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(200))
+        }
+    }
+
+    /// One call for a command whose lease `owner` holds, and its recording: settled with the answer,
+    /// rejected, postponed, or (past the policy's maximum age) abandoned.
+    ///
+    /// - Parameter mayHaveRun: an earlier call may have executed the command upstream; a command
+    ///   without a ClientRequestToken upstream is then resolved by probing before it is sent again.
+    func attempt(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, by: String, mayHaveRun: Bool) async -> Reply {
+        let started = ContinuousClock.now
+        let exchange: UpstreamExchange
+        var kind = by
+        if mayHaveRun, let resolved = await probe.resolve(claimed, command: command) {
+            exchange = resolved
+            kind = "probe"
+        } else {
+            exchange = await client.send(target: UpstreamGateway.target(of: claimed.operation), body: claimed.body)
+        }
+        let verdict = UpstreamVerdict(exchange)
+        var call = UpstreamCall(status: nil, errorCode: nil, duration: ContinuousClock.now - started, reason: nil, by: kind)
+        var answer: UpstreamAnswer?
+        switch exchange {
+        case .answered(let answered):
+            answer = answered
+            call.status = answered.status
+            call.errorCode = answered.errorCode
+        case .failed(let reason, _):
+            call.reason = String(reason.prefix(200))
+        }
+        switch verdict {
+        case .succeeded:
+            guard let answer, let response = try? JSONValue(parsing: Data(answer.body)) else {
+                call.reason = "the upstream's answer is not JSON"
+                return await postpone(claimed, owner: owner, call: call)
+            }
+            return await settle(claimed, command: command, owner: owner, call: call, result: .succeeded(response), answer: answer)
+        case .rejected(let code):
+            let message = answer.flatMap { try? JSONValue(parsing: Data($0.body)) }.flatMap { $0["message"]?.stringValue ?? $0["Message"]?.stringValue }
+            return await settle(claimed, command: command, owner: owner, call: call,
+                                result: .rejected(code: code, message: message ?? code), answer: answer)
+        case .retry(let reason):
+            call.reason = call.reason ?? String(reason.prefix(200))
+            logger.warning("upstream call did not settle the command", metadata: [
+                "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(call.reason ?? "")",
+            ])
+            return await postpone(claimed, owner: owner, call: call)
+        }
+    }
+
+    private func settle(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, call: UpstreamCall,
+                        result: UpstreamResult, answer: UpstreamAnswer?) async -> Reply {
+        let settlement = UpstreamSettlement(command: claimed, ledgerCommand: command, leaseOwner: owner, call: call, result: result)
+        switch await processor.perform(CommandSubmission(.settle(settlement), of: claimed)) {
+        case .answered(.success(let response)):
+            // A probe's answer is the ledger's own reconstruction; a call's is returned as it came.
+            if let answer, call.by != "probe" { return .upstream(answer) }
+            return .answer(.success(response))
+        case .answered(.failure(let error)):
+            if case .rejected = result, let answer, error.code != .serviceUnavailable, error.code != .internalServerError {
+                return .upstream(answer)
+            }
+            // Not recorded (the database failed or was too slow): the command stays pending, and
+            // once the lease runs out the reconciler replays it with the same token.
+            return .answer(.failure(error))
+        case .superseded:
+            // Somebody else settled it (our lease had run out): the upstream executed it once, with
+            // one token, so its answer is the same.
+            if let answer { return .upstream(answer) }
+            return .answer(.failure(Self.stillPending))
+        case .pending, .adopted:
+            return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
+        }
+    }
+
+    private func postpone(_ claimed: PendingUpstreamCommand, owner: UUID, call: UpstreamCall) async -> Reply {
+        let now = Date()
+        let step: CommandStep
+        switch configuration.retryPolicy.next(afterAttempts: claimed.attempts + 1, acceptedAt: claimed.acceptedAt, now: now,
+                                              jitter: Double.random(in: 0...1)) {
+        case .retry(let at):
+            step = .retryLater(UpstreamRetry(command: claimed, leaseOwner: owner, call: call, nextAttemptAt: at))
+        case .abandon:
+            logger.error("upstream command abandoned", metadata: [
+                "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "attempts": "\(claimed.attempts + 1)",
+            ])
+            step = .abandon(UpstreamAbandonment(command: claimed, leaseOwner: owner,
+                                                reason: "unsettled after \(claimed.attempts + 1) attempts: \(call.reason ?? "")"))
+        }
+        switch await processor.perform(CommandSubmission(step, of: claimed)) {
+        case .answered(let outcome): return .answer(outcome)
+        case .superseded, .pending, .adopted: return .answer(.failure(Self.stillPending))
+        }
+    }
+
+    /// The `X-Amz-Target` of a ledgered operation upstream.
+    static func target(of operation: String) -> String {
+        (operation == "ImportFaces" ? "FaceLedger." : "RekognitionService.") + operation
+    }
+}

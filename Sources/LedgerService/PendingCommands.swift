@@ -1,0 +1,166 @@
+import EventLog
+import Foundation
+import LedgerDomain
+import Postgres
+
+/// The `pending_commands` table: upstream commands accepted and not settled (migration 009).
+///
+/// Rows are inserted and deleted only inside command batches (`CommandBatch`), with the events that
+/// accept and settle their commands. Leases are taken here, outside the append lock: a lease says
+/// who calls the upstream for a command now, so nobody else does.
+public struct PendingCommands: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    static let columns = """
+        command_id, collection_id, operation, upstream_token, request_hash, recorded_request::text, body, accepted_position,
+        accepted_at, attempts, principal, request_id, client_token, source_address
+        """
+
+    /// A command that no earlier pending command of its collection blocks: none shares a key with
+    /// it, and neither is collection-wide.
+    static let isUnblocked = """
+        NOT EXISTS (
+            SELECT 1 FROM pending_commands AS earlier
+            WHERE earlier.collection_id = p.collection_id AND earlier.accepted_position < p.accepted_position
+              AND (earlier.keys && p.keys OR '\(LedgerState.collectionKey)' = ANY(earlier.keys)
+                   OR '\(LedgerState.collectionKey)' = ANY(p.keys)))
+        """
+
+    /// Takes the lease of one command, when it is pending, nobody holds its lease and no earlier
+    /// command blocks it; nil otherwise.
+    public func claim(_ commandId: UUID, owner: UUID, for lease: Duration) async throws -> PendingUpstreamCommand? {
+        try await pool.query(
+            """
+            UPDATE pending_commands SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
+            WHERE command_id = (
+                SELECT command_id FROM pending_commands AS p
+                WHERE command_id = $1 AND (lease_until IS NULL OR lease_until < now()) AND \(Self.isUnblocked)
+                FOR UPDATE SKIP LOCKED)
+            RETURNING \(Self.columns)
+            """, [.uuid(commandId), .uuid(owner), .int64(lease.milliseconds)]
+        ).first.map(Self.command(from:))
+    }
+
+    /// Takes the leases of up to `limit` commands due for another attempt: accepted more than
+    /// `grace` ago, their next attempt due (unless not `dueOnly`), nobody holding their lease, nothing
+    /// earlier blocking them, not in `excluding`; oldest first. Another instance running the same
+    /// query skips the rows this one locked.
+    public func claimDue(
+        owner: UUID, for lease: Duration, grace: Duration, limit: Int, dueOnly: Bool = true, excluding: Set<UUID> = []
+    ) async throws -> [PendingUpstreamCommand] {
+        try await pool.query(
+            """
+            UPDATE pending_commands SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+            WHERE command_id IN (
+                SELECT command_id FROM pending_commands AS p
+                WHERE accepted_at < now() - $3 * interval '1 millisecond' AND (NOT $5 OR next_attempt_at <= now())
+                  AND NOT (command_id = ANY($6))
+                  AND (lease_until IS NULL OR lease_until < now()) AND \(Self.isUnblocked)
+                ORDER BY accepted_position LIMIT $4
+                FOR UPDATE SKIP LOCKED)
+            RETURNING \(Self.columns)
+            """, [.uuid(owner), .int64(lease.milliseconds), .int64(grace.milliseconds), .int64(Int64(limit)), .bool(dueOnly),
+                  .uuidArray(Array(excluding))]
+        ).map(Self.command(from:)).sorted { $0.acceptedPosition < $1.acceptedPosition }
+    }
+
+    /// How many commands are pending.
+    public func count() async throws -> Int {
+        try await pool.query("SELECT count(*) FROM pending_commands")[0].decode(Int.self, at: 0)
+    }
+
+    /// True while the command is pending.
+    public func contains(_ commandId: UUID) async throws -> Bool {
+        try await !pool.query("SELECT 1 FROM pending_commands WHERE command_id = $1", [.uuid(commandId)]).isEmpty
+    }
+
+    /// A pending command as `reconcile --list` shows it.
+    public struct Listing: Sendable {
+        public var command: PendingUpstreamCommand
+        public var nextAttemptAt: Date
+        public var leasedUntil: Date?
+    }
+
+    /// Every pending command, oldest first.
+    public func all() async throws -> [Listing] {
+        try await pool.query(
+            "SELECT \(Self.columns), next_attempt_at, lease_until FROM pending_commands ORDER BY accepted_position"
+        ).map { row in
+            Listing(command: try Self.command(from: row), nextAttemptAt: try row.decode(at: 14),
+                    leasedUntil: try row.decode(Date?.self, at: 15))
+        }
+    }
+
+    // MARK: Inside a command batch's transaction
+
+    /// The pending commands the submissions' tokens name (upstream acceptances only).
+    static func byToken(for submissions: [CommandSubmission], in session: PostgresSession) throws -> [CommandBatch.TokenKey: PendingUpstreamCommand] {
+        let tokens = submissions.compactMap { submission -> String? in
+            if case .accept(let acceptance) = submission.step { return acceptance.upstreamToken }
+            return nil
+        }
+        guard !tokens.isEmpty else { return [:] }
+        var found: [CommandBatch.TokenKey: PendingUpstreamCommand] = [:]
+        for row in try session.query("SELECT \(columns) FROM pending_commands WHERE upstream_token = ANY($1)", [.textArray(tokens)]) {
+            let command = try command(from: row)
+            found[CommandBatch.TokenKey(operation: command.operation, token: command.upstreamToken)] = command
+        }
+        return found
+    }
+
+    static func insert(_ command: PendingUpstreamCommand, keys: [String], in session: PostgresSession) throws {
+        try session.query(
+            """
+            INSERT INTO pending_commands (command_id, collection_id, operation, upstream_token, request_hash, recorded_request,
+                body, keys, accepted_position, accepted_at, principal, request_id, client_token, source_address, next_attempt_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $10)
+            """, [
+                .uuid(command.commandId), .text(command.collectionId), .text(command.operation), .text(command.upstreamToken),
+                .text(command.requestHash), .jsonb(String(decoding: command.recordedRequest.data, as: UTF8.self)),
+                .bytea(command.body), .textArray(keys), .int64(command.acceptedPosition), .timestamp(command.acceptedAt),
+                .text(command.metadata.principal), .text(command.metadata.requestId),
+                command.metadata.clientToken.map(PostgresValue.text) ?? .null,
+                command.metadata.sourceAddress.map(PostgresValue.text) ?? .null,
+            ])
+    }
+
+    /// Deletes the command's row if `owner` holds its lease; false when it does not (any more).
+    static func release(_ commandId: UUID, heldBy owner: UUID, in session: PostgresSession) throws -> Bool {
+        try session.execute("DELETE FROM pending_commands WHERE command_id = $1 AND lease_owner = $2",
+                            [.uuid(commandId), .uuid(owner)]).affectedRows == 1
+    }
+
+    /// Counts an attempt, sets the next one and gives the lease up, if `owner` holds it.
+    static func postpone(_ commandId: UUID, heldBy owner: UUID, until next: Date, in session: PostgresSession) throws -> Bool {
+        try session.execute(
+            """
+            UPDATE pending_commands SET attempts = attempts + 1, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
+            WHERE command_id = $1 AND lease_owner = $2
+            """, [.uuid(commandId), .uuid(owner), .timestamp(next)]).affectedRows == 1
+    }
+
+    static func command(from row: PostgresRow) throws -> PendingUpstreamCommand {
+        let commandId: UUID = try row.decode(at: 0)
+        let recorded = try JSONValue(parsing: Data(try row.decode(String.self, at: 5).utf8))
+        return PendingUpstreamCommand(
+            commandId: commandId, collectionId: try row.decode(at: 1), operation: try row.decode(at: 2),
+            upstreamToken: try row.decode(at: 3), requestHash: try row.decode(at: 4), recordedRequest: recorded,
+            body: try row.decode(at: 6), acceptedPosition: try row.decode(at: 7), acceptedAt: try row.decode(at: 8),
+            attempts: Int(try row.decode(Int32.self, at: 9)),
+            metadata: EventMetadata(principal: try row.decode(at: 10), requestId: try row.decode(at: 11),
+                                    clientToken: try row.decode(String?.self, at: 12), operation: try row.decode(at: 2),
+                                    sourceAddress: try row.decode(String?.self, at: 13), commandId: commandId))
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for SQL intervals.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
