@@ -237,3 +237,167 @@ def test_the_reconciler_settles_a_command_the_client_gave_up_on(pair):
     # The client's retry now gets the settled response.
     answer = c.associate_faces(CollectionId="c", UserId="u1", FaceIds=faces, ClientRequestToken="t-reconciled")
     assert sorted(f["FaceId"] for f in answer["AssociatedFaces"]) == sorted(faces)
+
+
+def test_per_key_ordering_the_design_example(pair):
+    """DESIGN, "the ordering hazard": (1) AssociateFaces f→u is refused before it reaches the upstream;
+    (2) another AssociateFaces f→u; (3) DisassociateFaces f from u. (2) waits until (1) settled, (3) runs
+    last: the replay of (1) can never land after (3), and both sides end with f free."""
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    [f] = import_faces(pair, "c", 1)
+    c.create_user(CollectionId="c", UserId="u")
+    pair.proxy.fail(Fault("error_before", status=500, code="InternalServerError", target="AssociateFaces"))
+    with pytest.raises(botocore.exceptions.ClientError):
+        c.associate_faces(CollectionId="c", UserId="u", FaceIds=[f], ClientRequestToken="one")
+    c.associate_faces(CollectionId="c", UserId="u", FaceIds=[f], ClientRequestToken="two")
+    assert pair.pending() == 0  # (2) could run only once (1) had settled
+    c.disassociate_faces(CollectionId="c", UserId="u", FaceIds=[f], ClientRequestToken="three")
+    assert upstream_owners(pair, "c") == {f: None}
+    await_projected(pair)
+    assert ledger_owners(pair, "c") == {f: None}
+    # The upstream executed them in the order the ledger accepted them.
+    tokens = psql(pair.upstream.database_url, "SELECT string_agg(client_token, ',' ORDER BY position) FROM events "
+                                              "WHERE type = 'CommandAccepted' AND client_token IN ('one', 'two', 'three')")
+    assert tokens == "one,two,three"
+
+
+def test_a_lost_create_collection_answer_is_resolved_by_probing_not_by_creating_again(pair):
+    c = pair.client()
+    pair.proxy.fail(Fault("error_after", status=503, code="ServiceUnavailableException", target="CreateCollection"))
+    with pytest.raises(botocore.exceptions.ClientError):
+        c.create_collection(CollectionId="probed")
+    wait_for(lambda: pair.pending() == 0, what="the reconciler")
+    by = psql(pair.ledger_db, "SELECT string_agg(data->>'by' || ':' || (data->>'verdict'), ',' ORDER BY position) "
+                              "FROM events WHERE type = 'UpstreamAttempted'")
+    assert by == "request:RETRY,probe:SETTLED"
+    # Created once upstream, never refused as existing.
+    assert [e[0] for e in pair.upstream_events("operation = 'CreateCollection'")] == [
+        "CommandAccepted", "CollectionCreated", "CommandSettled"]
+    await_projected(pair)
+    assert psql(pair.ledger_db, "SELECT collection_id FROM rm_collections") == "probed"
+
+
+def test_a_lost_delete_faces_answer_counts_the_faces_gone_upstream_as_deleted(pair):
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    faces = import_faces(pair, "c", 2)
+    pair.proxy.fail(Fault("reset_after", target="DeleteFaces"))
+    with pytest.raises(botocore.exceptions.ClientError):
+        c.delete_faces(CollectionId="c", FaceIds=[faces[0]])
+    wait_for(lambda: pair.pending() == 0, what="the reconciler")
+    await_projected(pair)
+    assert set(ledger_owners(pair, "c")) == {faces[1]} == set(upstream_owners(pair, "c"))
+
+
+def test_index_faces_goes_upstream_and_its_refusal_comes_back_unchanged(pair):
+    pair.client().create_collection(CollectionId="c")
+    body = {"CollectionId": "c", "Image": {"Bytes": "AAAA"}, "ExternalImageId": "photo-1"}
+    direct = pair.upstream.raw("RekognitionService.IndexFaces", body)
+    via = pair.ledger.raw("RekognitionService.IndexFaces", body)
+    assert (via[0], via[2]) == (direct[0], direct[2]) and via[2]["__type"] == "InvalidParameterException"
+    assert [e[0] for e in pair.ledger.events("operation = 'IndexFaces'")] == ["CommandAccepted", "UpstreamAttempted", "CommandRejected"]
+
+
+def test_kill_9_between_the_upstream_call_and_the_settlement_loses_nothing_and_doubles_nothing(faceledger):
+    import random
+    with ledger_pair(faceledger, "--request-deadline", "1", "--upstream-connect-timeout", "1") as pair:
+        c = pair.client()
+        c.create_collection(CollectionId="c")
+        faces = import_faces(pair, "c", 3)
+        c.create_user(CollectionId="c", UserId="u")
+        for i, face in enumerate(faces):
+            # The upstream answers after 1 s; the ledger dies at a random point of the call.
+            pair.proxy.fail(Fault("delay", seconds=1.0, target="AssociateFaces"))
+            seen = len(pair.proxy.seen)
+            url = pair.ledger.url
+            request = subprocess.Popen(
+                ["python3", "-c", f"""
+import boto3
+from botocore.config import Config
+boto3.client("rekognition", endpoint_url="{url}", region_name="us-east-1", aws_access_key_id="{KEYS['admin'][0]}",
+             aws_secret_access_key="{KEYS['admin'][1]}", config=Config(retries={{"total_max_attempts": 1}})
+             ).associate_faces(CollectionId="c", UserId="u", FaceIds=["{face}"], ClientRequestToken="kill-{i}",
+                                UserMatchThreshold=0)
+"""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: len(pair.proxy.seen) > seen, what="the call upstream")
+            time.sleep(random.uniform(0, 1.2))  # a random point: before, at or after the upstream's answer
+            pair.ledger.server.process.kill()
+            pair.ledger.server.process.wait()
+            request.wait(30)
+            pair.start_ledger()
+            c = pair.client()
+        wait_for(lambda: pair.pending() == 0, what="the reconciler after the restarts")
+        # Each command executed once upstream, whatever point it died at.
+        for i in range(len(faces)):
+            executions = psql(pair.upstream.database_url,
+                              f"SELECT count(*) FROM events WHERE type = 'CommandAccepted' AND client_token = 'kill-{i}'")
+            assert executions == "1", i
+        assert upstream_owners(pair, "c") == {face: "u" for face in faces}
+        await_projected(pair)
+        assert ledger_owners(pair, "c") == upstream_owners(pair, "c")
+        # The client's retry gets the settled response.
+        answer = c.associate_faces(CollectionId="c", UserId="u", FaceIds=[faces[0]], ClientRequestToken="kill-0",
+                                   UserMatchThreshold=0)
+        assert [f["FaceId"] for f in answer["AssociatedFaces"]] == [faces[0]]
+
+
+def test_drift_made_behind_the_ledgers_back_is_reported_and_adopted(pair):
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    faces = import_faces(pair, "c", 3)
+    c.create_user(CollectionId="c", UserId="u1")
+    c.create_user(CollectionId="c", UserId="u2")
+    c.associate_faces(CollectionId="c", UserId="u1", FaceIds=[faces[0]])
+    assert pair.reconcile("--check", "--collection", "c").returncode == 0
+    # Directly on the upstream, with its own key.
+    direct = pair.upstream.client()
+    direct.delete_user(CollectionId="c", UserId="u2")
+    # (Random embeddings: no match threshold, or the engine refuses them as LOW_MATCH_CONFIDENCE.)
+    direct.associate_faces(CollectionId="c", UserId="u1", FaceIds=[faces[1]], UserMatchThreshold=0)
+    checked = pair.reconcile("--check", "--collection", "c")
+    assert checked.returncode == 1, checked.stderr
+    assert f"face {faces[1]}: associated with user u1 upstream, not in the ledger" in checked.stdout
+    assert "user u2: in the ledger only" in checked.stdout
+    adopted = pair.reconcile("--check", "--collection", "c", "--adopt")
+    assert adopted.returncode == 0 and "adopted 2 differences as operator:" in adopted.stdout, adopted.stdout + adopted.stderr
+    assert pair.reconcile("--check", "--collection", "c").returncode == 0
+    await_projected(pair)
+    assert ledger_owners(pair, "c") == upstream_owners(pair, "c")
+    # The audit shows the change as observed upstream, by the operator.
+    entries = pair.ledger.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": faces[1]})[2]["Entries"]
+    assert entries[-1]["Outcome"] == "ASSOCIATED" and entries[-1]["Principal"].startswith("operator:")
+    assert entries[-1]["Operation"] == "ObservedUpstream"
+
+
+def test_reconcile_list_and_once_from_the_command_line(faceledger):
+    # The server's own reconciler waits an hour before it takes a command: the command line does it here.
+    with ledger_pair(faceledger, "--reconcile-grace", "3600") as pair:
+        c = pair.client()
+        c.create_collection(CollectionId="c")
+        pair.proxy.fail(Fault("error_before", status=500, code="InternalServerError", target="CreateUser"))
+        with pytest.raises(botocore.exceptions.ClientError):
+            c.create_user(CollectionId="c", UserId="u", ClientRequestToken="listed")
+        listed = pair.reconcile("--list")
+        assert listed.returncode == 0, listed.stderr
+        assert "unsettled: 1" in listed.stdout and "CreateUser  listed" in listed.stdout and "attempts 1" in listed.stdout
+        once = pair.reconcile("--once")
+        assert once.returncode == 0, once.stderr
+        assert "settled 1, postponed 0, abandoned 0; 0 unsettled" in once.stdout
+        assert "u" in {u["UserId"] for u in pair.upstream.client().list_users(CollectionId="c")["Users"]}
+        assert "unsettled: 0" in pair.reconcile("--list").stdout
+
+
+def test_a_command_unsettled_past_the_maximum_age_is_abandoned_and_listed(faceledger):
+    with ledger_pair(faceledger, "--reconcile-max-age", "2") as pair:
+        c = pair.client()
+        c.create_collection(CollectionId="c")
+        pair.proxy.fail(*[Fault("error_before", status=500, code="InternalServerError", target="CreateUser")] * 100)
+        with pytest.raises(botocore.exceptions.ClientError):
+            c.create_user(CollectionId="c", UserId="u", ClientRequestToken="doomed")
+        wait_for(lambda: pair.pending() == 0, what="the abandonment")
+        pair.proxy.heal()
+        assert [e[0] for e in pair.ledger.events("type = 'CommandAbandoned'")] == ["CommandAbandoned"]
+        listed = pair.reconcile("--list").stdout
+        assert "abandoned: 1" in listed and "CreateUser  doomed" in listed
+        assert any("upstream command abandoned" in line for line in pair.ledger.server.stderr_lines)
