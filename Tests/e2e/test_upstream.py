@@ -401,3 +401,102 @@ def test_a_command_unsettled_past_the_maximum_age_is_abandoned_and_listed(facele
         listed = pair.reconcile("--list").stdout
         assert "abandoned: 1" in listed and "CreateUser  doomed" in listed
         assert any("upstream command abandoned" in line for line in pair.ledger.server.stderr_lines)
+
+
+def test_concurrent_load_with_every_fault_kind_settles_exactly_once(pair):
+    """Done-when of upstream mode: concurrent AssociateFaces and DisassociateFaces with faults of every kind;
+    after healing and reconciling, (a) acknowledged responses replay identically, (b) every command settles,
+    (c) the upstream's associations equal the ledger's, (d) the upstream executed each command once, (e) the
+    ledger's audit shows every call the upstream (or the proxy in its place) received."""
+    import random
+    import threading
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    faces = import_faces(pair, "c", 24)
+    users = [f"u{i}" for i in range(6)]
+    for user in users:
+        c.create_user(CollectionId="c", UserId=user)
+    kinds = [Fault("error_before", status=500, code="InternalServerError"),
+             Fault("error_before", status=400, code="ThrottlingException"),
+             Fault("error_after", status=503, code="ServiceUnavailableException"),
+             Fault("reset_after"),
+             Fault("delay", seconds=2.5)]  # past the ledger's 2 s upstream timeout
+    for fault in kinds * 3:
+        fault.target = random.choice(["AssociateFaces", "DisassociateFaces"])
+    schedule = kinds * 3
+    random.shuffle(schedule)
+
+    acknowledged = []  # (operation, request, response)
+    lock = threading.Lock()
+
+    def worker(n):
+        client = pair.client()
+        rng = random.Random(n)
+        for i in range(8):
+            request = {"CollectionId": "c", "UserId": rng.choice(users), "FaceIds": rng.sample(faces, 2),
+                       "ClientRequestToken": f"load-{n}-{i}"}
+            operation = rng.choice(["associate_faces", "disassociate_faces"])
+            if operation == "associate_faces":
+                request["UserMatchThreshold"] = 0
+            if i % 3 == 0:
+                # A fault now and then, between this worker's calls.
+                with lock:
+                    if schedule:
+                        pair.proxy.fail(schedule.pop())
+            try:
+                response = getattr(client, operation)(**request)
+            except botocore.exceptions.ClientError as error:
+                assert error.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 503), error.response
+                continue
+            response.pop("ResponseMetadata")
+            with lock:
+                acknowledged.append((operation, request, response))
+
+    errors = []
+
+    def guarded(n):
+        try:
+            worker(n)
+        except BaseException as error:  # a thread's failure must fail the test, not vanish with the thread
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    pair.proxy.heal()
+    assert not errors, errors
+    assert acknowledged, "no request got through"
+    # (b) every command settles: nothing pending, every accepted command settled or rejected, none abandoned.
+    wait_for(lambda: pair.pending() == 0, timeout=120, what="the reconciler")
+    unsettled = psql(pair.ledger_db, """
+        SELECT count(*) FROM events a WHERE a.type = 'CommandAccepted' AND NOT EXISTS (
+            SELECT 1 FROM events s WHERE s.command_id = a.command_id AND s.type IN ('CommandSettled', 'CommandRejected'))""")
+    assert unsettled == "0"
+    assert not pair.ledger.events("type = 'CommandAbandoned'")
+    # (a) every acknowledged response replays identically with its token.
+    client = pair.client()
+    for operation, request, response in acknowledged:
+        again = getattr(client, operation)(**request)
+        again.pop("ResponseMetadata")
+        assert again == response, request["ClientRequestToken"]
+    # (c) the upstream's associations equal the ledger's.
+    await_projected(pair)
+    assert ledger_owners(pair, "c") == upstream_owners(pair, "c")
+    # (d) each command executed once upstream (retries there are replays, recorded as such).
+    executions = psql(pair.upstream.database_url, """
+        SELECT client_token, count(*) FROM events WHERE type = 'CommandAccepted' AND client_token LIKE 'load-%'
+        GROUP BY client_token HAVING count(*) > 1""")
+    assert executions == ""
+    settled_tokens = set(psql(pair.ledger_db, "SELECT DISTINCT a.data->>'upstreamToken' FROM events a JOIN events s "
+                                              "ON s.command_id = a.command_id AND s.type = 'CommandSettled' "
+                                              "WHERE a.type = 'CommandAccepted' AND a.data->>'upstreamToken' LIKE 'load-%'").split())
+    executed_tokens = set(psql(pair.upstream.database_url, "SELECT client_token FROM events WHERE type = 'CommandAccepted' "
+                                                           "AND client_token LIKE 'load-%'").split())
+    assert settled_tokens == executed_tokens
+    # (e) every call the proxy received for these operations is an attempt in the ledger's audit.
+    calls = len([t for t, _ in pair.proxy.seen if t and t.split(".")[-1] in ("AssociateFaces", "DisassociateFaces")])
+    attempts = psql(pair.ledger_db, "SELECT count(*) FROM events WHERE type = 'UpstreamAttempted' "
+                                    "AND operation IN ('AssociateFaces', 'DisassociateFaces')")
+    assert int(attempts) == calls
