@@ -12,7 +12,10 @@ import Postgres
 /// - what: `CollectionId`, `Operation`, `Type` (the event's type), `UserId`?, `FaceId`? (an entry about one face) or `FaceIds`?
 ///   (the faces a refused or replayed request named), `Outcome`, `Reasons`? and `Message`? (why a
 ///   request was refused), `OwnerUserId`? (the user holding a face another call asked for),
-///   `Confidence`?, `ReplayOf`? (for a replay: the position of the answer it repeated).
+///   `Confidence`?, `ReplayOf`? (for a replay: the position of the answer it repeated), `Upstream`? (upstream mode:
+///   one call to the upstream — `Attempt`, `Status`?, `ErrorCode`?, `DurationMs`, `Verdict`, `By`).
+///   Upstream mode adds the outcomes `UPSTREAM_SETTLED`, `UPSTREAM_REJECTED`, `UPSTREAM_RETRY` (one call each)
+///   and `ABANDONED` (the reconciler gave up; `Message` says why).
 public struct AuditEntry: Sendable, Hashable {
     public var position: Int64
     public var time: Date
@@ -32,12 +35,14 @@ public struct AuditEntry: Sendable, Hashable {
     public var ownerUserId: String?
     public var confidence: Double?
     public var replayOf: Int64?
+    /// Upstream mode: one call to the upstream.
+    public var upstream: UpstreamAttempted?
 
     /// Outcomes of the events that are not about one face (those keep `FaceOutcome`'s values).
     static let outcomes = [
         "CollectionCreated": "COLLECTION_CREATED", "CollectionDeleted": "COLLECTION_DELETED",
         "UserCreated": "USER_CREATED", "UserDeleted": "USER_DELETED",
-        "CommandRejected": "REJECTED", "CommandReplayed": "REPLAYED",
+        "CommandRejected": "REJECTED", "CommandReplayed": "REPLAYED", "CommandAbandoned": "ABANDONED",
         "FaceImported": FaceOutcome.imported.rawValue, "FaceAssociated": FaceOutcome.associated.rawValue,
         "FaceDisassociated": FaceOutcome.disassociated.rawValue, "FaceDeleted": FaceOutcome.deleted.rawValue,
     ]
@@ -58,9 +63,16 @@ public struct AuditEntry: Sendable, Hashable {
         faceIds = facts.faceId == nil ? facts.request?.faceIds : nil
         outcome = facts.outcome ?? Self.outcomes[type] ?? type
         if let error = facts.error {
-            reasons = [error.code]
+            reasons = [facts.upstreamCode ?? error.code]
             message = error.message
         }
+        if type == "UpstreamAttempted", let attempt = try? JSONDecoder().decode(UpstreamAttempted.self, from: Data(data.utf8)) {
+            upstream = attempt
+            outcome = "UPSTREAM_" + attempt.verdict
+            reasons = attempt.errorCode.map { [$0] }
+            message = attempt.reason
+        }
+        if type == "CommandAbandoned" { message = facts.reason }
         ownerUserId = facts.ownerUserId
         // A match confidence; FaceImported's `confidence` is the face detection's, not a match.
         confidence = type == "FaceImported" ? nil : facts.confidence
@@ -97,6 +109,15 @@ public struct AuditEntry: Sendable, Hashable {
         if let ownerUserId { json["OwnerUserId"] = .string(ownerUserId) }
         if let confidence { json["Confidence"] = .number(confidence) }
         if let replayOf { json["ReplayOf"] = .integer(Int(replayOf)) }
+        if let upstream {
+            var call: [String: JSONValue] = [
+                "Attempt": .integer(upstream.attempt), "DurationMs": .number(upstream.durationMs),
+                "Verdict": .string(upstream.verdict), "By": .string(upstream.by),
+            ]
+            if let status = upstream.status { call["Status"] = .integer(status) }
+            if let code = upstream.errorCode { call["ErrorCode"] = .string(code) }
+            json["Upstream"] = .object(call)
+        }
         return .object(json)
     }
 }
@@ -135,6 +156,8 @@ private struct Facts: Decodable {
     var request: Request?
     var error: Failure?
     var replayOf: Int64?
+    var upstreamCode: String?
+    var reason: String?
 
     init() {}
 
@@ -148,6 +171,10 @@ private struct Facts: Decodable {
         request = try? c.decodeIfPresent(Request.self, forKey: .request)
         error = try? c.decodeIfPresent(Failure.self, forKey: .error)
         replayOf = try? c.decodeIfPresent(Int64.self, forKey: .replayOf)
+        upstreamCode = try? c.decodeIfPresent(String.self, forKey: .upstreamCode)
+        reason = try? c.decodeIfPresent(String.self, forKey: .reason)
     }
-    enum CodingKeys: String, CodingKey { case faceId, userId, outcome, ownerUserId, confidence, request, error, replayOf }
+    enum CodingKeys: String, CodingKey {
+        case faceId, userId, outcome, ownerUserId, confidence, request, error, replayOf, upstreamCode, reason
+    }
 }

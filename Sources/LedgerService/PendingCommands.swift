@@ -78,6 +78,32 @@ public struct PendingCommands: Sendable {
         try await !pool.query("SELECT 1 FROM pending_commands WHERE command_id = $1", [.uuid(commandId)]).isEmpty
     }
 
+    /// How a command that is no longer pending ended: its settled response (by its token), its
+    /// rejection or its abandonment (among its request's events); nil when the log has none of them.
+    public func outcome(of command: PendingUpstreamCommand) async throws -> CommandOutcome? {
+        if let row = try await pool.query(
+            "SELECT response::text FROM command_tokens WHERE client_token = $1 AND operation = $2",
+            [.text(command.upstreamToken), .text(command.operation)]).first {
+            return .success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8)))
+        }
+        // The predicate repeats the audit index's (migration 007), so the request's index range answers.
+        guard let row = try await pool.query(
+            """
+            SELECT type, data::text FROM events
+            WHERE request_id = $1 AND type NOT IN ('CommandAccepted', 'CommandSettled') AND command_id = $2
+              AND type IN ('CommandRejected', 'CommandAbandoned')
+            ORDER BY position DESC LIMIT 1
+            """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first
+        else { return nil }
+        let data = Data(try row.decode(String.self, at: 1).utf8)
+        switch try row.decode(String.self, at: 0) {
+        case "CommandRejected": return .failure(try JSONDecoder().decode(CommandRejected.self, from: data).error)
+        default:
+            let abandoned = try JSONDecoder().decode(CommandAbandoned.self, from: data)
+            return .failure(LedgerError(.serviceUnavailable, CommandStep.abandonedPrefix + abandoned.reason))
+        }
+    }
+
     /// A pending command as `reconcile --list` shows it.
     public struct Listing: Sendable {
         public var command: PendingUpstreamCommand

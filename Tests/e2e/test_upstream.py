@@ -218,6 +218,12 @@ def test_a_retryable_failure_leaves_the_command_for_a_retry_with_the_same_token(
                                     "WHERE type = 'UpstreamAttempted'")
     assert attempts.endswith("RETRY,SETTLED")
     assert pair.pending() == 0
+    # The audit shows both calls: the lost answer and the replay that settled it.
+    entries = pair.ledger.raw("FaceLedger.GetPrincipalHistory", {"Principal": "alice"})[2]["Entries"]
+    calls = [e for e in entries if e["Type"] == "UpstreamAttempted" and e["Operation"] == "AssociateFaces"]
+    assert [(e["Outcome"], e.get("Reasons"), e["Upstream"].get("Status"), e["Upstream"]["Attempt"], e["Upstream"]["By"])
+            for e in calls] == [("UPSTREAM_RETRY", ["ServiceUnavailableException"], 503, 1, "request"),
+                                ("UPSTREAM_SETTLED", None, 200, 2, "request")]
 
 
 def test_the_reconciler_settles_a_command_the_client_gave_up_on(pair):
@@ -401,6 +407,8 @@ def test_a_command_unsettled_past_the_maximum_age_is_abandoned_and_listed(facele
         listed = pair.reconcile("--list").stdout
         assert "abandoned: 1" in listed and "CreateUser  doomed" in listed
         assert any("upstream command abandoned" in line for line in pair.ledger.server.stderr_lines)
+        entries = pair.ledger.raw("FaceLedger.GetCollectionHistory", {"CollectionId": "c"})[2]["Entries"]
+        assert entries[-1]["Outcome"] == "ABANDONED" and "unsettled after" in entries[-1]["Message"]
 
 
 def test_concurrent_load_with_every_fault_kind_settles_exactly_once(pair):

@@ -56,8 +56,12 @@ public struct UpstreamGateway: Sendable {
                 return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
             case .pending(let accepted, let isNew):
                 if let reply = await drive(accepted, command: command, isNew: isNew, deadline: deadline) { return reply }
-                // Settled or abandoned by somebody else meanwhile: the next acceptance finds the
-                // stored response (or, for a rejected or abandoned command, executes it anew).
+                // Settled, rejected or abandoned by somebody else meanwhile: that is the outcome.
+                do {
+                    if let outcome = try await pending.outcome(of: accepted) { return .answer(outcome) }
+                } catch {
+                    return .answer(.failure(LedgerError.databaseFailure(error)))
+                }
                 if ContinuousClock.now >= deadline { return .answer(.failure(Self.stillPending)) }
             }
         }
