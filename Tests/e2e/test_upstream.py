@@ -508,3 +508,51 @@ def test_concurrent_load_with_every_fault_kind_settles_exactly_once(pair):
     attempts = psql(pair.ledger_db, "SELECT count(*) FROM events WHERE type = 'UpstreamAttempted' "
                                     "AND operation IN ('AssociateFaces', 'DisassociateFaces')")
     assert int(attempts) == calls
+
+
+def test_two_ledger_instances_on_one_database_never_call_the_upstream_twice_for_a_command(pair):
+    """Two `serve --upstream` on the same database, each with its reconciler, while calls keep failing
+    before the upstream: every command is taken by one of them at a time, and each executes once."""
+    import threading
+    second = Api(Server(pair.faceledger, *pair.ledger_args(), env=pair.ledger_env()), pair.ledger_db)
+    try:
+        c = pair.client()
+        c.create_collection(CollectionId="c")
+        faces = import_faces(pair, "c", 16)
+        for n in range(4):
+            c.create_user(CollectionId="c", UserId=f"u{n}")
+        # Half the calls fail before reaching the upstream: both reconcilers have work.
+        pair.proxy.fail(*[Fault("error_before", status=500, code="InternalServerError", target="AssociateFaces")] * 8)
+        errors = []
+
+        def worker(instance, n):
+            try:
+                client = instance.client(retries={"total_max_attempts": 1})
+                for i in range(4):
+                    face = faces[n * 4 + i]
+                    try:
+                        client.associate_faces(CollectionId="c", UserId=f"u{n}", FaceIds=[face], UserMatchThreshold=0,
+                                               ClientRequestToken=f"two-{n}-{i}")
+                    except botocore.exceptions.ClientError as error:
+                        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 503, error.response
+            except BaseException as error:
+                errors.append(repr(error))
+
+        threads = [threading.Thread(target=worker, args=(pair.ledger if n % 2 else second, n)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not errors, errors
+        wait_for(lambda: pair.pending() == 0, timeout=120, what="the reconcilers")
+        executions = psql(pair.upstream.database_url, "SELECT client_token, count(*) FROM events WHERE type = 'CommandAccepted' "
+                                                      "AND client_token LIKE 'two-%' GROUP BY client_token HAVING count(*) > 1")
+        assert executions == ""
+        assert upstream_owners(pair, "c") == {face: f"u{i // 4}" for i, face in enumerate(faces)}
+        calls = len([t for t, _ in pair.proxy.seen if t and t.endswith(".AssociateFaces")])
+        attempts = psql(pair.ledger_db, "SELECT count(*) FROM events WHERE type = 'UpstreamAttempted' AND operation = 'AssociateFaces'")
+        assert int(attempts) == calls
+        await_projected(pair)
+        assert ledger_owners(pair, "c") == upstream_owners(pair, "c")
+    finally:
+        second.server.stop()
