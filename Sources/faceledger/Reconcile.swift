@@ -36,6 +36,11 @@ struct Reconcile: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // What is missing is said before a database is opened (an embedded one takes seconds to start).
+        let settings = list ? nil : try upstream.settings()
+        if !list && settings == nil {
+            throw ValidationError("--upstream (or FACELEDGER_UPSTREAM) is required, except with --list")
+        }
         let logger = makeLogger()
         let target = try await database.open(logger: logger)
         defer { target.close(logger: logger) }
@@ -45,9 +50,7 @@ struct Reconcile: AsyncParsableCommand {
         let pending = PendingCommands(pool: pool)
         if list { return try await printList(pending: pending, pool: pool) }
 
-        guard let settings = try upstream.settings(), let reconcilerConfiguration = settings.reconciler else {
-            throw ValidationError("--upstream (or FACELEDGER_UPSTREAM) is required, except with --list")
-        }
+        guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
         let connection = try await PostgresConnection.connect(target.conninfo, reconnectTimeout: .seconds(5),
                                                               settings: sessions.durableCommits)
         let processor = CommandProcessor(connection: connection, logger: logger, limits: CommandProcessorLimits(deadline: .seconds(60)))

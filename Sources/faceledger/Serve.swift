@@ -45,6 +45,7 @@ struct Serve: AsyncParsableCommand {
         } ?? 8080
         let hostValue = resolve(host, flag: "host", default: "127.0.0.1")
         let tls = try transport.resolved(host: hostValue)
+        let upstreamSettings = try upstream.settings()
         // Before the embedded PostgreSQL is set up, which takes seconds: a busy port is said at once.
         try PortProbe.check(host: hostValue, port: portValue)
         let (credentials, createdKey) = try loadCredentials()
@@ -56,7 +57,7 @@ struct Serve: AsyncParsableCommand {
         configuration.idleTimeout = try options.idleTimeoutDuration()
         configuration.metrics = ServerMetrics.bootstrap()
         configuration.tls = tls
-        configuration.upstream = try upstream.settings()
+        configuration.upstream = upstreamSettings
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

@@ -85,10 +85,18 @@ def test_a_database_that_cannot_be_reached_is_a_clear_error(faceledger, data_dir
     assert "usage:" not in result.stderr.lower()  # the error alone
 
 
-def test_commands_of_later_issues_say_so_plainly(faceledger):
-    result = subprocess.run([faceledger, "reconcile"], capture_output=True, text=True)
-    assert result.returncode == 1
-    assert "not available yet" in result.stderr and "usage:" not in result.stderr.lower()
+def test_upstream_mode_says_what_it_misses_before_opening_a_database(faceledger):
+    result = subprocess.run([faceledger, "reconcile", "--once"], capture_output=True, text=True)
+    assert result.returncode == 64 and "--upstream (or FACELEDGER_UPSTREAM) is required" in result.stderr
+    no_keys = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    no_keys.update(AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_CONFIG_FILE="/dev/null")
+    for command in (["serve", "--port", "0"], ["reconcile", "--once"]):
+        result = subprocess.run([faceledger, *command, "--upstream", "http://127.0.0.1:9"], capture_output=True, text=True,
+                                env=no_keys, timeout=60)
+        assert result.returncode == 64 and "no credentials for the upstream: set AWS_ACCESS_KEY_ID" in result.stderr, result.stderr
+    result = subprocess.run([faceledger, "serve", "--upstream", "ftp://x"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 64 and "--upstream must be an http:// or https:// URL" in result.stderr
+    assert not os.path.exists(".faceledger")  # nothing was set up
 
 
 def test_ready_says_why_when_migrations_are_pending_and_recovers_by_itself(api):
