@@ -30,28 +30,47 @@ public enum RevertRun {
     /// Carries the plan out through the command processor, as `operator`; returns each command's outcome.
     public static func execute(_ plan: RevertPlan, collectionId: String, operator principal: String,
                                processor: CommandProcessor) async -> [(LedgerCommand, CommandOutcome)] {
+        await execute(plan, collectionId: collectionId, operator: principal) { operation, request, command, metadata in
+            await processor.submit(CommandSubmission(
+                operation: operation, collectionId: collectionId, recordedRequest: .object(request), requestHash: "",
+                command: .success(command), metadata: metadata))
+        }
+    }
+
+    /// Carries the plan out with `submit` (the command processor, or in upstream mode the upstream
+    /// gateway), as `operator`; returns each command's outcome.
+    public static func execute(
+        _ plan: RevertPlan, collectionId: String, operator principal: String,
+        submit: (_ operation: String, _ request: [String: JSONValue], LedgerCommand, EventMetadata) async -> CommandOutcome
+    ) async -> [(LedgerCommand, CommandOutcome)] {
         var outcomes: [(LedgerCommand, CommandOutcome)] = []
         for command in plan.commands(collectionId: collectionId) {
-            let (operation, request): (String, JSONValue)
+            let (operation, request): (String, [String: JSONValue])
             switch command {
             case .disassociateFaces(_, let userId, let faceIds):
-                (operation, request) = ("DisassociateFaces", .object([
-                    "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string))]))
+                (operation, request) = ("DisassociateFaces", [
+                    "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string))])
             case .associateFaces(_, let userId, let faceIds, let threshold):
-                (operation, request) = ("AssociateFaces", .object([
+                (operation, request) = ("AssociateFaces", [
                     "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string)),
-                    "UserMatchThreshold": .number(threshold)]))
+                    "UserMatchThreshold": .number(threshold)])
             default:
                 continue
             }
-            let outcome = await processor.submit(CommandSubmission(
-                operation: operation, collectionId: collectionId, recordedRequest: request, requestHash: "",
-                command: .success(command),
-                metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: operation,
-                                        sourceAddress: "faceledger revert")))
+            let outcome = await submit(operation, request, command,
+                                       EventMetadata(principal: principal, requestId: UUID().uuidString, operation: operation,
+                                                     sourceAddress: "faceledger revert"))
             outcomes.append((command, outcome))
         }
         return outcomes
+    }
+
+    /// True when the collection's log shows upstream mode (calls to an upstream): its commands must
+    /// then be executed there, or the ledger would drift from the upstream.
+    public static func isUpstreamLedger(collectionId: String, connection: PostgresConnection) async throws -> Bool {
+        try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE collection_id = $1 AND type = 'UpstreamAttempted')", [.text(collectionId)]
+        )[0].decode(Bool.self, at: 0)
     }
 
     /// A face the revert could not give back, and why.

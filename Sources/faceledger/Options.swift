@@ -71,6 +71,11 @@ struct DatabaseOptions: ParsableArguments {
     func withConnection<T>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let target = try await open(logger: logger)
         defer { target.close(logger: logger) }
+        return try await withConnection(to: target, body)
+    }
+
+    /// Runs `body` with a connection to an opened database, and closes it afterwards.
+    func withConnection<T>(to target: DatabaseTarget, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await PostgresConnection.connect(target.conninfo)
         do {
             let result = try await body(connection)

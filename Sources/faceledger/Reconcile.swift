@@ -51,15 +51,8 @@ struct Reconcile: AsyncParsableCommand {
         if list { return try await printList(pending: pending, pool: pool) }
 
         guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
-        let connection = try await PostgresConnection.connect(target.conninfo, reconnectTimeout: .seconds(5),
-                                                              settings: sessions.durableCommits)
-        let processor = CommandProcessor(connection: connection, logger: logger, limits: CommandProcessorLimits(deadline: .seconds(60)))
-        try await processor.warmUp()
-        let worker = Task { await processor.run() }
-        let client = UpstreamClient(configuration: settings.client, identity: settings.identity)
-        let gateway = UpstreamGateway(
-            client: client, processor: processor, pending: pending, probe: UpstreamProbe(client: client, pool: pool),
-            configuration: .init(lease: settings.lease(deadline: .seconds(30)), retryPolicy: settings.retryPolicy), logger: logger)
+        let runtime = try await UpstreamRuntime.start(settings, conninfo: target.conninfo, pool: pool, logger: logger)
+        let (client, processor, gateway) = (runtime.client, runtime.processor, runtime.gateway)
         let reconciler = Reconciler(gateway: gateway, configuration: reconcilerConfiguration, region: settings.identity.region,
                                     logger: logger)
         var outcome: Result<Bool, any Error> = .success(false)
@@ -80,10 +73,7 @@ struct Reconcile: AsyncParsableCommand {
         } catch {
             outcome = .failure(error)
         }
-        processor.finish()
-        await worker.value
-        try? await client.shutdown()
-        await connection.close()
+        await runtime.stop()
         if try outcome.get() { throw ExitCode.failure }
     }
 

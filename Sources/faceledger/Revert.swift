@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaceLedgerServer
 import Foundation
 import LedgerDomain
 import LedgerService
@@ -12,7 +13,9 @@ struct Revert: AsyncParsableCommand {
             Gives every face whose association changed after --to back to the user it had then (or none), with \
             ordinary DisassociateFaces and AssociateFaces commands recorded under the operator's principal \
             (operator:<login name>). With --principal, only faces whose last change came from that principal go \
-            back; later changes by others stay in place. History is never rewritten. --dry-run prints the plan only.
+            back; later changes by others stay in place. History is never rewritten. --dry-run prints the plan only. \
+            In upstream mode give --upstream and the upstream's credentials, as for `serve`: the commands then run \
+            upstream like a client's, so the ledger and the upstream change together.
             """)
 
     @Option(help: "The collection (required; env FACELEDGER_COLLECTION).") var collection: String?
@@ -21,6 +24,7 @@ struct Revert: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print the plan without changing anything (env FACELEDGER_DRY_RUN=1).")
     var dryRun = false
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var upstream: UpstreamOptions
 
     func run() async throws {
         let collection = try required(self.collection, flag: "collection")
@@ -30,15 +34,33 @@ struct Revert: AsyncParsableCommand {
         guard let instant = ISO8601.parse(to) else {
             throw ValidationError("--to \(to) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
         }
+        let upstreamSettings = try upstream.settings(runReconciler: false)
         let logger = makeLogger()
         let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
-        let (plan, outcomes) = try await database.withConnection(logger: logger) { connection in
+        let target = try await database.open(logger: logger)
+        defer { target.close(logger: logger) }
+        let (plan, outcomes) = try await database.withConnection(to: target) { connection in
             let plan = try await RevertRun.plan(collectionId: collection, to: instant, principal: principal, connection: connection)
             for step in plan.steps {
                 printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")
             }
             for skip in plan.skipped { printLine("\(skip.faceId): left as it is: \(skip.reason)") }
             if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandOutcome)]()) }
+            if let upstreamSettings {
+                // Upstream mode: the commands run upstream like a client's, so both sides change together.
+                let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 2)
+                let runtime = try await UpstreamRuntime.start(upstreamSettings, conninfo: target.conninfo, pool: pool, logger: logger)
+                let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal) {
+                    operation, request, command, metadata in
+                    await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
+                }
+                await runtime.stop()
+                return (plan, outcomes)
+            }
+            if try await RevertRun.isUpstreamLedger(collectionId: collection, connection: connection) {
+                throw RuntimeError("collection \(collection) is ledgered in front of an upstream: give --upstream (and its "
+                                   + "credentials) so the revert's commands run there too, or the two would drift apart")
+            }
             let processor = CommandProcessor(connection: connection, logger: logger)
             try await processor.warmUp()
             let worker = Task { await processor.run() }

@@ -556,3 +556,29 @@ def test_two_ledger_instances_on_one_database_never_call_the_upstream_twice_for_
         assert ledger_owners(pair, "c") == upstream_owners(pair, "c")
     finally:
         second.server.stop()
+
+
+def test_revert_in_upstream_mode_runs_its_commands_upstream(pair):
+    from test_state import now
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    f1, f2 = import_faces(pair, "c", 2)
+    c.create_user(CollectionId="c", UserId="u1")
+    c.associate_faces(CollectionId="c", UserId="u1", FaceIds=[f1])
+    instant = now(pair.ledger)
+    c.associate_faces(CollectionId="c", UserId="u1", FaceIds=[f2], UserMatchThreshold=0)  # the incident
+    c.disassociate_faces(CollectionId="c", UserId="u1", FaceIds=[f1])
+    base = [pair.faceledger, "revert", "--collection", "c", "--to", instant, "--database-url", pair.ledger_db]
+    env = {**os.environ, **pair.ledger_env()}
+    # Without the upstream the revert would change the ledger alone: refused.
+    refused = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1 and "ledgered in front of an upstream: give --upstream" in refused.stderr
+    done = subprocess.run(base + ["--upstream", pair.proxy.url], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "reverted 2 of 2 faces" in done.stdout
+    assert upstream_owners(pair, "c") == {f1: "u1", f2: None}
+    await_projected(pair)
+    assert ledger_owners(pair, "c") == {f1: "u1", f2: None}
+    # Executed upstream under the ledger's key, recorded in the ledger under the operator.
+    assert psql(pair.ledger_db, "SELECT DISTINCT principal FROM events WHERE type = 'UpstreamAttempted' "
+                                "AND source_address = 'faceledger revert'").startswith("operator:")

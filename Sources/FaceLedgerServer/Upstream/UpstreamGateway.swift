@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import LedgerDomain
 import LedgerService
@@ -64,6 +65,27 @@ public struct UpstreamGateway: Sendable {
                 }
                 if ContinuousClock.now >= deadline { return .answer(.failure(Self.stillPending)) }
             }
+        }
+    }
+
+    /// An operator's command (`faceledger revert`), executed upstream like a client's: the request as
+    /// the body, with a generated token recorded as the client's. The outcome is the upstream's answer
+    /// as the ledger reads it.
+    public func execute(operation: String, request: [String: JSONValue], command: LedgerCommand, metadata: EventMetadata,
+                        wait: Duration = .seconds(120)) async -> CommandOutcome {
+        let token = UUID().uuidString.lowercased()
+        var request = request
+        request["ClientRequestToken"] = .string(token)
+        var metadata = metadata
+        metadata.clientToken = token
+        let body = JSONValue.object(request)
+        let submission = CommandSubmission(
+            operation: operation, collectionId: command.collectionId, recordedRequest: body, requestHash: "",
+            command: .success(command), metadata: metadata,
+            step: .accept(UpstreamAcceptance(body: Array(body.data), upstreamToken: token)))
+        switch await execute(submission, command: command, deadline: .now + wait) {
+        case .answer(let outcome): return outcome
+        case .upstream(let answer): return answer.outcome
         }
     }
 

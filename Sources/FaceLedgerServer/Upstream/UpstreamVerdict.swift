@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import LedgerService
 
 /// What one call to the upstream came to, as the wire showed it.
 public enum UpstreamExchange: Sendable {
@@ -30,6 +31,18 @@ public struct UpstreamAnswer: Sendable {
             ?? (try? JSONValue(parsing: Data(body)))?["__type"]?.stringValue
         return raw.map { String($0.split(separator: ":").first ?? "").split(separator: "#").last.map(String.init) ?? "" }
             .flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+extension UpstreamAnswer {
+    /// The answer as an outcome: the JSON of a success, or the error (an error code the ledger does
+    /// not know reads as InvalidParameterException, its message kept).
+    public var outcome: CommandOutcome {
+        let json = try? JSONValue(parsing: Data(body))
+        if (200..<300).contains(status), let json { return .success(json) }
+        let message = json?["message"]?.stringValue ?? json?["Message"]?.stringValue ?? "the upstream answered \(status)"
+        let code = errorCode.flatMap(ErrorCode.init(rawValue:)) ?? (status >= 500 ? .serviceUnavailable : .invalidParameter)
+        return .failure(LedgerError(code, message))
     }
 }
 
