@@ -582,3 +582,17 @@ def test_revert_in_upstream_mode_runs_its_commands_upstream(pair):
     # Executed upstream under the ledger's key, recorded in the ledger under the operator.
     assert psql(pair.ledger_db, "SELECT DISTINCT principal FROM events WHERE type = 'UpstreamAttempted' "
                                 "AND source_address = 'faceledger revert'").startswith("operator:")
+
+
+def test_a_face_the_upstream_does_not_find_but_the_ledger_has_is_recorded_as_answered_and_logged(pair):
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    [f] = import_faces(pair, "c", 1)
+    c.create_user(CollectionId="c", UserId="u")
+    pair.upstream.client().delete_faces(CollectionId="c", FaceIds=[f])  # behind the ledger's back
+    answer = c.associate_faces(CollectionId="c", UserId="u", FaceIds=[f])
+    assert answer["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["FACE_NOT_FOUND"]
+    entries = pair.ledger.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": f})[2]["Entries"]
+    assert entries[-1]["Outcome"] == "FACE_NOT_FOUND"
+    wait_for(lambda: any("the upstream does not find faces the ledger has" in line and f in line
+                         for line in pair.ledger.server.stderr_lines), what="the log line")

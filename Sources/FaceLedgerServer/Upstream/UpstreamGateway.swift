@@ -150,6 +150,7 @@ public struct UpstreamGateway: Sendable {
                 call.reason = "the upstream's answer is not JSON"
                 return await postpone(claimed, owner: owner, call: call)
             }
+            await noteFacesNotFound(in: response, for: claimed)
             return await settle(claimed, command: command, owner: owner, call: call, result: .succeeded(response), answer: answer)
         case .rejected(let code):
             let message = answer.flatMap { try? JSONValue(parsing: Data($0.body)) }.flatMap { $0["message"]?.stringValue ?? $0["Message"]?.stringValue }
@@ -162,6 +163,22 @@ public struct UpstreamGateway: Sendable {
             ])
             return await postpone(claimed, owner: owner, call: call)
         }
+    }
+
+    /// Amazon Rekognition is eventually consistent right after IndexFaces: it may answer FACE_NOT_FOUND
+    /// for a face indexed a moment ago. The answer is recorded as it came; a face the ledger has is
+    /// worth a line, so an operator can tell a lag from a drift (`reconcile --check`).
+    private func noteFacesNotFound(in response: JSONValue, for claimed: PendingUpstreamCommand) async {
+        let entries = (response["UnsuccessfulFaceAssociations"]?.arrayValue ?? [])
+            + (response["UnsuccessfulFaceDisassociations"]?.arrayValue ?? [])
+        let notFound = entries.compactMap { entry -> String? in
+            (entry["Reasons"]?.arrayValue.contains(.string("FACE_NOT_FOUND")) ?? false) ? entry["FaceId"]?.stringValue : nil
+        }
+        guard !notFound.isEmpty, let known = try? await probe.existingFaces(in: claimed.collectionId, among: notFound),
+              !known.isEmpty else { return }
+        logger.warning("the upstream does not find faces the ledger has (indexed moments ago, or deleted behind its back)", metadata: [
+            "command": "\(claimed.commandId)", "collection": "\(claimed.collectionId)", "faces": "\(known.sorted())",
+        ])
     }
 
     private func settle(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, call: UpstreamCall,

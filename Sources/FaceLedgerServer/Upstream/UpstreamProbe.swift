@@ -94,7 +94,7 @@ public struct UpstreamProbe: Sendable {
     }
 
     /// The faces among `faceIds` that the log says exist in the collection now.
-    private func existingFaces(in id: String, among faceIds: [String]) async throws -> Set<String> {
+    func existingFaces(in id: String, among faceIds: [String]) async throws -> Set<String> {
         guard !faceIds.isEmpty else { return [] }
         let rows = try await pool.query(
             """
