@@ -70,7 +70,8 @@ public func buildApplication(
     // Requests fail fast (503) while the database is away, rather than hanging on reconnects.
     let sessions = SessionSettings.service(deadline: configuration.requestDeadline)
     let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, acquireTimeout: configuration.requestDeadline,
-                            reconnectTimeout: .seconds(2), settings: sessions)
+                            reconnectTimeout: .seconds(2), settings: sessions,
+                            observeWait: { Timer(label: "faceledger_pool_wait_seconds").recordNanoseconds($0.nanoseconds) })
     let readModels = ReadModels(pool: pool)
     let projector = Projector(conninfo: conninfo, logger: logger, settings: sessions)
     let processor = CommandProcessor(
@@ -168,6 +169,10 @@ public func buildApplication(
                 Gauge(label: "faceledger_projector_lag_events").record(lag.events)
                 Gauge(label: "faceledger_projector_lag_seconds").record(lag.seconds)
             }
+            let usage = pool.usage
+            Gauge(label: "faceledger_pool_connections_open").record(usage.open)
+            Gauge(label: "faceledger_pool_connections_in_use").record(usage.inUse)
+            Gauge(label: "faceledger_pool_waiting").record(usage.waiting)
             if configuration.upstream != nil, let backlog = try? await pending.count() {
                 Gauge(label: "faceledger_reconciler_backlog").record(backlog)
             }

@@ -10,6 +10,8 @@ public final class PostgresPool: Sendable {
     private let reconnectTimeout: Duration
     private let settings: SessionSettings
     private let state = NIOLockedValueBox(State())
+    /// Told how long each acquisition waited (for the wait-time histogram of `/metrics`).
+    private let observeWait: @Sendable (Duration) -> Void
 
     private struct State {
         var idle: [PostgresConnection] = []
@@ -29,9 +31,11 @@ public final class PostgresPool: Sendable {
 
     public init(
         conninfo: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(10),
-        reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none
+        reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none,
+        observeWait: @escaping @Sendable (Duration) -> Void = { _ in }
     ) {
         precondition(maxConnections > 0)
+        self.observeWait = observeWait
         self.conninfo = conninfo
         self.maxConnections = maxConnections
         self.acquireTimeout = acquireTimeout
@@ -57,7 +61,28 @@ public final class PostgresPool: Sendable {
         try await run { try $0.query(sql, parameters) }
     }
 
+    /// How the pool's connections are used now.
+    public struct Usage: Sendable, Hashable {
+        /// Connections open (lent out or idle).
+        public var open: Int
+        /// Connections lent out.
+        public var inUse: Int
+        /// Callers waiting for one.
+        public var waiting: Int
+    }
+
+    public var usage: Usage {
+        state.withLockedValue { Usage(open: $0.open, inUse: $0.open - $0.idle.count, waiting: $0.waiters.count) }
+    }
+
     private func acquire() async throws -> PostgresConnection {
+        let started = ContinuousClock.now
+        let connection = try await acquireNow()
+        observeWait(ContinuousClock.now - started)
+        return connection
+    }
+
+    private func acquireNow() async throws -> PostgresConnection {
         let next: Acquisition = state.withLockedValue { state in
             if state.closed { return .fail(PostgresError(.closed)) }
             if let connection = state.idle.popLast() { return .use(connection) }

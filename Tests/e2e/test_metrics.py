@@ -54,6 +54,11 @@ def test_metrics_count_every_request_by_operation_and_error_code(api):
     assert sample(after, "faceledger_commands_queued") == 0
     assert sample(after, "faceledger_write_side_full_reloads") == 0
     assert sample(after, "faceledger_projector_lag_events") is not None
+    # The read pool: every read waited for a connection (mostly not at all), and nothing waits now.
+    assert delta("faceledger_pool_wait_seconds_count") >= 3
+    assert sample(after, "faceledger_pool_connections_open") >= 1
+    assert sample(after, "faceledger_pool_waiting") == 0
+    assert 0 <= sample(after, "faceledger_pool_connections_in_use") <= sample(after, "faceledger_pool_connections_open")
 
 
 def test_the_access_log_has_one_json_line_per_request_without_secrets(faceledger, database_url, data_dir):

@@ -409,6 +409,10 @@ def test_a_command_unsettled_past_the_maximum_age_is_abandoned_and_listed(facele
         assert any("upstream command abandoned" in line for line in pair.ledger.server.stderr_lines)
         entries = pair.ledger.raw("FaceLedger.GetCollectionHistory", {"CollectionId": "c"})[2]["Entries"]
         assert entries[-1]["Outcome"] == "ABANDONED" and "unsettled after" in entries[-1]["Message"]
+        from test_metrics import sample, scrape
+        metrics = scrape(pair.ledger)
+        assert sample(metrics, "faceledger_reconciler_abandoned_total") == 1
+        assert sample(metrics, "faceledger_reconciler_backlog") == 0
 
 
 def test_concurrent_load_with_every_fault_kind_settles_exactly_once(pair):
