@@ -29,6 +29,7 @@ struct Reconcile: AsyncParsableCommand {
     @Option(help: "The collection --check compares (env FACELEDGER_COLLECTION).") var collection: String?
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var upstream: UpstreamOptions
+    @OptionGroup var configFile: ConfigOptions
 
     func validate() throws {
         if [once, list, check].filter({ $0 }).count > 1 { throw ValidationError("give at most one of --once, --list and --check") }
@@ -36,6 +37,7 @@ struct Reconcile: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try configFile.apply(to: Self.self)
         // What is missing is said before a database is opened (an embedded one takes seconds to start).
         let settings = list ? nil : try upstream.settings()
         if !list && settings == nil {

@@ -37,7 +37,10 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var transport: TransportOptions
 
+    @OptionGroup var configFile: ConfigOptions
+
     func run() async throws {
+        try configFile.apply(to: Self.self)
         let logger = makeLogger(level: options.logLevel, format: options.logFormat)
         let portValue = try port ?? environmentValue(forFlag: "port").map {
             guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }

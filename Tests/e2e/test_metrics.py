@@ -1,8 +1,15 @@
 """GET /metrics after a known workload: exact counts by operation and error code, and the histograms."""
+import json
+import os
 import re
+import subprocess
 import urllib.request
 
 import pytest
+
+from api import Api
+from conftest import write_credentials
+from server import Server
 
 
 def scrape(api):
@@ -62,10 +69,7 @@ def test_metrics_count_every_request_by_operation_and_error_code(api):
 
 
 def test_the_access_log_has_one_json_line_per_request_without_secrets(faceledger, database_url, data_dir):
-    import json
-    from api import Api
-    from conftest import KEYS, write_credentials
-    from server import Server
+    from conftest import KEYS
     with Server(faceledger, "--database-url", database_url, "--credentials-file", write_credentials(data_dir),
                 "--log-format", "json") as server:
         api = Api(server, database_url)
@@ -87,3 +91,25 @@ def test_the_access_log_has_one_json_line_per_request_without_secrets(faceledger
     for key in KEYS.values():
         assert key[1] not in everything  # no secret
     assert "Signature=" not in everything and "AWS4-HMAC-SHA256" not in everything
+
+
+def test_a_config_file_sets_flags_and_the_environment_and_command_line_win(faceledger, database_url, data_dir):
+    credentials = write_credentials(data_dir)
+    config = os.path.join(data_dir, "faceledger.conf")
+    with open(config, "w") as f:
+        f.write(f"# FaceLedger\ndatabase-url = \"{database_url}\"\ncredentials-file = {credentials}\n"
+                "log-format = json\nport = 1\n")
+    # The command line's --port 0 wins over the file's port 1; the file gives the rest.
+    with Server(faceledger, "--config", config) as server:
+        assert Api(server, database_url).client().list_collections()["CollectionIds"] == []
+        assert server.stop() == 0
+    assert json.loads(next(line for line in server.stderr_lines if '"request"' in line))["operation"] == "ListCollections"
+    # A variable wins over the file.
+    with Server(faceledger, "--config", config, env={"FACELEDGER_LOG_FORMAT": "text"}) as server:
+        assert server.stop() == 0
+    assert not any(line.startswith("{") for line in server.stderr_lines)
+    # A key that is no flag of the command is an error, not ignored.
+    with open(config, "a") as f:
+        f.write("upstream-timout = 3\n")
+    result = subprocess.run([faceledger, "serve", "--config", config], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 64 and "`upstream-timout` is not a flag of this command" in result.stderr
