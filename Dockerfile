@@ -14,7 +14,8 @@ RUN swift build -c release --product faceledger --static-swift-stdlib \
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --create-home --home-dir /var/lib/faceledger faceledger
+    && useradd --system --create-home --home-dir /var/lib/faceledger faceledger \
+    && install -d -o faceledger -g faceledger -m 0700 /var/lib/faceledger/shared
 COPY --from=build /faceledger /usr/local/bin/faceledger
 USER faceledger
 WORKDIR /var/lib/faceledger
