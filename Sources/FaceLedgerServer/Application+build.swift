@@ -12,6 +12,7 @@ import Metrics
 import NIOCore
 import Postgres
 import ServiceLifecycle
+import Tracing
 
 /// What `faceledger serve` needs to run.
 public struct ServerConfiguration: Sendable {
@@ -35,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var tls: (certificateChain: String, privateKey: String)? = nil
     /// Upstream mode: the endpoint the ledger stands in front of; nil: the embedded engine.
     public var upstream: UpstreamSettings? = nil
+    /// The tracing exporter (`TraceExport`), run with the server so it flushes at shutdown; nil: no tracing.
+    public var traceExport: (any Service)? = nil
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
         requestDeadline: Duration = .seconds(5)
@@ -80,7 +83,8 @@ public func buildApplication(
         limits: CommandProcessorLimits(maxPending: configuration.maxPendingCommands, deadline: configuration.requestDeadline),
         onCommitted: { projector.poke() })
     try await processor.warmUp()
-    var services: [any Service] = [CommandProcessorService(processor: processor), projector]
+    // The exporter first: services stop in reverse order, so it flushes the others' last spans.
+    var services: [any Service] = (configuration.traceExport.map { [$0] } ?? []) + [CommandProcessorService(processor: processor), projector]
     let pending = PendingCommands(pool: pool)
     var gateway: UpstreamGateway?
     if let upstream = configuration.upstream {
@@ -152,13 +156,26 @@ public func buildApplication(
     let budget = BodyBudget(capacity: try configuration.resolvedMaxBodyBytesInFlight())
     router.post("/") { request, context in
         let started = ContinuousClock.now
-        var principal: String?
-        let response = await respond(to: request, context: context, api: api, budget: budget, principal: &principal)
-        let exchange = ExchangeObservation(target: request.headers[HTTPField.Name("X-Amz-Target")!], response: response,
-                                           duration: ContinuousClock.now - started)
-        exchange.record()
-        exchange.log(to: logger, principal: principal, source: context.remoteAddress?.ipAddress)
-        return response
+        let target = request.headers[HTTPField.Name("X-Amz-Target")!]
+        // One server span per exchange, named by its operation, continuing the client's trace when it
+        // sent W3C trace context (a no-op unless --otlp-endpoint is given).
+        var parent = ServiceContext.topLevel
+        InstrumentationSystem.instrument.extract(request.headers.map { (name: $0.name.canonicalName, value: $0.value) },
+                                                 into: &parent, using: HeaderExtractor())
+        let operation = (try? Operation.from(target: target))?.rawValue ?? "unknown"
+        return await withSpan(operation, context: parent, ofKind: .server) { span in
+            var principal: String?
+            let response = await respond(to: request, context: context, api: api, budget: budget, principal: &principal)
+            let exchange = ExchangeObservation(target: target, response: response, duration: ContinuousClock.now - started)
+            exchange.record()
+            exchange.log(to: logger, principal: principal, source: context.remoteAddress?.ipAddress)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            if exchange.code != "OK" {
+                span.attributes["aws.error_code"] = exchange.code
+                if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            }
+            return response
+        }
     }
     if let metrics = configuration.metrics {
         router.get("/metrics") { _, _ -> Response in

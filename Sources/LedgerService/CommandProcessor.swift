@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Postgres
 import Synchronization
+import Tracing
 
 /// How much the command processor takes on, and how long a command may wait.
 public struct CommandProcessorLimits: Sendable {
@@ -76,12 +77,15 @@ public final class CommandProcessor: Sendable {
         let submission: CommandSubmission
         let bytes: Int
         let deadline: ContinuousClock.Instant
+        /// The submitter's trace context: its batch's span links to it.
+        let context: ServiceContext
         private let continuation: Mutex<CheckedContinuation<StepOutcome, Never>?>
 
         init(_ submission: CommandSubmission, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<StepOutcome, Never>) {
             self.submission = submission
             self.bytes = submission.payloadBytes
             self.deadline = deadline
+            self.context = ServiceContext.current ?? .topLevel
             self.continuation = Mutex(continuation)
         }
 
@@ -232,6 +236,14 @@ public final class CommandProcessor: Sendable {
     }
 
     private func process(_ batch: [Pending]) async {
+        await withSpan("command batch", ofKind: .internal) { span in
+            span.attributes["faceledger.commands"] = batch.count
+            for pending in batch { span.addLink(SpanLink(context: pending.context, attributes: [:])) }
+            await processTraced(batch)
+        }
+    }
+
+    private func processTraced(_ batch: [Pending]) async {
         Recorder(label: "faceledger_command_batch_size").record(batch.count)
         // One transaction per collection: no transaction spans two collections.
         var order: [String] = []
@@ -293,7 +305,16 @@ public final class CommandProcessor: Sendable {
     /// catch-up reads them back if it did.
     private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> [StepOutcome] {
         if worker.needsReload { try await reload() }
-        return try await connection.run { [worker] session in
+        return try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
+            span.attributes["db.system"] = "postgresql"
+            span.attributes["faceledger.collection"] = collectionId
+            span.attributes["faceledger.commands"] = submissions.count
+            return try await run(submissions, collectionId: collectionId)
+        }
+    }
+
+    private func run(_ submissions: [CommandSubmission], collectionId: String) async throws -> [StepOutcome] {
+        try await connection.run { [worker] session in
             var undo: [StateUndo] = []
             do {
                 let result = try session.transaction {

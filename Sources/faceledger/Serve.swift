@@ -61,6 +61,10 @@ struct Serve: AsyncParsableCommand {
         configuration.metrics = ServerMetrics.bootstrap()
         configuration.tls = tls
         configuration.upstream = upstreamSettings
+        if let collector = try options.resolvedOTLPEndpoint() {
+            configuration.traceExport = try TraceExport.bootstrap(endpoint: collector)
+            logger.info("tracing", metadata: ["otlp_endpoint": "\(collector)"])
+        }
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 /// How `serve` logs, and what it takes on: how long a request may wait for the database, how many
@@ -23,6 +24,19 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("idle-timeout"),
             help: "Seconds a connection may stay silent, between requests or within one, before it is closed (default: 60; env FACELEDGER_IDLE_TIMEOUT).")
     var idleTimeout: Double?
+
+    @Option(name: .customLong("otlp-endpoint"),
+            help: "An OpenTelemetry collector's OTLP/HTTP endpoint (e.g. http://collector:4318) to send traces to; off when not given (env FACELEDGER_OTLP_ENDPOINT; OTEL_* variables refine it).")
+    var otlpEndpoint: String?
+
+    /// The collector's URL, when tracing is on.
+    func resolvedOTLPEndpoint() throws -> URL? {
+        guard let text = otlpEndpoint ?? environmentValue(forFlag: "otlp-endpoint") else { return nil }
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            throw ValidationError("--otlp-endpoint must be an http:// or https:// URL, got \(text)")
+        }
+        return url
+    }
 
     /// The idle timeout from the flag (nil: the server reads its environment variable, else 60 s).
     func idleTimeoutDuration() throws -> Duration? {

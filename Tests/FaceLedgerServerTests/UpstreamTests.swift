@@ -85,7 +85,8 @@ struct UpstreamTests {
         for status in [500, 502, 503, 429] {
             guard case .retry = UpstreamVerdict(answer(status, type: "Whatever")) else { Issue.record("\(status)"); continue }
         }
-        guard case .retry = UpstreamVerdict(answer(400)) else { Issue.record("a 400 without a code"); return }
+        #expect(UpstreamVerdict(answer(404)) == .rejected(code: "HTTP404"))  // a proxy's page: final, not retried for a day
+        guard case .retry = UpstreamVerdict(answer(408)) else { Issue.record("408"); return }
         guard case .retry = UpstreamVerdict(.failed(reason: "reset", mayHaveReachedUpstream: true)) else { Issue.record("reset"); return }
     }
 

@@ -113,3 +113,60 @@ def test_a_config_file_sets_flags_and_the_environment_and_command_line_win(facel
         f.write("upstream-timout = 3\n")
     result = subprocess.run([faceledger, "serve", "--config", config], capture_output=True, text=True, timeout=60)
     assert result.returncode == 64 and "`upstream-timout` is not a flag of this command" in result.stderr
+
+
+def test_traces_go_to_an_otlp_collector_from_the_request_through_the_batch_to_postgresql(faceledger, database_url, data_dir):
+    """A collector that speaks OTLP/HTTP (JSON here, by the standard OTEL_* variable): one server span per
+    request, continuing the client's W3C trace; the command batch links to it; PostgreSQL's span is the
+    batch's child."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    spans = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            assert self.path == "/v1/traces"
+            for resource in body.get("resourceSpans", []):
+                for scope in resource.get("scopeSpans", []):
+                    spans.extend(scope.get("spans", []))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+        with Server(faceledger, "--database-url", database_url, "--credentials-file", write_credentials(data_dir),
+                    "--otlp-endpoint", endpoint, env={"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}) as server:
+            api = Api(server, database_url)
+            trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+            status, _, _ = api.raw("RekognitionService.CreateCollection", {"CollectionId": "traced"},
+                                   headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+            assert status == 200
+            deadline = time.monotonic() + 30
+            while not any(s["name"] == "PostgreSQL transaction" for s in spans):
+                assert time.monotonic() < deadline, [s["name"] for s in spans]
+                time.sleep(0.05)
+            assert server.stop() == 0
+    finally:
+        collector.shutdown()
+    def hex_id(value):
+        """OTLP/JSON ids are hex by the specification; protobuf's JSON mapping writes bytes as base64."""
+        import base64
+        return value.lower() if len(value) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in value) \
+            else base64.b64decode(value).hex()
+
+    request = next(s for s in spans if s["name"] == "CreateCollection")
+    assert hex_id(request["traceId"]) == trace_id  # the client's trace continues
+    batch = next(s for s in spans if s["name"] == "command batch")
+    assert any(hex_id(link["spanId"]) == hex_id(request["spanId"]) for link in batch.get("links", []))
+    transaction = next(s for s in spans if s["name"] == "PostgreSQL transaction")
+    assert hex_id(transaction["parentSpanId"]) == hex_id(batch["spanId"])

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Tracing
 
 /// Calls a Rekognition-compatible endpoint (Amazon Rekognition, or another FaceLedger) over AWS JSON
 /// 1.1, signing every request with the ledger's own credentials. Connections are pooled; connecting
@@ -48,6 +49,20 @@ public final class UpstreamClient: Sendable {
     /// Sends `body` to the upstream with `X-Amz-Target: target`, signed; never throws: every failure
     /// is an `UpstreamExchange.failed` that says whether the upstream may have seen the request.
     public func send(target: String, body: [UInt8], now: Date = Date()) async -> UpstreamExchange {
+        await withSpan("upstream " + (target.split(separator: ".").last.map(String.init) ?? target), ofKind: .client) { span in
+            let exchange = await sendTraced(target: target, body: body, now: now)
+            switch exchange {
+            case .answered(let answer):
+                span.attributes["http.response.status_code"] = answer.status
+                if let code = answer.errorCode { span.attributes["aws.error_code"] = code }
+            case .failed(let reason, _):
+                span.setStatus(SpanStatus(code: .error, message: String(reason.prefix(200))))
+            }
+            return exchange
+        }
+    }
+
+    private func sendTraced(target: String, body: [UInt8], now: Date) async -> UpstreamExchange {
         let url = configuration.endpoint
         var headers: [(name: String, value: String)] = [
             ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target),
@@ -58,7 +73,10 @@ public final class UpstreamClient: Sendable {
             secretAccessKey: identity.credentials.secretAccessKey, region: identity.region, now: now)
         var request = HTTPClientRequest(url: url.absoluteString.hasSuffix("/") ? url.absoluteString : url.absoluteString + "/")
         request.method = .POST
-        for header in signed { request.headers.add(name: header.name, value: header.value) }
+        var traced = signed
+        // Trace context goes unsigned: a hop that rewrites it cannot break the signature.
+        InstrumentationSystem.instrument.inject(ServiceContext.current ?? .topLevel, into: &traced, using: HeaderInjector())
+        for header in traced { request.headers.add(name: header.name, value: header.value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(Int64(configuration.requestTimeout.nanoseconds)))

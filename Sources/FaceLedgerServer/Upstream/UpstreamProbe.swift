@@ -32,7 +32,7 @@ public struct UpstreamProbe: Sendable {
             let described = await call("DescribeCollection", ["CollectionId": .string(id)])
             guard case .answered(let answer) = described else { return described }
             if answer.errorCode == "ResourceNotFoundException" { return nil }
-            guard answer.status == 200, let body = try? JSONValue(parsing: Data(answer.body)) else { return described }
+            guard answer.status == 200, let body = try? JSONValue(parsing: Data(answer.body)) else { return Self.failed(described) }
             return Self.synthesized([
                 "StatusCode": .integer(200), "CollectionArn": body["CollectionARN"] ?? .string(""),
                 "FaceModelVersion": body["FaceModelVersion"] ?? .string(""),
@@ -41,7 +41,7 @@ public struct UpstreamProbe: Sendable {
             let described = await call("DescribeCollection", ["CollectionId": .string(id)])
             guard case .answered(let answer) = described else { return described }
             if answer.status == 200 { return nil }
-            return answer.errorCode == "ResourceNotFoundException" ? Self.synthesized(["StatusCode": .integer(200)]) : described
+            return answer.errorCode == "ResourceNotFoundException" ? Self.synthesized(["StatusCode": .integer(200)]) : Self.failed(described)
         case .indexFaces(let id, let externalImageId):
             return await resolveIndexing(in: id, externalImageId: externalImageId)
         case .deleteFaces(let id, _):
@@ -77,7 +77,7 @@ public struct UpstreamProbe: Sendable {
             let listed = await call("ListFaces", request)
             guard case .answered(let answer) = listed else { return listed }
             if answer.errorCode == "ResourceNotFoundException" { return nil }
-            guard answer.status == 200, let body = try? JSONValue(parsing: Data(answer.body)) else { return listed }
+            guard answer.status == 200, let body = try? JSONValue(parsing: Data(answer.body)) else { return Self.failed(listed) }
             found += (body["Faces"]?.arrayValue ?? []).filter { $0["ExternalImageId"]?.stringValue == externalImageId }
             modelVersion = body["FaceModelVersion"]
             nextToken = body["NextToken"]?.stringValue
@@ -93,13 +93,16 @@ public struct UpstreamProbe: Sendable {
         return Self.synthesized(["FaceRecords": .array(records), "FaceModelVersion": modelVersion ?? .string("")])
     }
 
-    /// The faces among `faceIds` that the log says exist in the collection now.
+    /// The faces among `faceIds` that the log says exist in the collection now (in its latest
+    /// incarnation: faces of a collection deleted and created again do not count).
     func existingFaces(in id: String, among faceIds: [String]) async throws -> Set<String> {
         guard !faceIds.isEmpty else { return [] }
         let rows = try await pool.query(
             """
             SELECT DISTINCT ON (stream) stream, type FROM events
             WHERE collection_id = $1 AND stream = ANY($2) AND type IN ('FaceImported', 'FaceDeleted')
+              AND position > coalesce((SELECT max(position) FROM events
+                                       WHERE collection_id = $1 AND stream = 'collection' AND type = 'CollectionCreated'), 0)
             ORDER BY stream, position DESC
             """, [.text(id), .textArray(faceIds.map { "face:" + $0 })])
         return Set(try rows.filter { try $0.decode(String.self, at: 1) == "FaceImported" }
@@ -108,6 +111,13 @@ public struct UpstreamProbe: Sendable {
 
     private func call(_ operation: String, _ request: [String: JSONValue]) async -> UpstreamExchange {
         await client.send(target: "RekognitionService." + operation, body: Array(JSONValue.object(request).data))
+    }
+
+    /// A probe's own failure: the command's outcome stays unknown and it is tried again later — never
+    /// settled with the probe's answer.
+    private static func failed(_ exchange: UpstreamExchange) -> UpstreamExchange {
+        guard case .answered(let answer) = exchange else { return exchange }
+        return .failed(reason: "the probe got \(answer.status) \(answer.errorCode ?? "")", mayHaveReachedUpstream: true)
     }
 
     private static func synthesized(_ response: [String: JSONValue]) -> UpstreamExchange {

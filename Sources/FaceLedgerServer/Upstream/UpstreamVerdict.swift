@@ -75,12 +75,15 @@ public enum UpstreamVerdict: Sendable, Hashable {
         case .answered(let answer):
             if (200..<300).contains(answer.status) {
                 self = .succeeded
-            } else if answer.status >= 500 || answer.status == 429 {
+            } else if answer.status >= 500 || answer.status == 429 || answer.status == 408 {
                 self = .retry(reason: "upstream answered \(answer.status) \(answer.errorCode ?? "")")
-            } else if let code = answer.errorCode, !Self.transientCodes.contains(code) {
-                self = .rejected(code: code)
+            } else if let code = answer.errorCode {
+                self = Self.transientCodes.contains(code) ? .retry(reason: "upstream answered \(answer.status) \(code)")
+                                                          : .rejected(code: code)
             } else {
-                self = .retry(reason: "upstream answered \(answer.status) \(answer.errorCode ?? "without an error code")")
+                // A 4xx without an AWS error code (a proxy's 404 or 413 page): retrying would not change
+                // it, and would hold the command's keys until it is abandoned.
+                self = .rejected(code: "HTTP\(answer.status)")
             }
         }
     }
