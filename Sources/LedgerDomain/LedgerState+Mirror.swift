@@ -126,8 +126,10 @@ extension LedgerState {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: outcome,
                                                            ownerUserId: entry["UserId"]?.stringValue,
                                                            confidence: entry["Confidence"]?.doubleValue)))
-            } else if associated.contains(faceId) || owner(of: faceId, in: id) != userId {
+            } else if owner(of: faceId, in: id) != userId {
                 // Associated now, or (in neither list) already this user's upstream: the ledger follows.
+                // (A face the ledger already has with this user is unchanged: recording the association
+                // again would list the face twice among the user's.)
                 if let previous = owner(of: faceId, in: id), previous != userId {
                     events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: previous)))
                 }

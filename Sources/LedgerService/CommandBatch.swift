@@ -90,7 +90,7 @@ enum CommandBatch {
                 return true
             }
             func bindToken(_ key: TokenKey?, response: JSONValue) {
-                guard let key else { return }
+                guard let key, !key.token.hasPrefix(CommandStep.derivedTokenPrefix) else { return }
                 tokens[key] = StoredToken(requestHash: submission.requestHash, response: response, position: nil)
                 writer.newTokens.append(NewToken(key: key, requestHash: submission.requestHash, response: response,
                                                  settledIndex: writer.events.count - 1))
@@ -206,7 +206,17 @@ enum CommandBatch {
                 writer.outcomes.append(.answered(.failure(LedgerError(.serviceUnavailable,
                     CommandStep.abandonedPrefix + abandonment.reason))))
 
-            case .adopt(let observation, let record):
+            case .adopt(let observation, let record, let readAfter):
+                let unsettled = try session.query("SELECT count(*) FROM pending_commands WHERE collection_id = $1",
+                                                  [.text(collectionId)])[0].decode(Int.self, at: 0)
+                let last = try session.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
+                                             [.text(collectionId)])[0].decode(Int64.self, at: 0)
+                if unsettled > 0 || last > readAfter {
+                    writer.outcomes.append(.answered(.failure(LedgerError(.conflict, unsettled > 0
+                        ? "\(unsettled) commands of collection \(collectionId) are unsettled: settle them first (reconcile --once), or their effects would count as drift"
+                        : "collection \(collectionId) changed while the upstream was read: run the check again"))))
+                    continue
+                }
                 let effects = worker.folded.state.adoption(of: observation, in: collectionId)
                 if record && !effects.isEmpty {
                     let summary = JSONValue.object(["Observed": .string("upstream"), "Changes": .integer(effects.count)])

@@ -20,6 +20,10 @@ public struct PendingCommands: Sendable {
         accepted_at, attempts, principal, request_id, client_token, source_address
         """
 
+    /// The same, with an empty body: for reading commands that are not about to be sent (a body may
+    /// be an ImportFaces of 64 MiB).
+    static let columnsWithoutBody = columns.replacingOccurrences(of: " body,", with: " ''::bytea AS body,")
+
     /// A command that no earlier pending command of its collection blocks: none shares a key with
     /// it, and neither is collection-wide.
     static let isUnblocked = """
@@ -68,6 +72,16 @@ public struct PendingCommands: Sendable {
         ).map(Self.command(from:)).sorted { $0.acceptedPosition < $1.acceptedPosition }
     }
 
+    /// Extends the lease `owner` holds on the command to `lease` from now; false when it does not hold
+    /// it (any more): then it must not call the upstream for the command.
+    public func renew(_ commandId: UUID, owner: UUID, for lease: Duration) async throws -> Bool {
+        try await pool.run { session in
+            try session.execute(
+                "UPDATE pending_commands SET lease_until = now() + $3 * interval '1 millisecond' WHERE command_id = $1 AND lease_owner = $2",
+                [.uuid(commandId), .uuid(owner), .int64(lease.milliseconds)]).affectedRows == 1
+        }
+    }
+
     /// How many commands are pending.
     public func count() async throws -> Int {
         try await pool.query("SELECT count(*) FROM pending_commands")[0].decode(Int.self, at: 0)
@@ -80,13 +94,26 @@ public struct PendingCommands: Sendable {
 
     /// How a command that is no longer pending ended: its settled response (by its token), its
     /// rejection or its abandonment (among its request's events); nil when the log has none of them.
-    public func outcome(of command: PendingUpstreamCommand) async throws -> CommandOutcome? {
+    public func outcome(of command: PendingUpstreamCommand) async throws -> (CommandOutcome, upstreamCode: String?)? {
         if let row = try await pool.query(
             "SELECT response::text FROM command_tokens WHERE client_token = $1 AND operation = $2",
             [.text(command.upstreamToken), .text(command.operation)]).first {
-            return .success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8)))
+            return (.success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8))), nil)
         }
-        // The predicate repeats the audit index's (migration 007), so the request's index range answers.
+        // A command whose token is not bound (derived): its settlement follows its last call, recorded
+        // in the same append. The predicate repeats the audit index's (migration 007), so the request's
+        // index range finds the call, and the settlement is a few positions after it.
+        if command.upstreamToken.hasPrefix(CommandStep.derivedTokenPrefix), let row = try await pool.query(
+            """
+            SELECT data->>'response' FROM events
+            WHERE command_id = $2 AND type = 'CommandSettled' AND position > (
+                SELECT max(position) FROM events
+                WHERE request_id = $1 AND type NOT IN ('CommandAccepted', 'CommandSettled') AND command_id = $2
+                  AND type = 'UpstreamAttempted')
+            ORDER BY position LIMIT 1
+            """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first {
+            return (.success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8))), nil)
+        }
         guard let row = try await pool.query(
             """
             SELECT type, data::text FROM events
@@ -97,10 +124,12 @@ public struct PendingCommands: Sendable {
         else { return nil }
         let data = Data(try row.decode(String.self, at: 1).utf8)
         switch try row.decode(String.self, at: 0) {
-        case "CommandRejected": return .failure(try JSONDecoder().decode(CommandRejected.self, from: data).error)
+        case "CommandRejected":
+            let rejected = try JSONDecoder().decode(CommandRejected.self, from: data)
+            return (.failure(rejected.error), rejected.upstreamCode)
         default:
             let abandoned = try JSONDecoder().decode(CommandAbandoned.self, from: data)
-            return .failure(LedgerError(.serviceUnavailable, CommandStep.abandonedPrefix + abandoned.reason))
+            return (.failure(LedgerError(.serviceUnavailable, CommandStep.abandonedPrefix + abandoned.reason)), nil)
         }
     }
 
@@ -114,7 +143,7 @@ public struct PendingCommands: Sendable {
     /// Every pending command, oldest first.
     public func all() async throws -> [Listing] {
         try await pool.query(
-            "SELECT \(Self.columns), next_attempt_at, lease_until FROM pending_commands ORDER BY accepted_position"
+            "SELECT \(Self.columnsWithoutBody), next_attempt_at, lease_until FROM pending_commands ORDER BY accepted_position"
         ).map { row in
             Listing(command: try Self.command(from: row), nextAttemptAt: try row.decode(at: 14),
                     leasedUntil: try row.decode(Date?.self, at: 15))
@@ -131,7 +160,8 @@ public struct PendingCommands: Sendable {
         }
         guard !tokens.isEmpty else { return [:] }
         var found: [CommandBatch.TokenKey: PendingUpstreamCommand] = [:]
-        for row in try session.query("SELECT \(columns) FROM pending_commands WHERE upstream_token = ANY($1)", [.textArray(tokens)]) {
+        for row in try session.query("SELECT \(columnsWithoutBody) FROM pending_commands WHERE upstream_token = ANY($1)",
+                                     [.textArray(tokens)]) {
             let command = try command(from: row)
             found[CommandBatch.TokenKey(operation: command.operation, token: command.upstreamToken)] = command
         }

@@ -21,11 +21,20 @@ public enum CommandStep: Sendable {
     /// Give up on a command the upstream could not settle in time.
     case abandon(UpstreamAbandonment)
     /// Compare the upstream's state with the ledger's (`reconcile --check`), and with `record`
-    /// record the differences as observed (`--adopt`).
-    case adopt(UpstreamObservation, record: Bool)
+    /// record the differences as observed (`--adopt`). `readAfter` is the collection's last log
+    /// position before the upstream was read: if the log moved since, or commands of the collection
+    /// are unsettled, the comparison would mistake them for drift, and is refused.
+    case adopt(UpstreamObservation, record: Bool, readAfter: Int64)
 
     /// How the answer to an abandoned command's step begins.
     public static let abandonedPrefix = "The command was abandoned: "
+
+    /// How the token of a command without a ClientRequestToken upstream begins (CreateCollection,
+    /// DeleteCollection, IndexFaces, DeleteFaces): `derived:` and a digest of its principal, operation
+    /// and body. An SDK's retry of such a request (after a 503) carries the same body, so while the
+    /// first is unsettled the retry joins it instead of becoming a second command. The token is never
+    /// bound once settled: the same request later is a new command, as it is upstream.
+    public static let derivedTokenPrefix = "derived:"
 }
 
 /// What accepting a command for the upstream takes besides the submission.

@@ -60,7 +60,7 @@ struct Reconcile: AsyncParsableCommand {
         var outcome: Result<Bool, any Error> = .success(false)
         do {
             if check {
-                outcome = .success(try await checkDrift(client: client, processor: processor))
+                outcome = .success(try await checkDrift(client: client, processor: processor, pool: pool))
             } else if once {
                 let summary = await reconciler.pass(dueOnly: false)
                 let left = try await pending.count()
@@ -80,8 +80,10 @@ struct Reconcile: AsyncParsableCommand {
     }
 
     /// Prints the differences; true when there are some that were not adopted.
-    private func checkDrift(client: UpstreamClient, processor: CommandProcessor) async throws -> Bool {
+    private func checkDrift(client: UpstreamClient, processor: CommandProcessor, pool: PostgresPool) async throws -> Bool {
         let collectionId = try required(collection, flag: "collection")
+        let readAfter = try await pool.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
+                                             [.text(collectionId)])[0].decode(Int64.self, at: 0)
         let observation: UpstreamObservation
         do {
             observation = try await UpstreamDrift.observe(collectionId: collectionId, client: client)
@@ -95,7 +97,7 @@ struct Reconcile: AsyncParsableCommand {
             recordedRequest: .object(["CollectionId": .string(collectionId), "Observed": .string("upstream")]), requestHash: "",
             command: .failure(LedgerError(.internalServerError, "not decided")),
             metadata: EventMetadata(principal: operatorPrincipal, requestId: UUID().uuidString, operation: "ObservedUpstream"),
-            step: .adopt(observation, record: record))
+            step: .adopt(observation, record: record, readAfter: readAfter))
         switch await processor.perform(submission) {
         case .adopted(let differences):
             for difference in differences { printLine(difference.adoptionSummary) }

@@ -117,7 +117,7 @@ struct UpstreamLifecycleTests {
             }
             #expect(try await pending.claim(second.commandId, owner: UUID(), for: .seconds(30)) != nil)
             let outcome = try await pending.outcome(of: first)
-            guard case .failure(let abandoned)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
+            guard case (.failure(let abandoned), _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
             #expect(abandoned.message.hasPrefix(CommandStep.abandonedPrefix))
         }
     }

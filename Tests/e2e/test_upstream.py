@@ -387,6 +387,9 @@ def test_reconcile_list_and_once_from_the_command_line(faceledger):
         listed = pair.reconcile("--list")
         assert listed.returncode == 0, listed.stderr
         assert "unsettled: 1" in listed.stdout and "CreateUser  listed" in listed.stdout and "attempts 1" in listed.stdout
+        # A drift check now would take the unsettled command's effect for drift: refused until it settles.
+        refused = pair.reconcile("--check", "--collection", "c")
+        assert refused.returncode == 1 and "1 commands of collection c are unsettled" in refused.stderr, refused.stderr
         once = pair.reconcile("--once")
         assert once.returncode == 0, once.stderr
         assert "settled 1, postponed 0, abandoned 0; 0 unsettled" in once.stdout
@@ -600,3 +603,35 @@ def test_a_face_the_upstream_does_not_find_but_the_ledger_has_is_recorded_as_ans
     assert entries[-1]["Outcome"] == "FACE_NOT_FOUND"
     wait_for(lambda: any("the upstream does not find faces the ledger has" in line and f in line
                          for line in pair.ledger.server.stderr_lines), what="the log line")
+
+
+def test_an_sdk_retry_of_a_command_without_a_token_joins_it_instead_of_running_it_twice(pair):
+    """CreateCollection carries no ClientRequestToken. Its answer is lost (503 after the upstream created
+    it); boto3 retries the same request by itself: the retry joins the unsettled command, which a probe
+    resolves, and the client sees one successful creation — not ResourceAlreadyExistsException."""
+    pair.proxy.fail(Fault("error_after", status=503, code="ServiceUnavailableException", target="CreateCollection"))
+    answer = pair.client(retries=3).create_collection(CollectionId="retried")
+    assert answer["StatusCode"] == 200 and answer["CollectionArn"].endswith("collection/retried")
+    assert [e[0] for e in pair.upstream_events("operation = 'CreateCollection'")] == [
+        "CommandAccepted", "CollectionCreated", "CommandSettled"]
+    assert [e[0] for e in pair.ledger.events("operation = 'CreateCollection'")] == [
+        "CommandAccepted", "UpstreamAttempted", "UpstreamAttempted", "CollectionCreated", "CommandSettled"]
+    assert pair.pending() == 0
+    # Settled, the same request later is a new command, as upstream: the collection exists.
+    with pytest.raises(pair.client().exceptions.ResourceAlreadyExistsException):
+        pair.client().create_collection(CollectionId="retried")
+
+
+def test_images_up_to_rekognitions_limit_pass_through_and_reach_index_faces(pair):
+    """Rekognition takes images up to 5 MB as Image.Bytes: the ledger admits such bodies for IndexFaces and
+    the operations it passes through (the embedded engine's own limit is 1 MiB), and forwards them."""
+    pair.client().create_collection(CollectionId="c")
+    image = "A" * (5 << 20)
+    for target in ("RekognitionService.IndexFaces", "RekognitionService.SearchFacesByImage"):
+        seen = len(pair.proxy.seen)
+        status, headers, body = pair.ledger.raw(target, {"CollectionId": "c", "Image": {"Bytes": image}})
+        # The upstream here is an embedded FaceLedger, whose own limit refuses it: its answer comes back.
+        assert (status, body["__type"]) == (413, "RequestEntityTooLargeException"), body
+        assert [t for t, _ in pair.proxy.seen[seen:]] == [target]  # the ledger forwarded it
+    assert psql(pair.ledger_db, "SELECT data->>'status' FROM events WHERE type = 'UpstreamAttempted' "
+                                "AND operation = 'IndexFaces'") == "413"

@@ -28,7 +28,7 @@ func respond(
         render(.failure(error), requestId: requestId, thenDrain: closing ? request.body : nil)
     }
 
-    let operationLimit = (try? Operation.from(target: target))?.maxBodyBytes ?? Operation.defaultMaxBodyBytes
+    let operationLimit = api.maxBodyBytes(target: target)
     if let declaredLength, declaredLength > operationLimit { return refuse(tooLarge(operationLimit)) }
 
     var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }

@@ -44,9 +44,29 @@ public struct LedgerAPI: Sendable {
     /// attempt is recorded in the ledger, which needs its (small) body and its verified signature.
     func admit(_ head: SignedRequest, target: String?) -> Result<Admission, LedgerError> {
         verifier.checkHeaders(head).map { claim in
-            let operation = try? Operation.from(target: target)
-            return Admission(claim: claim, bodyLimit: operation?.maxBodyBytes(for: claim.key.role) ?? Operation.defaultMaxBodyBytes)
+            Admission(claim: claim, bodyLimit: maxBodyBytes(target: target, role: claim.key.role))
         }
+    }
+
+    /// Bodies past this are refused before they are read, whoever sends them.
+    func maxBodyBytes(target: String?) -> Int {
+        if carriesImage(target) { return Operation.imageMaxBodyBytes }
+        return (try? Operation.from(target: target))?.maxBodyBytes ?? Operation.defaultMaxBodyBytes
+    }
+
+    /// The body limit for a key of `role`: only a role that may perform the operation gets a large one.
+    func maxBodyBytes(target: String?, role: Role) -> Int {
+        if carriesImage(target) {
+            let name = target.map { String($0.dropFirst(Operation.rekognitionPrefix.count)) } ?? ""
+            return role == .auditor && !PassThrough.onlyReads(name) ? Operation.defaultMaxBodyBytes : Operation.imageMaxBodyBytes
+        }
+        return (try? Operation.from(target: target))?.maxBodyBytes(for: role) ?? Operation.defaultMaxBodyBytes
+    }
+
+    /// Upstream mode: IndexFaces and the operations passed through may carry an image.
+    private func carriesImage(_ target: String?) -> Bool {
+        guard upstream != nil, let target else { return false }
+        return target == Operation.rekognitionPrefix + Operation.indexFaces.rawValue || PassThrough.applies(to: target)
     }
 
     /// Handles one `POST /` that `admit` let through and whose body was read within its limit.
@@ -156,8 +176,10 @@ public struct LedgerAPI: Sendable {
             command: command, metadata: metadata)
         guard let upstream, case .success(let validated) = command else { return .answer(await processor.submit(submission)) }
         // The client's token goes upstream with every call; without one, a generated token does, and
-        // is recorded with the command so that every replay reuses it.
-        let token = request.ClientRequestToken ?? UUID().uuidString.lowercased()
+        // is recorded with the command so that every replay reuses it. An operation that carries no
+        // token upstream gets one derived from the request, so an SDK's retry joins its command.
+        let token = R.carriesToken ? request.ClientRequestToken ?? UUID().uuidString.lowercased()
+            : CommandStep.derivedTokenPrefix + SigV4Verifier.hex(SHA256.hash(data: Array("\(signer.key.principal)\n\(operation.rawValue)\n".utf8) + body))
         var upstreamBody = body
         if R.carriesToken && request.ClientRequestToken == nil, case .object(var members)? = try? JSONValue(parsing: Data(body)) {
             members["ClientRequestToken"] = .string(token)

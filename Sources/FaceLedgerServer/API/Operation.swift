@@ -83,6 +83,9 @@ enum Operation: String, CaseIterable, Sendable {
     static let defaultMaxBodyBytes = 1 << 20
     /// ImportFaces carries embeddings: its bodies may be this large.
     static let importMaxBodyBytes = 64 << 20
+    /// Upstream mode: IndexFaces and passed-through operations may carry an image (Rekognition takes up
+    /// to 5 MB as `Image.Bytes`, about 6.7 MB in base64): their bodies may be this large.
+    static let imageMaxBodyBytes = 8 << 20
 
     /// Bodies past this are refused before they are read, whoever sends them.
     var maxBodyBytes: Int { self == .importFaces ? Self.importMaxBodyBytes : Self.defaultMaxBodyBytes }

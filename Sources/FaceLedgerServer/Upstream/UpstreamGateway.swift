@@ -59,7 +59,15 @@ public struct UpstreamGateway: Sendable {
                 if let reply = await drive(accepted, command: command, isNew: isNew, deadline: deadline) { return reply }
                 // Settled, rejected or abandoned by somebody else meanwhile: that is the outcome.
                 do {
-                    if let outcome = try await pending.outcome(of: accepted) { return .answer(outcome) }
+                    if let (outcome, upstreamCode) = try await pending.outcome(of: accepted) {
+                        // A rejection with an error code the ledger does not know comes back as the upstream sent it.
+                        if case .failure(let error) = outcome, let upstreamCode {
+                            return .upstream(UpstreamAnswer(
+                                status: 400, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", upstreamCode)],
+                                body: Array(JSONValue.object(["__type": .string(upstreamCode), "message": .string(error.message)]).data)))
+                        }
+                        return .answer(outcome)
+                    }
                 } catch {
                     return .answer(.failure(LedgerError.databaseFailure(error)))
                 }
@@ -106,7 +114,7 @@ public struct UpstreamGateway: Sendable {
                     // Only the request that accepted the command, on its first try, knows that nothing
                     // went upstream before: everybody else resolves a possible earlier execution first.
                     let mayHaveRun = !(isNew && claimed.attempts == 0)
-                    return await attempt(claimed, command: command, owner: owner, by: "request", mayHaveRun: mayHaveRun)
+                    return await attempt(claimed, command: command, owner: owner, mayHaveRun: mayHaveRun, until: deadline)
                 }
                 guard try await pending.contains(accepted.commandId) else { return nil }
             } catch {
@@ -118,12 +126,36 @@ public struct UpstreamGateway: Sendable {
         }
     }
 
+    /// The client's attempt, within its deadline: past it the call is cancelled (its outcome is then
+    /// unknown and recorded as such; the reconciler resolves it) and the client gets 503. So a client
+    /// waits at most its deadline plus the one database step that records the cut-off call.
+    private func attempt(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, mayHaveRun: Bool,
+                         until deadline: ContinuousClock.Instant) async -> Reply {
+        await withTaskGroup(of: Reply?.self) { group in
+            group.addTask { await self.attempt(claimed, command: command, owner: owner, by: "request", mayHaveRun: mayHaveRun) }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .answer(.failure(Self.stillPending))
+        }
+    }
+
     /// One call for a command whose lease `owner` holds, and its recording: settled with the answer,
     /// rejected, postponed, or (past the policy's maximum age) abandoned.
     ///
     /// - Parameter mayHaveRun: an earlier call may have executed the command upstream; a command
     ///   without a ClientRequestToken upstream is then resolved by probing before it is sent again.
     func attempt(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, by: String, mayHaveRun: Bool) async -> Reply {
+        // The lease is renewed before every call that may execute the command: a holder that was slow
+        // to get here (a reconciler's earlier commands, a probe's pages) never calls after its lease ran
+        // out and somebody else took the command over.
+        func stillHeld() async -> Bool {
+            (try? await pending.renew(claimed.commandId, owner: owner, for: configuration.lease)) ?? false
+        }
+        guard await stillHeld() else { return .answer(.failure(Self.stillPending)) }
         let started = ContinuousClock.now
         let exchange: UpstreamExchange
         var kind = by
@@ -131,6 +163,7 @@ public struct UpstreamGateway: Sendable {
             exchange = resolved
             kind = "probe"
         } else {
+            if mayHaveRun, Self.probes(command), !(await stillHeld()) { return .answer(.failure(Self.stillPending)) }
             exchange = await client.send(target: UpstreamGateway.target(of: claimed.operation), body: claimed.body)
         }
         let verdict = UpstreamVerdict(exchange)
@@ -223,6 +256,14 @@ public struct UpstreamGateway: Sendable {
         switch await processor.perform(CommandSubmission(step, of: claimed)) {
         case .answered(let outcome): return .answer(outcome)
         case .superseded, .pending, .adopted: return .answer(.failure(Self.stillPending))
+        }
+    }
+
+    /// True for the operations whose unknown outcomes are resolved by probing (`UpstreamProbe`).
+    static func probes(_ command: LedgerCommand) -> Bool {
+        switch command {
+        case .createCollection, .deleteCollection, .indexFaces, .deleteFaces: true
+        default: false
         }
     }
 
