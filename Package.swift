@@ -62,6 +62,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                // AES-GCM of the biometrics in the log and of their data keys.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // A private PostgreSQL cluster under the data directory: the embedded default.

@@ -38,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     public var upstream: UpstreamSettings? = nil
     /// The tracing exporter (`TraceExport`), run with the server so it flushes at shutdown; nil: no tracing.
     public var traceExport: (any Service)? = nil
+    /// The key-encryption keys of the biometrics (`Biometrics`); nil only where nothing is served
+    /// (tests of the configuration): `buildApplication` refuses to start without them.
+    public var masterKeys: MasterKeys? = nil
     public init(
         host: String = "127.0.0.1", port: Int = 8080, credentials: CredentialStore, maxPendingCommands: Int = 10_000,
         requestDeadline: Duration = .seconds(5)
@@ -76,10 +79,16 @@ public func buildApplication(
                             reconnectTimeout: .seconds(2), settings: sessions,
                             observeWait: { Timer(label: "faceledger_pool_wait_seconds").recordNanoseconds($0.nanoseconds) })
     let readModels = ReadModels(pool: pool)
-    let projector = Projector(conninfo: conninfo, logger: logger, settings: sessions)
+    guard let masterKeys = configuration.masterKeys else {
+        throw ServerConfigurationError(description: "no master key: the face embeddings cannot be encrypted or read")
+    }
+    let biometrics = Biometrics(masterKeys: masterKeys)
+    // A wrong key is refused before anything is folded, with a message that says so.
+    try await pool.run { try biometrics.verify(in: $0) }
+    let projector = Projector(conninfo: conninfo, logger: logger, biometrics: biometrics, settings: sessions)
     let processor = CommandProcessor(
         connection: try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(2), settings: sessions.durableCommits),
-        logger: logger,
+        logger: logger, biometrics: biometrics,
         limits: CommandProcessorLimits(maxPending: configuration.maxPendingCommands, deadline: configuration.requestDeadline),
         onCommitted: { projector.poke() })
     try await processor.warmUp()

@@ -17,6 +17,7 @@ extension LedgerState {
             case .importFaces(let id, let faces): return try importFaces(id, faces)
             case .indexFaces:
                 throw LedgerError.noImageModel
+            case .forgetFaces(let id, let faceIds, let reason): return try forgetFaces(id, faceIds, reason: reason)
             }
         } catch let error as LedgerError {
             return .reject(error)
@@ -167,10 +168,30 @@ extension LedgerState {
                 unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Reasons: ["ASSOCIATED_TO_AN_EXISTING_USER"]))
                 continue
             }
+            // A face that belongs to nobody leaves with its biometrics: deleting it forgets it.
+            events.append(.faceForgotten(FaceForgotten(faceId: faceId, reason: "DeleteFaces")))
             events.append(.faceDeleted(FaceDeleted(faceId: faceId)))
             deleted.append(faceId)
         }
         return try accept(events, DeleteFacesResponse(DeletedFaces: deleted, UnsuccessfulFaceDeletions: unsuccessful))
+    }
+
+    /// Destroys the biometrics of the named faces; they stay in the collection, with their users.
+    private func forgetFaces(_ id: String, _ faceIds: [String], reason: String?) throws -> Decision {
+        let collection = try collection(id)
+        var events: [LedgerEvent] = []
+        var forgotten: [String] = []
+        var unsuccessful: [UnsuccessfulFace] = []
+        for faceId in faceIds.uniqued() {
+            guard collection.faces[faceId] != nil else {
+                events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: .faceNotFound)))
+                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, Reasons: ["FACE_NOT_FOUND"]))
+                continue
+            }
+            events.append(.faceForgotten(FaceForgotten(faceId: faceId, reason: reason)))
+            forgotten.append(faceId)
+        }
+        return try accept(events, ForgetFacesResponse(ForgottenFaces: forgotten, UnsuccessfulFaceForgets: unsuccessful))
     }
 
     /// Faces enter the collection with their embeddings; all of a collection's have one dimension.

@@ -45,6 +45,10 @@ extension LedgerState {
             collections[id]?.users[e.userId]?.faceIds.removeAll { $0 == e.faceId }
         case .faceDeleted(let e):
             collections[id]?.faces[e.faceId] = nil
+        case .faceForgotten(let e):
+            // The face stays, with its associations; its biometrics are gone (and with them its part in
+            // its user's vector and in every search).
+            collections[id]?.faces[e.faceId]?.embedding = []
         }
     }
 }

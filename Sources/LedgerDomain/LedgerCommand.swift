@@ -14,12 +14,14 @@ public enum LedgerCommand: Sendable, Hashable {
     /// Faces found in an image by an upstream's image model (upstream mode only: the embedded engine
     /// has none, and refuses it).
     case indexFaces(collectionId: String, externalImageId: String?)
+    /// Destroys the biometrics of faces (FaceLedger.ForgetFaces, `faceledger forget`).
+    case forgetFaces(collectionId: String, faceIds: [String], reason: String?)
 
     public var collectionId: String {
         switch self {
         case .createCollection(let id, _, _), .deleteCollection(let id), .createUser(let id, _), .deleteUser(let id, _),
             .associateFaces(let id, _, _, _), .disassociateFaces(let id, _, _), .deleteFaces(let id, _),
-            .importFaces(let id, _), .indexFaces(let id, _):
+            .importFaces(let id, _), .indexFaces(let id, _), .forgetFaces(let id, _, _):
             id
         }
     }

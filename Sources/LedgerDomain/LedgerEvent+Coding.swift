@@ -38,6 +38,7 @@ extension LedgerEvent {
         case .faceDisassociated(let e): return try make("FaceDisassociated", e)
         case .faceAttempted(let e): return try make("FaceAttempted", e)
         case .faceDeleted(let e): return try make("FaceDeleted", e)
+        case .faceForgotten(let e): return try make("FaceForgotten", e)
         }
     }
 
@@ -77,6 +78,7 @@ extension LedgerEvent {
         case "FaceDisassociated": return .faceDisassociated(try payload(FaceDisassociated.self))
         case "FaceAttempted": return .faceAttempted(try payload(FaceAttempted.self))
         case "FaceDeleted": return .faceDeleted(try payload(FaceDeleted.self))
+        case "FaceForgotten": return .faceForgotten(try payload(FaceForgotten.self))
         default: throw EventDecodingError(type: type, reason: "unknown event type")
         }
     }

@@ -42,6 +42,9 @@ public enum LedgerEvent: Sendable, Hashable {
     /// An attempt on a face that changed nothing (refused, or already so), kept for the audit.
     case faceAttempted(FaceAttempted)
     case faceDeleted(FaceDeleted)
+    /// A face's biometrics were destroyed (its data keys): its embedding can no longer be read from
+    /// the log by anybody; its history stays.
+    case faceForgotten(FaceForgotten)
 }
 
 public struct CommandAccepted: Sendable, Hashable, Codable {
@@ -174,12 +177,27 @@ public struct FaceImported: Sendable, Hashable, Codable {
     public var externalImageId: String?
     public var imageId: String
     public var confidence: Double
+    /// The data key the embedding beside the payload is encrypted under; nil for an embedding stored
+    /// in clear (written before encryption) or none.
+    public var keyId: String?
 
-    public init(faceId: String, externalImageId: String? = nil, imageId: String, confidence: Double) {
+    public init(faceId: String, externalImageId: String? = nil, imageId: String, confidence: Double, keyId: String? = nil) {
         self.faceId = faceId
         self.externalImageId = externalImageId
         self.imageId = imageId
         self.confidence = confidence
+        self.keyId = keyId
+    }
+}
+
+public struct FaceForgotten: Sendable, Hashable, Codable {
+    public var faceId: String
+    /// Why, as the operator said (a data subject's request, a retention rule, …).
+    public var reason: String?
+
+    public init(faceId: String, reason: String? = nil) {
+        self.faceId = faceId
+        self.reason = reason
     }
 }
 
@@ -246,6 +264,7 @@ extension LedgerEvent {
         case .faceDisassociated(let e): "face:" + e.faceId
         case .faceAttempted(let e): "face:" + e.faceId
         case .faceDeleted(let e): "face:" + e.faceId
+        case .faceForgotten(let e): "face:" + e.faceId
         }
     }
 

@@ -69,6 +69,8 @@ extension LedgerState {
             return records(in: answer).map { face in
                 .faceImported(face, embedding: embeddings[face.faceId] ?? [])
             }
+        case .forgetFaces:
+            return []  // never sent upstream: the ledger forgets what it holds
         case .indexFaces(let id, _):
             // An upstream's image model found these faces; it keeps their embeddings to itself. A face
             // the ledger already has (a probe's answer may name one) keeps its record and its user.
@@ -102,6 +104,8 @@ extension LedgerState {
             keys = faces.filter(\.faceIdGiven).map { "face:" + $0.faceId }
         case .indexFaces(_, let externalImageId):
             keys = ["image:" + (externalImageId ?? "")]
+        case .forgetFaces(_, let faceIds, _):
+            keys = faceIds.map { "face:" + $0 }
         }
         return keys.uniqued()
     }

@@ -53,6 +53,7 @@ extension LedgerState {
         case .userDeleted(let e): return [user(e.userId)]
         case .faceImported(let e, _): return [face(e.faceId)]
         case .faceDeleted(let e): return [face(e.faceId)]
+        case .faceForgotten(let e): return [face(e.faceId)]
         case .faceAssociated(let e): return [face(e.faceId), user(e.userId)]
         case .faceDisassociated(let e): return [face(e.faceId), user(e.userId)]
         }

@@ -69,6 +69,18 @@ public struct DisassociateFacesResponse: Codable, Hashable, Sendable {
     }
 }
 
+/// FaceLedger.ForgetFaces.
+public struct ForgetFacesResponse: Codable, Hashable, Sendable {
+    /// Absent when no face was forgotten, as DeleteFaces leaves out an empty DeletedFaces.
+    public var ForgottenFaces: [String]?
+    public var UnsuccessfulFaceForgets: [UnsuccessfulFace]
+
+    public init(ForgottenFaces: [String], UnsuccessfulFaceForgets: [UnsuccessfulFace]) {
+        self.ForgottenFaces = ForgottenFaces.isEmpty ? nil : ForgottenFaces
+        self.UnsuccessfulFaceForgets = UnsuccessfulFaceForgets
+    }
+}
+
 public struct DeleteFacesResponse: Codable, Hashable, Sendable {
     /// Absent when no face was deleted: the model's FaceIdList has at least one member, and AWS
     /// leaves the member out rather than send an empty list.

@@ -45,6 +45,7 @@ public struct AuditEntry: Sendable, Hashable {
         "CommandRejected": "REJECTED", "CommandReplayed": "REPLAYED", "CommandAbandoned": "ABANDONED",
         "FaceImported": FaceOutcome.imported.rawValue, "FaceAssociated": FaceOutcome.associated.rawValue,
         "FaceDisassociated": FaceOutcome.disassociated.rawValue, "FaceDeleted": FaceOutcome.deleted.rawValue,
+        "FaceForgotten": FaceOutcome.forgotten.rawValue,
     ]
 
     /// An entry from an event's columns and payload. Payloads are read leniently, member by member,
@@ -72,7 +73,7 @@ public struct AuditEntry: Sendable, Hashable {
             reasons = attempt.errorCode.map { [$0] }
             message = attempt.reason
         }
-        if type == "CommandAbandoned" { message = facts.reason }
+        if type == "CommandAbandoned" || type == "FaceForgotten" { message = facts.reason }
         ownerUserId = facts.ownerUserId
         // A match confidence; FaceImported's `confidence` is the face detection's, not a match.
         confidence = type == "FaceImported" ? nil : facts.confidence

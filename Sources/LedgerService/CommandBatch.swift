@@ -27,7 +27,11 @@ enum CommandBatch {
 
     /// The batch's events, answers and bookkeeping as its submissions are handled in order.
     struct Writer {
+        let biometrics: Biometrics
         var events: [NewEvent] = []
+        /// Data keys of the batch's new embeddings, and the faces whose keys the batch destroys.
+        var newKeys: [(sealed: Biometrics.Sealed, faceId: String)] = []
+        var forgottenFaces: [String] = []
         var outcomes: [StepOutcome] = []
         var newTokens: [NewToken] = []
         /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
@@ -35,7 +39,20 @@ enum CommandBatch {
 
         mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
             for event in recorded {
-                let encoded = try event.encoded()
+                var encoded = try event.encoded()
+                switch event {
+                case .faceImported(var face, let embedding) where !embedding.isEmpty:
+                    // The embedding goes into the log encrypted under a data key of its own, named in the payload.
+                    let sealed = try biometrics.seal(encoded.embedding ?? [])
+                    face.keyId = sealed.keyId.uuidString.lowercased()
+                    encoded = try LedgerEvent.faceImported(face, embedding: []).encoded()
+                    encoded.embedding = sealed.embedding
+                    newKeys.append((sealed, face.faceId))
+                case .faceForgotten(let face):
+                    forgottenFaces.append(face.faceId)
+                default:
+                    break
+                }
                 events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
                                        data: encoded.data, embedding: encoded.embedding, metadata: metadata))
             }
@@ -53,7 +70,7 @@ enum CommandBatch {
         let foldedPosition = worker.folded.position
         var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
         var pending = try PendingCommands.byToken(for: submissions, in: session)
-        var writer = Writer()
+        var writer = Writer(biometrics: worker.biometrics)
 
         func apply(_ events: [LedgerEvent]) {
             for event in events {
@@ -234,6 +251,8 @@ enum CommandBatch {
             recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
         }
         try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
+        try Biometrics.store(writer.newKeys, collectionId: collectionId, in: session)
+        try Biometrics.destroyKeys(of: writer.forgottenFaces, collectionId: collectionId, in: session)
         for (command, keys, acceptedIndex, outcomeIndex) in writer.newPending {
             var command = command
             command.acceptedPosition = recorded[acceptedIndex].position

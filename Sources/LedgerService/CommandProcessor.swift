@@ -57,7 +57,7 @@ public final class CommandProcessor: Sendable {
     private let queue = Mutex(Queue())
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
-    private let worker = WorkerState()
+    private let worker: WorkerState
     private let committed = Atomic<Int64>(0)
     private let reloads = Atomic<Int>(0)
 
@@ -97,9 +97,10 @@ public final class CommandProcessor: Sendable {
     }
 
     public init(
-        connection: PostgresConnection, logger: Logger, limits: CommandProcessorLimits = CommandProcessorLimits(),
-        onCommitted: @escaping @Sendable () -> Void = {}
+        connection: PostgresConnection, logger: Logger, biometrics: Biometrics,
+        limits: CommandProcessorLimits = CommandProcessorLimits(), onCommitted: @escaping @Sendable () -> Void = {}
     ) {
+        self.worker = WorkerState(biometrics: biometrics)
         self.connection = connection
         self.logger = logger
         self.limits = limits
@@ -335,8 +336,8 @@ public final class CommandProcessor: Sendable {
     /// Folds the whole log afresh, outside the append lock (the next batch catches up the tail under
     /// it). Needed only when a catch-up could not read the log back and left the state half-folded.
     private func reload() async throws {
-        let fresh = try await connection.run { session in
-            let fresh = WorkerState()
+        let fresh = try await connection.run { [worker] session in
+            let fresh = WorkerState(biometrics: worker.biometrics)
             try fresh.catchUp(in: session)
             return fresh.folded
         }
@@ -365,14 +366,19 @@ public final class CommandProcessor: Sendable {
 /// The processor's folded state. Only the worker touches it, one batch at a time (on the
 /// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
 final class WorkerState: @unchecked Sendable {
+    let biometrics: Biometrics
     var folded = FoldedState()
     /// True when a catch-up failed midway, leaving events of a page folded but the position before them.
     var needsReload = false
 
-    /// Reads and folds every event after the state's position.
+    init(biometrics: Biometrics) {
+        self.biometrics = biometrics
+    }
+
+    /// Reads and folds every event after the state's position, embeddings decrypted.
     func catchUp(in session: PostgresSession) throws {
         while true {
-            let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
             guard let last = events.last else { return }
             do {
                 try folded.state.fold(events)

@@ -25,6 +25,7 @@ public final class Projector: Service, Sendable {
     private let pollInterval: Duration
     private let lease: Duration
     private let settings: SessionSettings
+    private let biometrics: Biometrics
     private let pokes = Pokes()
     private let position = Atomic<Int64>(0)
     private let waiters = Mutex<[(id: UUID, position: Int64, continuation: CheckedContinuation<Void, Never>)]>([])
@@ -35,10 +36,11 @@ public final class Projector: Service, Sendable {
     /// - Parameter settings: the projector session's timeouts and keepalives. A lock wait that times
     ///   out (behind a rebuild's swap, say) only restarts the run from the checkpoint.
     public init(
-        conninfo: String, logger: Logger, pollInterval: Duration = .milliseconds(500), lease: Duration = .seconds(5),
-        settings: SessionSettings = .none
+        conninfo: String, logger: Logger, biometrics: Biometrics, pollInterval: Duration = .milliseconds(500),
+        lease: Duration = .seconds(5), settings: SessionSettings = .none
     ) {
         self.conninfo = conninfo
+        self.biometrics = biometrics
         self.settings = settings
         self.logger = logger
         self.pollInterval = pollInterval
@@ -162,9 +164,9 @@ public final class Projector: Service, Sendable {
     }
 
     private func reload(_ state: ProjectorState, on connection: PostgresConnection) async throws {
-        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        let (owner, lease, biometrics) = (self.owner, self.lease.secondsDouble, self.biometrics)
         try await connection.run { session in
-            state.folded = try Self.load(in: session) { try Self.renew(owner: owner, lease: lease, in: $0) }
+            state.folded = try Self.load(in: session, biometrics: biometrics) { try Self.renew(owner: owner, lease: lease, in: $0) }
             state.renewed = .now
         }
         advance(to: state.folded.position)
@@ -175,11 +177,13 @@ public final class Projector: Service, Sendable {
     /// projector reload from it; a lease taken over throws `ProjectorLeaseLost`. Any other failure
     /// leaves the state unusable: the caller starts over from the checkpoint.
     func project(_ state: ProjectorState, on connection: PostgresConnection) async throws {
-        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        let (owner, lease, biometrics) = (self.owner, self.lease.secondsDouble, self.biometrics)
         while true {
             let folded: Bool
             do {
-                folded = try await connection.run { session in try Self.projectBatch(state, owner: owner, lease: lease, in: session) }
+                folded = try await connection.run { session in
+                    try Self.projectBatch(state, owner: owner, lease: lease, biometrics: biometrics, in: session)
+                }
             } catch let error as PostgresError where error.sqlState == Self.checkpointMoved {
                 logger.info("read models were replaced; reloading the projector from the new checkpoint")
                 try await reload(state, on: connection)
@@ -213,13 +217,15 @@ public final class Projector: Service, Sendable {
 
     /// The state as of the checkpoint, folded from the log (the read models hold rows, not the state).
     /// `renew` runs between chunks: loading a long log must not outlast the lease.
-    static func load(in session: PostgresSession, renew: (PostgresSession) throws -> Void = { _ in }) throws -> FoldedState {
+    static func load(in session: PostgresSession, biometrics: Biometrics,
+                     renew: (PostgresSession) throws -> Void = { _ in }) throws -> FoldedState {
         let checkpoint = try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(name)])
             .first.map { try $0.decode(Int64.self, at: 0) } ?? 0
         var folded = FoldedState()
         while folded.position < checkpoint {
             try renew(session)
-            let events = try EventLog.read(after: folded.position, limit: 5000, in: session).filter { $0.position <= checkpoint }
+            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session)
+                .filter { $0.position <= checkpoint }, in: session)
             guard let last = events.last else { break }
             try folded.state.fold(events)
             folded.position = last.position
@@ -233,9 +239,11 @@ public final class Projector: Service, Sendable {
     /// pipelined transaction. Returns false when there was nothing to fold. The state is folded in
     /// place (a copy per batch would cost more than the batch); when the write fails, it is ahead of
     /// the read models.
-    static func projectBatch(_ state: ProjectorState, owner: String, lease: Double, in session: PostgresSession) throws -> Bool {
+    static func projectBatch(
+        _ state: ProjectorState, owner: String, lease: Double, biometrics: Biometrics, in session: PostgresSession
+    ) throws -> Bool {
         let start = state.folded.position
-        let events = try EventLog.read(after: start, limit: 1000, in: session)
+        let events = try biometrics.open(EventLog.read(after: start, limit: 1000, in: session), in: session)
         guard !events.isEmpty else { return false }
         let touched = try state.folded.foldTracking(events)
         var statements = [PostgresStatement("SELECT projector_claim($1, $2, $3, $4)",

@@ -24,7 +24,12 @@ public struct ReadModelRebuild: Sendable {
     static let lockKey: Int64 = 0x464C_5265_6275_696C
     let connection: PostgresConnection
 
-    public init(connection: PostgresConnection) { self.connection = connection }
+    let biometrics: Biometrics
+
+    public init(connection: PostgresConnection, biometrics: Biometrics) {
+        self.connection = connection
+        self.biometrics = biometrics
+    }
 
     public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
         try await connection.run { session in
@@ -62,7 +67,7 @@ public struct ReadModelRebuild: Sendable {
                 try session.executeScript("LOCK TABLE rm_collections, rm_users, rm_faces IN ACCESS EXCLUSIVE MODE")
                 // What was appended meanwhile goes into the fresh tables first.
                 while true {
-                    let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+                    let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
                     if events.isEmpty { break }
                     let touched = try folded.foldTracking(events)
                     _ = try ReadModelRows.statements(for: folded.state, touched: touched, tables: .rebuild)
@@ -89,7 +94,7 @@ public struct ReadModelRebuild: Sendable {
         var folded = FoldedState()
         let started = ContinuousClock.now
         while true {
-            let events = try EventLog.read(after: folded.position, limit: 5000, in: session)
+            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
             guard !events.isEmpty else { return folded }
             _ = try folded.foldTracking(events)
             let elapsed = (ContinuousClock.now - started).secondsDouble

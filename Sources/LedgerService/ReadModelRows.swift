@@ -122,6 +122,10 @@ extension FoldedState {
             case .userDeleted(let e): touched.users.insert(EntityKey(id, e.userId))
             case .faceImported(let e, _): touched.faces.insert(EntityKey(id, e.faceId))
             case .faceDeleted(let e): touched.faces.insert(EntityKey(id, e.faceId))
+            case .faceForgotten(let e):
+                // Its row loses the embedding, and its user's vector loses its part.
+                touched.faces.insert(EntityKey(id, e.faceId))
+                if let owner = state.collections[id]?.faces[e.faceId]?.userId { touched.users.insert(EntityKey(id, owner)) }
             case .faceAssociated(let e):
                 touched.faces.insert(EntityKey(id, e.faceId))
                 touched.users.insert(EntityKey(id, e.userId))

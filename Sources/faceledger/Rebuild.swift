@@ -13,12 +13,15 @@ struct Rebuild: AsyncParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var masterKey: MasterKeyOptions
 
     func run() async throws {
         let started = ContinuousClock.now
         let onTerminal = isatty(STDERR_FILENO) == 1
+        let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
         let outcome = try await database.withConnection(logger: makeLogger()) { connection in
-            try await ReadModelRebuild(connection: connection).run { progress in
+            try await connection.run { try biometrics.verify(in: $0) }
+            return try await ReadModelRebuild(connection: connection, biometrics: biometrics).run { progress in
                 if onTerminal { Self.show(progress) }
             }
         }

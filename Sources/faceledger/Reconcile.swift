@@ -30,6 +30,7 @@ struct Reconcile: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var upstream: UpstreamOptions
     @OptionGroup var configFile: ConfigOptions
+    @OptionGroup var masterKey: MasterKeyOptions
 
     func validate() throws {
         if [once, list, check].filter({ $0 }).count > 1 { throw ValidationError("give at most one of --once, --list and --check") }
@@ -53,7 +54,8 @@ struct Reconcile: AsyncParsableCommand {
         if list { return try await printList(pending: pending, pool: pool) }
 
         guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
-        let runtime = try await UpstreamRuntime.start(settings, conninfo: target.conninfo, pool: pool, logger: logger)
+        let runtime = try await UpstreamRuntime.start(settings, conninfo: target.conninfo, pool: pool,
+                                                      masterKeys: try masterKey.resolved(database: database), logger: logger)
         let (client, processor, gateway) = (runtime.client, runtime.processor, runtime.gateway)
         let reconciler = Reconciler(gateway: gateway, configuration: reconcilerConfiguration, region: settings.identity.region,
                                     logger: logger)

@@ -25,6 +25,7 @@ struct Revert: AsyncParsableCommand {
     var dryRun = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var upstream: UpstreamOptions
+    @OptionGroup var masterKey: MasterKeyOptions
 
     func run() async throws {
         let collection = try required(self.collection, flag: "collection")
@@ -35,6 +36,7 @@ struct Revert: AsyncParsableCommand {
             throw ValidationError("--to \(to) is not an ISO 8601 instant (e.g. 2026-11-29T23:00:00Z)")
         }
         let upstreamSettings = try upstream.settings(runReconciler: false)
+        let masterKeys = dryRun ? nil : try masterKey.resolved(database: database)
         let logger = makeLogger()
         let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
         let target = try await database.open(logger: logger)
@@ -49,7 +51,8 @@ struct Revert: AsyncParsableCommand {
             if let upstreamSettings {
                 // Upstream mode: the commands run upstream like a client's, so both sides change together.
                 let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 2)
-                let runtime = try await UpstreamRuntime.start(upstreamSettings, conninfo: target.conninfo, pool: pool, logger: logger)
+                let runtime = try await UpstreamRuntime.start(upstreamSettings, conninfo: target.conninfo, pool: pool,
+                                                              masterKeys: masterKeys!, logger: logger)
                 let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal) {
                     operation, request, command, metadata in
                     await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
@@ -61,7 +64,9 @@ struct Revert: AsyncParsableCommand {
                 throw RuntimeError("collection \(collection) is ledgered in front of an upstream: give --upstream (and its "
                                    + "credentials) so the revert's commands run there too, or the two would drift apart")
             }
-            let processor = CommandProcessor(connection: connection, logger: logger)
+            let biometrics = Biometrics(masterKeys: masterKeys!)
+            try await connection.run { try biometrics.verify(in: $0) }
+            let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)
             try await processor.warmUp()
             let worker = Task { await processor.run() }
             let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal, processor: processor)

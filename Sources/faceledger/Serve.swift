@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var configFile: ConfigOptions
 
+    @OptionGroup var masterKey: MasterKeyOptions
+
     func run() async throws {
         try configFile.apply(to: Self.self)
         let logger = makeLogger(level: options.logLevel, format: options.logFormat)
@@ -61,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         configuration.metrics = ServerMetrics.bootstrap()
         configuration.tls = tls
         configuration.upstream = upstreamSettings
+        configuration.masterKeys = try masterKey.resolved(database: database)
         if let collector = try options.resolvedOTLPEndpoint() {
             configuration.traceExport = try TraceExport.bootstrap(endpoint: collector)
             logger.info("tracing", metadata: ["otlp_endpoint": "\(collector)"])

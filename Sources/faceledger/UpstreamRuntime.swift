@@ -13,10 +13,14 @@ struct UpstreamRuntime {
     private let connection: PostgresConnection
     private let worker: Task<Void, Never>
 
-    static func start(_ settings: UpstreamSettings, conninfo: String, pool: PostgresPool, logger: Logger) async throws -> UpstreamRuntime {
+    static func start(_ settings: UpstreamSettings, conninfo: String, pool: PostgresPool, masterKeys: MasterKeys,
+                      logger: Logger) async throws -> UpstreamRuntime {
         let sessions = SessionSettings.service(deadline: .seconds(30))
         let connection = try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits)
-        let processor = CommandProcessor(connection: connection, logger: logger, limits: CommandProcessorLimits(deadline: .seconds(60)))
+        let biometrics = Biometrics(masterKeys: masterKeys)
+        try await connection.run { try biometrics.verify(in: $0) }
+        let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics,
+                                         limits: CommandProcessorLimits(deadline: .seconds(60)))
         try await processor.warmUp()
         let worker = Task { await processor.run() }
         let client = UpstreamClient(configuration: settings.client, identity: settings.identity)

@@ -28,7 +28,7 @@ struct CommandProcessorTests {
                 BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
                 CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
                 """) }
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"))
+            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
             try await processor.warmUp()
             let worker = Task { await processor.run() }
             guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
@@ -77,7 +77,7 @@ struct CommandProcessorTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             defer { Task { await connection.close() } }
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"),
+            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
                                              limits: CommandProcessorLimits(deadline: .milliseconds(100)))
             try await processor.warmUp()
             // The worker's deadline keeper runs, but its batches are held up by the append lock.

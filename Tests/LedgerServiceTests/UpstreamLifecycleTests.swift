@@ -24,7 +24,7 @@ struct UpstreamLifecycleTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 2)
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"))
+            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
             try await processor.warmUp()
             let worker = Task { await processor.run() }
             defer { processor.finish() }

@@ -1,4 +1,5 @@
 """Fixtures for end-to-end tests: the real `faceledger` binary against a real PostgreSQL."""
+import base64
 import contextlib
 import os
 import shutil
@@ -23,6 +24,17 @@ def working_directory(tmp_path, monkeypatch):
     """Every test runs in a temporary directory of its own: a command run without --data-dir or
     --credentials-file (as users do) writes its `.faceledger/` there, never into the checkout."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def master_key(tmp_path, monkeypatch):
+    """Every test's commands share one master key (FACELEDGER_MASTER_KEY_FILE), as the servers and
+    commands of one deployment do; returns its file."""
+    path = tmp_path / "test-master-key"
+    path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("FACELEDGER_MASTER_KEY_FILE", str(path))
+    return str(path)
 
 
 @pytest.fixture(autouse=True, scope="session")

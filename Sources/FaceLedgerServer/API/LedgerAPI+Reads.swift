@@ -73,7 +73,8 @@ extension LedgerAPI {
                 throw LedgerError.invalidParameter("The face \(request.FaceId!) is not in collection \(collectionId)")
             }
             let threshold = request.FaceMatchThreshold ?? Limits.defaultSearchThreshold
-            let matches = faces.filter { $0.faceId != searched.faceId }
+            // A face without biometrics (forgotten, or indexed upstream) matches nothing and nobody.
+            let matches = faces.filter { $0.faceId != searched.faceId && !$0.embedding.isEmpty && !searched.embedding.isEmpty }
                 .map { (face: $0, similarity: Similarity.similarity(searched.embedding, $0.embedding)) }
                 .filter { $0.similarity >= threshold }
                 .sorted { ($0.similarity, $1.face.faceId) > ($1.similarity, $0.face.faceId) }
@@ -95,7 +96,7 @@ extension LedgerAPI {
                 guard let face = try await readModels.faces(in: collectionId, userId: nil, faceIds: [faceId], after: nil, limit: 1).first else {
                     throw LedgerError.invalidParameter("The face \(faceId) is not in collection \(collectionId)")
                 }
-                query = face.embedding
+                query = face.embedding.isEmpty ? nil : face.embedding
                 response["SearchedFace"] = .object(["FaceId": .string(faceId)])
             } else {
                 let userId = request.UserId!

@@ -127,6 +127,7 @@ public struct LedgerAPI: Sendable {
         case .associateFaces: return await submit(AssociateFacesRequest.self, operation, body, signer, metadata)
         case .disassociateFaces: return await submit(DisassociateFacesRequest.self, operation, body, signer, metadata)
         case .deleteFaces: return await submit(DeleteFacesRequest.self, operation, body, signer, metadata)
+        case .forgetFaces: return await submit(ForgetFacesRequest.self, operation, body, signer, metadata)
         case .importFaces:
             return await submit(ImportFacesRequest.self, operation, body, signer, metadata) { request in
                 request.generatedIds = (request.Faces ?? []).map { _ in
@@ -174,7 +175,9 @@ public struct LedgerAPI: Sendable {
         var submission = CommandSubmission(
             operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: hash,
             command: command, metadata: metadata)
-        guard let upstream, case .success(let validated) = command else { return .answer(await processor.submit(submission)) }
+        guard let upstream, !operation.isLocalCommand, case .success(let validated) = command else {
+            return .answer(await processor.submit(submission))
+        }
         // The client's token goes upstream with every call; without one, a generated token does, and
         // is recorded with the command so that every replay reuses it. An operation that carries no
         // token upstream gets one derived from the request, so an SDK's retry joins its command.

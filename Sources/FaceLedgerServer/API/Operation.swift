@@ -17,6 +17,7 @@ enum Operation: String, CaseIterable, Sendable {
     case searchFaces = "SearchFaces"
     case indexFaces = "IndexFaces"
     case importFaces = "ImportFaces"
+    case forgetFaces = "ForgetFaces"
     case getFaceHistory = "GetFaceHistory"
     case getUserHistory = "GetUserHistory"
     case getPrincipalHistory = "GetPrincipalHistory"
@@ -47,7 +48,7 @@ enum Operation: String, CaseIterable, Sendable {
 
     /// FaceLedger's own operations (target prefix `FaceLedger.`); each is in the botocore model
     /// `clients/botocore/faceledger/2026-11-30/service-2.json`.
-    var isExtension: Bool { self == .importFaces || isAudit }
+    var isExtension: Bool { self == .importFaces || self == .forgetFaces || isAudit }
 
     /// The audit operations: for admins and auditors.
     var isAudit: Bool {
@@ -61,7 +62,7 @@ enum Operation: String, CaseIterable, Sendable {
     var isCommand: Bool {
         switch self {
         case .createCollection, .deleteCollection, .createUser, .deleteUser, .associateFaces, .disassociateFaces,
-            .deleteFaces, .importFaces, .indexFaces:
+            .deleteFaces, .importFaces, .indexFaces, .forgetFaces:
             true
         case .describeCollection, .listCollections, .listUsers, .listFaces, .searchUsers, .searchFaces, .getFaceHistory,
             .getUserHistory, .getPrincipalHistory, .getCollectionHistory, .getRequestHistory:
@@ -70,14 +71,18 @@ enum Operation: String, CaseIterable, Sendable {
     }
 
     /// Admins may do everything, writers every Rekognition operation and ImportFaces, auditors
-    /// only reads (and the audit operations).
+    /// only reads (and the audit operations). Forgetting biometrics is for admins alone.
     func isAllowed(for role: Role) -> Bool {
         switch role {
         case .admin: true
-        case .writer: !isAudit
+        case .writer: !isAudit && self != .forgetFaces
         case .auditor: !isCommand
         }
     }
+
+    /// Commands the ledger decides itself in upstream mode too: forgetting destroys what the ledger
+    /// holds (its data keys), which no upstream knows of.
+    var isLocalCommand: Bool { self == .forgetFaces }
 
     /// The body limit of every operation but ImportFaces, and of a target that names no operation.
     static let defaultMaxBodyBytes = 1 << 20

@@ -238,6 +238,29 @@ struct IndexFacesRequest: CommandRequest {
     func command(region: String) -> LedgerCommand { .indexFaces(collectionId: CollectionId!, externalImageId: ExternalImageId) }
 }
 
+/// FaceLedger.ForgetFaces: destroys the biometrics of faces (admins only).
+struct ForgetFacesRequest: CommandRequest {
+    var CollectionId: String?
+    var FaceIds: [String]?
+    var Reason: String?
+    var ClientRequestToken: String? { nil }
+    var withoutToken: Self { self }
+
+    func validate() throws {
+        var v = Validator()
+        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
+        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096, required: true)
+        if let Reason, Reason.count > 1024 {
+            v.fail("Value at 'reason' failed to satisfy constraint: Member must have length less than or equal to 1024")
+        }
+        try v.finish()
+    }
+
+    func command(region: String) -> LedgerCommand {
+        .forgetFaces(collectionId: CollectionId!, faceIds: FaceIds!, reason: Reason)
+    }
+}
+
 // MARK: Reads
 
 struct ListCollectionsRequest: OperationRequest {

@@ -1,0 +1,249 @@
+import Crypto
+import EventLog
+import Foundation
+import LedgerDomain
+import Postgres
+import Synchronization
+
+/// The key-encryption keys ("master keys") that wrap the data keys of `face_keys`: never in the
+/// database. A key file holds one base64 256-bit key a line (`#` comments); the first is current — new
+/// data keys are wrapped under it — and the others still unwrap what they wrapped, until
+/// `faceledger rotate-master-key` has re-wrapped it all. A key's id is the first 16 hex digits of its
+/// SHA-256, so a wrong key is known by its id before anything is decrypted.
+///
+/// The file is read again when it changes, so a rotation reaches running servers without a restart.
+public final class MasterKeys: Sendable {
+    public struct Key: Sendable {
+        public let id: String
+        /// The key's bytes (SymmetricKey itself is not Sendable).
+        let bytes: Data
+        var key: SymmetricKey { SymmetricKey(data: bytes) }
+    }
+
+    /// Where the keys come from: a file, or (for tests) keys held in memory only.
+    private let file: String?
+    private let loaded: Mutex<(keys: [Key], modified: Date?, checked: ContinuousClock.Instant)>
+
+    private init(file: String?, keys: [Key], modified: Date?) {
+        self.file = file
+        self.loaded = Mutex((keys, modified, .now))
+    }
+
+    /// The keys of `file`; a missing, unreadable or malformed file is an error that says which.
+    public static func load(file: String) throws -> MasterKeys {
+        let (keys, modified) = try read(file)
+        return MasterKeys(file: file, keys: keys, modified: modified)
+    }
+
+    /// One random key held in memory only (tests).
+    public static func ephemeral() -> MasterKeys {
+        MasterKeys(file: nil, keys: [Key(SymmetricKey(size: .bits256))], modified: nil)
+    }
+
+    /// A new key file's contents: one random key.
+    public static func newKeyFile() -> [UInt8] {
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+        return Array("""
+            # FaceLedger master key: wraps the keys of the face embeddings in the log. Keep it apart from the
+            # database and its backups; without it no embedding can be read. One base64 256-bit key a line,
+            # the current one first (faceledger rotate-master-key).
+            \(key)
+
+            """.utf8)
+    }
+
+    /// The key new data keys are wrapped under.
+    public var current: Key { keys()[0] }
+
+    /// The ids of every key held.
+    public var ids: [String] { keys().map(\.id) }
+
+    func key(id: String) -> SymmetricKey? {
+        if let key = keys().first(where: { $0.id == id }) { return key.key }
+        return keys(forceCheck: true).first { $0.id == id }?.key
+    }
+
+    /// The keys, read again from the file when it changed (checked at most once a second, or now).
+    private func keys(forceCheck: Bool = false) -> [Key] {
+        guard let file else { return loaded.withLock { $0.keys } }
+        return loaded.withLock { state in
+            let now = ContinuousClock.now
+            guard forceCheck || now - state.checked >= .seconds(1) else { return state.keys }
+            state.checked = now
+            let modified = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
+            if modified != state.modified, let (keys, stamp) = try? Self.read(file) {
+                state.keys = keys
+                state.modified = stamp
+            }
+            return state.keys
+        }
+    }
+
+    private static func read(_ file: String) throws -> ([Key], Date?) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw BiometricsError(description: "cannot read the master key file \(file)")
+        }
+        var keys: [Key] = []
+        for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let bytes = Data(base64Encoded: line), bytes.count == 32 else {
+                throw BiometricsError(description: "line \(number + 1) of the master key file \(file) is not a base64 256-bit key")
+            }
+            keys.append(Key(SymmetricKey(data: bytes)))
+        }
+        guard !keys.isEmpty else { throw BiometricsError(description: "the master key file \(file) holds no key") }
+        let modified = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
+        return (keys, modified)
+    }
+}
+
+extension MasterKeys.Key {
+    init(_ key: SymmetricKey) {
+        self.bytes = key.withUnsafeBytes { Data($0) }
+        self.id = key.withUnsafeBytes { SHA256.hash(data: Data($0)) }.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A failure of the biometrics' encryption: a missing or wrong master key, a data key that does not open.
+public struct BiometricsError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The embeddings in the log, encrypted: each under a data key of its own (AES-GCM, 256 bits), the
+/// data keys in `face_keys` wrapped under the master key (migration 010). Destroying a face's data keys
+/// forgets its biometrics for good, without touching the append-only, hash-chained log.
+public struct Biometrics: Sendable {
+    public let masterKeys: MasterKeys
+
+    public init(masterKeys: MasterKeys) {
+        self.masterKeys = masterKeys
+    }
+
+    /// A data key, its embedding sealed under it, and the key as `face_keys` stores it.
+    struct Sealed {
+        let keyId: UUID
+        let embedding: [UInt8]
+        let wrappedKey: [UInt8]
+        let kekId: String
+    }
+
+    /// Encrypts one embedding (its float32 bytes) under a new data key.
+    func seal(_ embedding: [UInt8]) throws -> Sealed {
+        let dataKey = SymmetricKey(size: .bits256)
+        let master = masterKeys.current
+        let sealed = try AES.GCM.seal(embedding, using: dataKey).combined!
+        let wrapped = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: master.key).combined! }
+        return Sealed(keyId: UUID(), embedding: Array(sealed), wrappedKey: Array(wrapped), kekId: master.id)
+    }
+
+    /// The events with every encrypted embedding opened: its clear bytes, or none when its data key
+    /// was destroyed (the face was forgotten). Embeddings stored in clear pass unchanged. A data key
+    /// wrapped under a master key this process does not hold is an error, never taken for forgotten.
+    public func open(_ events: [RecordedEvent], in session: PostgresSession) throws -> [RecordedEvent] {
+        var keyIds: [Int: UUID] = [:]
+        for (index, event) in events.enumerated() where event.type == "FaceImported" && event.embedding != nil {
+            if let keyId = try? JSONDecoder().decode(KeyReference.self, from: Data(event.data.utf8)).keyId.flatMap(UUID.init) {
+                keyIds[index] = keyId
+            }
+        }
+        guard !keyIds.isEmpty else { return events }
+        let dataKeys = try unwrappedKeys(Array(Set(keyIds.values)), in: session)
+        var opened = events
+        for (index, keyId) in keyIds {
+            guard let key = dataKeys[keyId] else {
+                opened[index].embedding = nil  // forgotten
+                continue
+            }
+            do {
+                opened[index].embedding = Array(try AES.GCM.open(AES.GCM.SealedBox(combined: opened[index].embedding!), using: key))
+            } catch {
+                throw BiometricsError(description: "the embedding of event \(events[index].position) does not open under its data key")
+            }
+        }
+        return opened
+    }
+
+    private struct KeyReference: Decodable {
+        var keyId: String?
+    }
+
+    private func unwrappedKeys(_ keyIds: [UUID], in session: PostgresSession) throws -> [UUID: SymmetricKey] {
+        var keys: [UUID: SymmetricKey] = [:]
+        for row in try session.query("SELECT key_id, kek_id, wrapped FROM face_keys WHERE key_id = ANY($1)", [.uuidArray(keyIds)]) {
+            let kekId: String = try row.decode(at: 1)
+            guard let master = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
+            do {
+                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: master)
+                keys[try row.decode(UUID.self, at: 0)] = SymmetricKey(data: raw)
+            } catch {
+                throw BiometricsError(description: "a data key does not unwrap under master key \(kekId)")
+            }
+        }
+        return keys
+    }
+
+    /// Refuses a master key that does not fit the database: some data key is wrapped under a key
+    /// this process does not hold (a wrong or missing key file).
+    public func verify(in session: PostgresSession) throws {
+        let ids = masterKeys.ids
+        if let row = try session.query("SELECT kek_id FROM face_keys WHERE NOT (kek_id = ANY($1)) LIMIT 1", [.textArray(ids)]).first {
+            throw Self.unknownMasterKey(try row.decode(String.self, at: 0))
+        }
+    }
+
+    private static func unknownMasterKey(_ kekId: String) -> BiometricsError {
+        BiometricsError(description: """
+            this database's face embeddings are encrypted under master key \(kekId), which is not among the keys \
+            given: start with the right --master-key-file
+            """)
+    }
+
+    // MARK: Inside a command batch's transaction
+
+    /// Stores the data keys of a batch's new embeddings.
+    static func store(_ keys: [(sealed: Sealed, faceId: String)], collectionId: String, in session: PostgresSession) throws {
+        guard !keys.isEmpty else { return }
+        try session.query("""
+            INSERT INTO face_keys (key_id, collection_id, face_id, kek_id, wrapped)
+            SELECT k.key_id, $1, k.face_id, k.kek_id, k.wrapped
+            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[]) AS k(key_id, face_id, kek_id, wrapped)
+            """, [.text(collectionId), .uuidArray(keys.map(\.sealed.keyId)), .textArray(keys.map(\.faceId)),
+                  .textArray(keys.map(\.sealed.kekId)), .byteaArray(keys.map(\.sealed.wrappedKey))])
+    }
+
+    /// Destroys every data key of the faces: their embeddings in the log can no longer be read.
+    static func destroyKeys(of faceIds: [String], collectionId: String, in session: PostgresSession) throws {
+        guard !faceIds.isEmpty else { return }
+        try session.query("DELETE FROM face_keys WHERE collection_id = $1 AND face_id = ANY($2)",
+                          [.text(collectionId), .textArray(faceIds)])
+    }
+
+    // MARK: Rotation
+
+    /// Re-wraps up to `limit` data keys that are not under the current master key; returns how many.
+    /// Rows another rotation holds are skipped, so several runs may overlap; the log is not touched.
+    public func rewrap(limit: Int, in session: PostgresSession) throws -> Int {
+        let current = masterKeys.current
+        return try session.transaction {
+            let rows = try session.query("""
+                SELECT key_id, kek_id, wrapped FROM face_keys WHERE kek_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+                """, [.text(current.id), .int64(Int64(limit))])
+            var ids: [UUID] = []
+            var wrapped: [[UInt8]?] = []
+            for row in rows {
+                let kekId: String = try row.decode(at: 1)
+                guard let old = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
+                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: old)
+                ids.append(try row.decode(at: 0))
+                wrapped.append(Array(try AES.GCM.seal(raw, using: current.key).combined!))
+            }
+            guard !ids.isEmpty else { return 0 }
+            try session.query("""
+                UPDATE face_keys SET kek_id = $1, wrapped = k.wrapped
+                FROM unnest($2::uuid[], $3::bytea[]) AS k(key_id, wrapped) WHERE face_keys.key_id = k.key_id
+                """, [.text(current.id), .uuidArray(ids), .byteaArray(wrapped)])
+            return ids.count
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import EventLog
+import FaceLedgerServer
+import Foundation
+import LedgerDomain
+import LedgerService
+import Postgres
+
+struct Forget: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Destroy the biometrics of faces (a data subject's request), keeping the ledger whole.",
+        discussion: """
+            Destroys the data keys of the faces' embeddings, so that nothing — the API, the audit, a rebuild, \
+            `state --as-of` any instant — can read them again, and records a FaceForgotten event per face under the \
+            operator's principal (operator:<login name>) with --reason. The faces stay, with their users and history; \
+            searches no longer match them; `verify` still passes. The same as the API's FaceLedger.ForgetFaces.
+            """)
+
+    @Option(help: "The collection (required; env FACELEDGER_COLLECTION).") var collection: String?
+    @Option(name: .customLong("face-id"), help: "A face to forget (repeat for more).") var faceIds: [String] = []
+    @Option(help: "Why, recorded with each FaceForgotten event (env FACELEDGER_REASON).") var reason: String?
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var masterKey: MasterKeyOptions
+
+    func run() async throws {
+        let collection = try required(self.collection, flag: "collection")
+        guard !faceIds.isEmpty else { throw ValidationError("give the faces to forget with --face-id") }
+        let reason = self.reason ?? environmentValue(forFlag: "reason")
+        let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
+        let logger = makeLogger()
+        let principal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let outcome = try await database.withConnection(logger: logger) { connection in
+            try await connection.run { try biometrics.verify(in: $0) }
+            let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)
+            try await processor.warmUp()
+            let worker = Task { await processor.run() }
+            var request: [String: JSONValue] = ["CollectionId": .string(collection), "FaceIds": .array(faceIds.map(JSONValue.string))]
+            if let reason { request["Reason"] = .string(reason) }
+            let outcome = await processor.submit(CommandSubmission(
+                operation: "ForgetFaces", collectionId: collection, recordedRequest: .object(request), requestHash: "",
+                command: .success(.forgetFaces(collectionId: collection, faceIds: faceIds, reason: reason)),
+                metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: "ForgetFaces",
+                                        sourceAddress: "faceledger forget")))
+            processor.finish()
+            await worker.value
+            return outcome
+        }
+        switch outcome {
+        case .success(let response):
+            let forgotten = response["ForgottenFaces"]?.arrayValue.compactMap(\.stringValue) ?? []
+            for face in forgotten { printLine("forgotten: \(face)") }
+            let missing = response["UnsuccessfulFaceForgets"]?.arrayValue.compactMap { $0["FaceId"]?.stringValue } ?? []
+            for face in missing { FileHandle.standardError.write(Data("not found: \(face)\n".utf8)) }
+            if !missing.isEmpty { throw ExitCode.failure }
+        case .failure(let error):
+            throw RuntimeError(error.message)
+        }
+    }
+}
+
+struct RotateMasterKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-master-key",
+        abstract: "Re-wrap every face data key under the current master key, without touching the log.",
+        discussion: """
+            With --new-key-file FILE: writes a new master key file (mode 0600) holding a new key followed by the keys \
+            of --master-key-file, and exits. Give that file to every server (they read a changed key file again by \
+            themselves), then run `faceledger rotate-master-key --master-key-file FILE`: it re-wraps every data key \
+            that is not under the file's first key, while servers keep serving. When it reports none left, the old \
+            keys can be removed from the file.
+            """)
+
+    @Option(name: .customLong("new-key-file"), help: "Write a new master key file: a new key first, then the current file's keys.")
+    var newKeyFile: String?
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var masterKey: MasterKeyOptions
+
+    func run() async throws {
+        if let newKeyFile {
+            var contents = MasterKeys.newKeyFile()
+            if let current = masterKey.masterKeyFile ?? environmentValue(forFlag: "master-key-file") {
+                guard let old = try? String(contentsOfFile: current, encoding: .utf8) else {
+                    throw RuntimeError("cannot read the master key file \(current)")
+                }
+                contents += Array("# the previous keys, until rotate-master-key has re-wrapped everything:\n\(old)".utf8)
+            }
+            guard try PrivateFile.createIfAbsent(newKeyFile, contents: contents) else {
+                throw RuntimeError("\(newKeyFile) exists already: give a new file")
+            }
+            printLine("wrote \(newKeyFile)")
+            return
+        }
+        let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
+        let total = try await database.withConnection(logger: makeLogger()) { connection in
+            try await connection.run { session in
+                var total = 0
+                while case let count = try biometrics.rewrap(limit: 1000, in: session), count > 0 { total += count }
+                return total
+            }
+        }
+        printLine("re-wrapped \(total) data keys under master key \(biometrics.masterKeys.current.id)")
+    }
+}
