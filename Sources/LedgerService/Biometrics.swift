@@ -247,3 +247,57 @@ public struct Biometrics: Sendable {
         }
     }
 }
+
+extension Biometrics {
+    /// The one-off migration of a log written before embeddings were encrypted (README: "Privacy"):
+    /// every FaceImported event whose embedding is in clear gets a data key (named in its payload) and
+    /// its embedding encrypted, and the hash chain is computed again over the whole log — the only
+    /// change to history FaceLedger ever makes, done before the first release, as the schema's owner,
+    /// with no server running. Digests signed before it no longer verify; sign a new one. Returns how
+    /// many embeddings it encrypted (0: nothing to do, nothing changed).
+    public func encryptLegacyEmbeddings(in session: PostgresSession) throws -> Int {
+        try session.transaction {
+            try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+            let rows = try session.query("""
+                SELECT position, collection_id, stream, embedding FROM events
+                WHERE type = 'FaceImported' AND embedding IS NOT NULL AND length(embedding) > 0 AND NOT (data ? 'keyId')
+                ORDER BY position
+                """)
+            guard !rows.isEmpty else { return 0 }
+            var positions: [Int64?] = []
+            var keyIds: [String?] = []
+            var sealedEmbeddings: [[UInt8]?] = []
+            var keysByCollection: [String: [(sealed: Sealed, faceId: String)]] = [:]
+            for row in rows {
+                let sealed = try seal(try row.decode([UInt8].self, at: 3))
+                let collectionId: String = try row.decode(at: 1)
+                let faceId = String(try row.decode(String.self, at: 2).dropFirst("face:".count))
+                positions.append(try row.decode(Int64.self, at: 0))
+                keyIds.append(sealed.keyId.uuidString.lowercased())
+                sealedEmbeddings.append(sealed.embedding)
+                keysByCollection[collectionId, default: []].append((sealed, faceId))
+            }
+            for (collectionId, keys) in keysByCollection { try Self.store(keys, collectionId: collectionId, in: session) }
+            // The append-only trigger is off only inside this transaction: ALTER TABLE holds the table
+            // exclusively until commit, and it is on again at commit (as in migration 006).
+            try session.executeScript("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
+            try session.query("""
+                UPDATE events AS e SET data = e.data || jsonb_build_object('keyId', k.key_id), embedding = k.sealed
+                FROM unnest($1::int8[], $2::text[], $3::bytea[]) AS k(position, key_id, sealed)
+                WHERE e.position = k.position
+                """, [.int64Array(positions), .textArray(keyIds), .byteaArray(sealedEmbeddings)])
+            try session.executeScript("""
+                UPDATE events AS e SET hash = chained.hash
+                FROM (SELECT x.position,
+                             event_chain(NULL::bytea, event_hash_fields(
+                                 x.position, x.collection_id, x.stream, x.version, x.type, x.schema_version, x.data, x.embedding,
+                                 x.principal, x.request_id, x.client_token, x.operation, x.source_address, x.command_id,
+                                 x.recorded_at)) OVER (ORDER BY x.position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS hash
+                      FROM events AS x) AS chained
+                WHERE e.position = chained.position AND e.hash IS DISTINCT FROM chained.hash;
+                ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete;
+                """)
+            return rows.count
+        }
+    }
+}

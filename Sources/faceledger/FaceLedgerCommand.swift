@@ -12,6 +12,6 @@ struct FaceLedgerCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Migrate.self, Rebuild.self, State.self, Revert.self, AuditCommand.self, VerifyLog.self, DigestLog.self,
-            Reconcile.self, Forget.self, RotateMasterKey.self, LoadTest.self,
+            Reconcile.self, Forget.self, RotateMasterKey.self, EncryptLog.self, LoadTest.self,
         ])
 }

@@ -101,3 +101,31 @@ struct RotateMasterKey: AsyncParsableCommand {
         printLine("re-wrapped \(total) data keys under master key \(biometrics.masterKeys.current.id)")
     }
 }
+
+struct EncryptLog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encrypt-log",
+        abstract: "One-off: encrypt the embeddings a log written before encryption holds in clear.",
+        discussion: """
+            For logs written by a FaceLedger before embeddings were encrypted: gives every such embedding a data key \
+            and encrypts it, then computes the hash chain again over the whole log. Run it once, as the schema's \
+            owner, with no server running; then `faceledger verify` passes on the new chain, and digests signed \
+            before no longer verify (sign a new one with `faceledger digest`). A log with nothing in clear is left \
+            as it is.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var masterKey: MasterKeyOptions
+
+    func run() async throws {
+        let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
+        let count = try await database.withConnection(logger: makeLogger()) { connection in
+            try await connection.run { session in
+                try biometrics.verify(in: session)
+                return try biometrics.encryptLegacyEmbeddings(in: session)
+            }
+        }
+        printLine(count == 0 ? "no embedding in clear: nothing changed"
+                             : "encrypted \(count) embeddings and computed the hash chain again: sign a new digest")
+    }
+}

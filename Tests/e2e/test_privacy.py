@@ -174,3 +174,34 @@ def test_rotating_the_master_key_while_serving_keeps_every_request_working(facel
         hit = Api(again, api.database_url).client().search_faces(CollectionId="c", FaceId=faces[0]["FaceId"], FaceMatchThreshold=0)
         assert len(faces) > 20 and hit["FaceMatches"]
         again.stop()
+
+
+def test_a_log_written_before_encryption_is_encrypted_once_and_still_verifies(faceledger, database_url, data_dir):
+    credentials = write_credentials(data_dir)
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        Api(server, database_url).client().create_collection(CollectionId="c")
+        server.stop()
+    face = "00000000-0000-0000-0000-00000000abcd"
+    # A FaceImported as FaceLedger wrote it before encryption: the embedding in clear beside the payload.
+    psql(database_url, f"""SELECT append_events('c', '{{}}', '{{}}', ARRAY['face:{face}'], ARRAY['FaceImported'], ARRAY[1]::int8[],
+        ARRAY['{{"faceId": "{face}", "imageId": "i", "confidence": 100}}']::jsonb[], ARRAY['\\x{float_hex(TELLTALE)}'::bytea],
+        ARRAY['legacy'], ARRAY['r-legacy'], ARRAY[NULL]::text[], ARRAY['ImportFaces'], ARRAY[NULL]::text[], ARRAY[NULL]::uuid[])""")
+    assert "float bytes" in telltales_in(dump(database_url, "events"))
+
+    def run(*args):
+        return subprocess.run([faceledger, *args, "--database-url", database_url], capture_output=True, text=True, timeout=120)
+    assert run("verify").returncode == 0
+    encrypted = run("encrypt-log")
+    assert encrypted.returncode == 0 and "encrypted 1 embeddings" in encrypted.stdout, encrypted.stderr
+    assert telltales_in(dump(database_url, "events")) == []
+    assert run("verify").returncode == 0  # the chain computed again, over the ciphertext
+    assert "nothing changed" in run("encrypt-log").stdout
+    # The embedding is there for the ledger (under its key), and forgetting it now destroys it.
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials) as server:
+        api = Api(server, database_url)
+        [probe] = api.import_faces("c", [[v + 0.001 for v in TELLTALE]])
+        matches = api.client().search_faces(CollectionId="c", FaceId=probe, FaceMatchThreshold=90)["FaceMatches"]
+        assert [m["Face"]["FaceId"] for m in matches] == [face]
+        assert api.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [face]})[0] == 200
+        server.stop()
+    assert telltales_in(dump(database_url)) == []
