@@ -17,7 +17,8 @@ struct Forget: AsyncParsableCommand {
             """)
 
     @Option(help: "The collection (required; env FACELEDGER_COLLECTION).") var collection: String?
-    @Option(name: .customLong("face-id"), help: "A face to forget (repeat for more).") var faceIds: [String] = []
+    @Option(name: .customLong("face-id"), parsing: .upToNextOption, help: "The faces to forget (--face-id A B, or the flag repeated).")
+    var faceIds: [String] = []
     @Option(help: "Why, recorded with each FaceForgotten event (env FACELEDGER_REASON).") var reason: String?
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var masterKey: MasterKeyOptions
