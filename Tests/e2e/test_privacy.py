@@ -59,8 +59,11 @@ def test_forgetting_a_face_leaves_no_way_to_its_embedding(faceledger, api):
     assert forgotten in [m["Face"]["FaceId"] for m in matches]  # the biometrics work before
 
     # Only an admin may forget.
-    status, _, body = api.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [forgotten]}, role="writer")
-    assert status == 400 and body["__type"] == "AccessDeniedException"
+    for role in ("writer", "auditor"):
+        status, _, body = api.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [forgotten]}, role=role)
+        assert status == 400 and body["__type"] == "AccessDeniedException", role
+    from test_state import now
+    before_forget = now(api)
     status, _, body = api.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [forgotten, "1" * 8 + "-1111-1111-1111-" + "1" * 12],
                                                          "Reason": "data subject request #42"})
     assert status == 200, body
@@ -83,6 +86,9 @@ def test_forgetting_a_face_leaves_no_way_to_its_embedding(faceledger, api):
     rebuilt = subprocess.run([faceledger, "rebuild", "--database-url", api.database_url], capture_output=True, text=True, env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert psql(api.database_url, "SELECT length(embedding) FROM rm_faces WHERE face_id = '%s'" % forgotten) == "0"
+    as_of = subprocess.run([faceledger, "state", "--database-url", api.database_url, "--collection", "c", "--as-of", before_forget,
+                            "--json"], capture_output=True, text=True, env=env)
+    assert as_of.returncode == 0 and forgotten in as_of.stdout, as_of.stderr  # the state then, without the biometrics
     assert psql(api.database_url, "SELECT length(embedding) > 0 FROM rm_faces WHERE face_id = '%s'" % kept) == "t"
     assert telltales_in(dump(api.database_url)) == []
 
