@@ -9,7 +9,8 @@ public enum Similarity {
 
     /// normalize(Σ normalize(eᵢ)): the vector a user is matched against; nil without faces.
     public static func userVector(_ embeddings: [[Float]]) -> [Double]? {
-        guard let first = embeddings.first else { return nil }
+        // Faces without biometrics (forgotten, or indexed upstream) take no part.
+        guard let first = embeddings.first(where: { !$0.isEmpty }) else { return nil }
         var sum = [Double](repeating: 0, count: first.count)
         for embedding in embeddings {
             guard let unit = normalized(embedding), unit.count == sum.count else { continue }

@@ -21,23 +21,23 @@ public final class MasterKeys: Sendable {
     }
 
     /// Where the keys come from: a file, or (for tests) keys held in memory only.
-    private let file: String?
-    private let loaded: Mutex<(keys: [Key], modified: Date?, checked: ContinuousClock.Instant)>
+    public let file: String?
+    private let loaded: Mutex<(keys: [Key], text: String, checked: ContinuousClock.Instant)>
 
-    private init(file: String?, keys: [Key], modified: Date?) {
+    private init(file: String?, keys: [Key], text: String) {
         self.file = file
-        self.loaded = Mutex((keys, modified, .now))
+        self.loaded = Mutex((keys, text, .now))
     }
 
     /// The keys of `file`; a missing, unreadable or malformed file is an error that says which.
     public static func load(file: String) throws -> MasterKeys {
-        let (keys, modified) = try read(file)
-        return MasterKeys(file: file, keys: keys, modified: modified)
+        let (keys, text) = try read(file)
+        return MasterKeys(file: file, keys: keys, text: text)
     }
 
     /// One random key held in memory only (tests).
     public static func ephemeral() -> MasterKeys {
-        MasterKeys(file: nil, keys: [Key(SymmetricKey(size: .bits256))], modified: nil)
+        MasterKeys(file: nil, keys: [Key(SymmetricKey(size: .bits256))], text: "")
     }
 
     /// A new key file's contents: one random key.
@@ -63,23 +63,26 @@ public final class MasterKeys: Sendable {
         return keys(forceCheck: true).first { $0.id == id }?.key
     }
 
-    /// The keys, read again from the file when it changed (checked at most once a second, or now).
+    /// The keys, read again from the file when its contents changed (checked at most once a second, or
+    /// now; through symbolic links, as mounted secrets swap them). A changed file is taken only if it
+    /// still holds the current key — the last step of a rotation drops older keys, never the current
+    /// one — so a wrong file put in place never has new data keys wrapped under a key that may vanish.
     private func keys(forceCheck: Bool = false) -> [Key] {
         guard let file else { return loaded.withLock { $0.keys } }
         return loaded.withLock { state in
             let now = ContinuousClock.now
             guard forceCheck || now - state.checked >= .seconds(1) else { return state.keys }
             state.checked = now
-            let modified = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
-            if modified != state.modified, let (keys, stamp) = try? Self.read(file) {
+            guard let (keys, text) = try? Self.read(file), text != state.text else { return state.keys }
+            if keys.contains(where: { $0.id == state.keys[0].id }) {
                 state.keys = keys
-                state.modified = stamp
+                state.text = text
             }
             return state.keys
         }
     }
 
-    private static func read(_ file: String) throws -> ([Key], Date?) {
+    private static func read(_ file: String) throws -> ([Key], String) {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw BiometricsError(description: "cannot read the master key file \(file)")
         }
@@ -93,8 +96,7 @@ public final class MasterKeys: Sendable {
             keys.append(Key(SymmetricKey(data: bytes)))
         }
         guard !keys.isEmpty else { throw BiometricsError(description: "the master key file \(file) holds no key") }
-        let modified = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
-        return (keys, modified)
+        return (keys, text)
     }
 }
 
@@ -128,13 +130,24 @@ public struct Biometrics: Sendable {
         let kekId: String
     }
 
-    /// Encrypts one embedding (its float32 bytes) under a new data key.
-    func seal(_ embedding: [UInt8]) throws -> Sealed {
+    /// Encrypts one embedding (its float32 bytes) of a face under a new data key. The ciphertext is
+    /// bound to its key id, and the wrapped key to its id, collection and face (authenticated data): a
+    /// wrapped key copied to another row, or a ciphertext moved to another event, does not open.
+    func seal(_ embedding: [UInt8], collectionId: String, faceId: String) throws -> Sealed {
         let dataKey = SymmetricKey(size: .bits256)
+        let keyId = UUID()
         let master = masterKeys.current
-        let sealed = try AES.GCM.seal(embedding, using: dataKey).combined!
-        let wrapped = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: master.key).combined! }
-        return Sealed(keyId: UUID(), embedding: Array(sealed), wrappedKey: Array(wrapped), kekId: master.id)
+        let sealed = try AES.GCM.seal(embedding, using: dataKey, authenticating: Self.embeddingContext(keyId))
+        let wrapped = try dataKey.withUnsafeBytes {
+            try AES.GCM.seal(Data($0), using: master.key, authenticating: Self.keyContext(keyId, collectionId, faceId))
+        }
+        return Sealed(keyId: keyId, embedding: Array(sealed.combined!), wrappedKey: Array(wrapped.combined!), kekId: master.id)
+    }
+
+    static func embeddingContext(_ keyId: UUID) -> Data { Data("faceledger embedding \(keyId.uuidString.lowercased())".utf8) }
+
+    static func keyContext(_ keyId: UUID, _ collectionId: String, _ faceId: String) -> Data {
+        Data("faceledger data key \(keyId.uuidString.lowercased()) \(collectionId.utf8.count):\(collectionId) \(faceId)".utf8)
     }
 
     /// The events with every encrypted embedding opened: its clear bytes, or none when its data key
@@ -156,7 +169,8 @@ public struct Biometrics: Sendable {
                 continue
             }
             do {
-                opened[index].embedding = Array(try AES.GCM.open(AES.GCM.SealedBox(combined: opened[index].embedding!), using: key))
+                opened[index].embedding = Array(try AES.GCM.open(AES.GCM.SealedBox(combined: opened[index].embedding ?? []), using: key,
+                                                                 authenticating: Self.embeddingContext(keyId)))
             } catch {
                 throw BiometricsError(description: "the embedding of event \(events[index].position) does not open under its data key")
             }
@@ -170,12 +184,15 @@ public struct Biometrics: Sendable {
 
     private func unwrappedKeys(_ keyIds: [UUID], in session: PostgresSession) throws -> [UUID: SymmetricKey] {
         var keys: [UUID: SymmetricKey] = [:]
-        for row in try session.query("SELECT key_id, kek_id, wrapped FROM face_keys WHERE key_id = ANY($1)", [.uuidArray(keyIds)]) {
+        for row in try session.query("SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE key_id = ANY($1)",
+                                     [.uuidArray(keyIds)]) {
             let kekId: String = try row.decode(at: 1)
             guard let master = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
             do {
-                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: master)
-                keys[try row.decode(UUID.self, at: 0)] = SymmetricKey(data: raw)
+                let keyId: UUID = try row.decode(at: 0)
+                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: master,
+                                           authenticating: Self.keyContext(keyId, try row.decode(at: 3), try row.decode(at: 4)))
+                keys[keyId] = SymmetricKey(data: raw)
             } catch {
                 throw BiometricsError(description: "a data key does not unwrap under master key \(kekId)")
             }
@@ -219,24 +236,52 @@ public struct Biometrics: Sendable {
                           [.text(collectionId), .textArray(faceIds)])
     }
 
+    /// Destroys every data key of a collection (it was deleted: its faces' biometrics go with it).
+    static func destroyKeys(ofCollection collectionId: String, in session: PostgresSession) throws {
+        try session.query("DELETE FROM face_keys WHERE collection_id = $1", [.text(collectionId)])
+    }
+
+    /// How many data keys are still wrapped under a key other than the current one.
+    public func keysUnderOlderMasterKeys(in session: PostgresSession) throws -> Int {
+        try session.query("SELECT count(*) FROM face_keys WHERE kek_id <> $1", [.text(masterKeys.current.id)])[0].decode(Int.self, at: 0)
+    }
+
+    /// The faces among `faceIds` whose embedding the log holds in clear (written before encryption,
+    /// not migrated by `encrypt-log`): forgetting cannot destroy those.
+    static func facesInClear(_ faceIds: [String], collectionId: String, in session: PostgresSession) throws -> [String] {
+        guard !faceIds.isEmpty else { return [] }
+        return try session.query("""
+            SELECT DISTINCT substr(stream, 6) FROM events
+            WHERE collection_id = $1 AND stream = ANY($2) AND type = 'FaceImported' AND embedding IS NOT NULL
+              AND length(embedding) > 0 AND NOT (data ? 'keyId')
+            """, [.text(collectionId), .textArray(faceIds.map { "face:" + $0 })]).map { try $0.decode(String.self, at: 0) }
+    }
+
     // MARK: Rotation
 
     /// Re-wraps up to `limit` data keys that are not under the current master key; returns how many.
     /// Rows another rotation holds are skipped, so several runs may overlap; the log is not touched.
     public func rewrap(limit: Int, in session: PostgresSession) throws -> Int {
         let current = masterKeys.current
+        let older = masterKeys.ids.filter { $0 != current.id }
+        guard !older.isEmpty else { return 0 }
         return try session.transaction {
+            // By the older keys' ids, so the kek_id index finds the rows (a re-wrapped row leaves the range).
             let rows = try session.query("""
-                SELECT key_id, kek_id, wrapped FROM face_keys WHERE kek_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED
-                """, [.text(current.id), .int64(Int64(limit))])
+                SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE kek_id = ANY($1)
+                LIMIT $2 FOR UPDATE SKIP LOCKED
+                """, [.textArray(older), .int64(Int64(limit))])
             var ids: [UUID] = []
             var wrapped: [[UInt8]?] = []
             for row in rows {
                 let kekId: String = try row.decode(at: 1)
                 guard let old = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
-                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: old)
-                ids.append(try row.decode(at: 0))
-                wrapped.append(Array(try AES.GCM.seal(raw, using: current.key).combined!))
+                let keyId: UUID = try row.decode(at: 0)
+                let context = Self.keyContext(keyId, try row.decode(at: 3), try row.decode(at: 4))
+                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: old,
+                                           authenticating: context)
+                ids.append(keyId)
+                wrapped.append(Array(try AES.GCM.seal(raw, using: current.key, authenticating: context).combined!))
             }
             guard !ids.isEmpty else { return 0 }
             try session.query("""
@@ -269,9 +314,9 @@ extension Biometrics {
             var sealedEmbeddings: [[UInt8]?] = []
             var keysByCollection: [String: [(sealed: Sealed, faceId: String)]] = [:]
             for row in rows {
-                let sealed = try seal(try row.decode([UInt8].self, at: 3))
                 let collectionId: String = try row.decode(at: 1)
                 let faceId = String(try row.decode(String.self, at: 2).dropFirst("face:".count))
+                let sealed = try seal(try row.decode([UInt8].self, at: 3), collectionId: collectionId, faceId: faceId)
                 positions.append(try row.decode(Int64.self, at: 0))
                 keyIds.append(sealed.keyId.uuidString.lowercased())
                 sealedEmbeddings.append(sealed.embedding)
@@ -286,6 +331,16 @@ extension Biometrics {
                 FROM unnest($1::int8[], $2::text[], $3::bytea[]) AS k(position, key_id, sealed)
                 WHERE e.position = k.position
                 """, [.int64Array(positions), .textArray(keyIds), .byteaArray(sealedEmbeddings)])
+            // Faces deleted or forgotten since (or whose collection was deleted) keep no key: their
+            // embeddings are encrypted and shredded at once.
+            try session.query("""
+                DELETE FROM face_keys USING unnest($1::int8[], $2::text[]) AS k(position, key_id)
+                WHERE face_keys.key_id = k.key_id::uuid AND EXISTS (
+                    SELECT 1 FROM events AS later
+                    WHERE later.collection_id = face_keys.collection_id AND later.position > k.position
+                      AND ((later.stream = 'face:' || face_keys.face_id AND later.type IN ('FaceDeleted', 'FaceForgotten'))
+                           OR (later.stream = 'collection' AND later.type = 'CollectionDeleted')))
+                """, [.int64Array(positions), .textArray(keyIds)])
             try session.executeScript("""
                 UPDATE events AS e SET hash = chained.hash
                 FROM (SELECT x.position,

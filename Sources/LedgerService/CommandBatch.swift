@@ -28,10 +28,17 @@ enum CommandBatch {
     /// The batch's events, answers and bookkeeping as its submissions are handled in order.
     struct Writer {
         let biometrics: Biometrics
+        let collectionId: String
         var events: [NewEvent] = []
-        /// Data keys of the batch's new embeddings, and the faces whose keys the batch destroys.
-        var newKeys: [(sealed: Biometrics.Sealed, faceId: String)] = []
-        var forgottenFaces: [String] = []
+        /// What the batch does to `face_keys`, in the order of its events (a face deleted and imported
+        /// again with its id in one batch keeps its new key).
+        var keyChanges: [KeyChange] = []
+
+        enum KeyChange {
+            case store(Biometrics.Sealed, faceId: String)
+            case destroy(faceId: String)
+            case destroyCollection
+        }
         var outcomes: [StepOutcome] = []
         var newTokens: [NewToken] = []
         /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
@@ -43,13 +50,18 @@ enum CommandBatch {
                 switch event {
                 case .faceImported(var face, let embedding) where !embedding.isEmpty:
                     // The embedding goes into the log encrypted under a data key of its own, named in the payload.
-                    let sealed = try biometrics.seal(encoded.embedding ?? [])
+                    let sealed = try biometrics.seal(encoded.embedding ?? [], collectionId: collectionId, faceId: face.faceId)
                     face.keyId = sealed.keyId.uuidString.lowercased()
                     encoded = try LedgerEvent.faceImported(face, embedding: []).encoded()
                     encoded.embedding = sealed.embedding
-                    newKeys.append((sealed, face.faceId))
+                    keyChanges.append(.store(sealed, faceId: face.faceId))
                 case .faceForgotten(let face):
-                    forgottenFaces.append(face.faceId)
+                    keyChanges.append(.destroy(faceId: face.faceId))
+                case .faceDeleted(let face):
+                    // A deleted face's biometrics go with it, however it was deleted (upstream, adopted).
+                    keyChanges.append(.destroy(faceId: face.faceId))
+                case .collectionDeleted:
+                    keyChanges.append(.destroyCollection)
                 default:
                     break
                 }
@@ -70,7 +82,7 @@ enum CommandBatch {
         let foldedPosition = worker.folded.position
         var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
         var pending = try PendingCommands.byToken(for: submissions, in: session)
-        var writer = Writer(biometrics: worker.biometrics)
+        var writer = Writer(biometrics: worker.biometrics, collectionId: collectionId)
 
         func apply(_ events: [LedgerEvent]) {
             for event in events {
@@ -126,6 +138,17 @@ enum CommandBatch {
                     continue
                 case .success(let validated):
                     command = validated
+                }
+                if case .forgetFaces(_, let faceIds, _) = command {
+                    // An embedding the log holds in clear has no key to destroy: forgetting it would be a lie.
+                    let inClear = try Biometrics.facesInClear(faceIds, collectionId: collectionId, in: session)
+                    if !inClear.isEmpty {
+                        try reject(LedgerError(.invalidParameter, """
+                            The embeddings of \(inClear.sorted().joined(separator: ", ")) were recorded before encryption: run \
+                            `faceledger encrypt-log` first, then forget them
+                            """))
+                        continue
+                    }
                 }
                 let decision = worker.folded.state.decide(command)
                 switch decision.result {
@@ -251,8 +274,7 @@ enum CommandBatch {
             recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
         }
         try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
-        try Biometrics.store(writer.newKeys, collectionId: collectionId, in: session)
-        try Biometrics.destroyKeys(of: writer.forgottenFaces, collectionId: collectionId, in: session)
+        try applyKeyChanges(writer.keyChanges, collectionId: collectionId, in: session)
         for (command, keys, acceptedIndex, outcomeIndex) in writer.newPending {
             var command = command
             command.acceptedPosition = recorded[acceptedIndex].position
@@ -261,6 +283,32 @@ enum CommandBatch {
             writer.outcomes[outcomeIndex] = .pending(command, isNew: true)
         }
         return Result(outcomes: writer.outcomes, appended: (recorded.last!.position, recorded.count))
+    }
+
+    /// Applies a batch's changes to `face_keys` in event order; each run of new keys, or of destroyed
+    /// ones, is one statement (an import or a deletion of 4096 faces is one statement, not 4096).
+    private static func applyKeyChanges(_ changes: [Writer.KeyChange], collectionId: String, in session: PostgresSession) throws {
+        var stores: [(sealed: Biometrics.Sealed, faceId: String)] = []
+        var destroys: [String] = []
+        func flush() throws {
+            try Biometrics.store(stores, collectionId: collectionId, in: session)
+            try Biometrics.destroyKeys(of: destroys, collectionId: collectionId, in: session)
+            (stores, destroys) = ([], [])
+        }
+        for change in changes {
+            switch change {
+            case .store(let sealed, let faceId):
+                if !destroys.isEmpty { try flush() }
+                stores.append((sealed, faceId))
+            case .destroy(let faceId):
+                if !stores.isEmpty { try flush() }
+                destroys.append(faceId)
+            case .destroyCollection:
+                try flush()
+                try Biometrics.destroyKeys(ofCollection: collectionId, in: session)
+            }
+        }
+        try flush()
     }
 
     /// Splits events into runs of at most `maxAppendBytes` embedding bytes (a larger single event

@@ -79,7 +79,8 @@ struct RotateMasterKey: AsyncParsableCommand {
     func run() async throws {
         if let newKeyFile {
             var contents = MasterKeys.newKeyFile()
-            if let current = masterKey.masterKeyFile ?? environmentValue(forFlag: "master-key-file") {
+            // The current keys follow the new one (the embedded default's <data-dir>/master-key too).
+            if let current = try? masterKey.resolved(database: database).file {
                 guard let old = try? String(contentsOfFile: current, encoding: .utf8) else {
                     throw RuntimeError("cannot read the master key file \(current)")
                 }
@@ -92,14 +93,23 @@ struct RotateMasterKey: AsyncParsableCommand {
             return
         }
         let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
-        let total = try await database.withConnection(logger: makeLogger()) { connection in
+        let (total, left) = try await database.withConnection(logger: makeLogger()) { connection in
             try await connection.run { session in
                 var total = 0
                 while case let count = try biometrics.rewrap(limit: 1000, in: session), count > 0 { total += count }
-                return total
+                return (total, try biometrics.keysUnderOlderMasterKeys(in: session))
             }
         }
-        printLine("re-wrapped \(total) data keys under master key \(biometrics.masterKeys.current.id)")
+        printLine("re-wrapped \(total) data keys under master key \(biometrics.masterKeys.current.id); \(left) left under older keys")
+        if left > 0 {
+            // Held by a concurrent change, or written by a server that has not read the new key file yet.
+            FileHandle.standardError.write(Data("""
+                some data keys are still under older master keys: run rotate-master-key again once every server has the new \
+                key file, and keep the older keys in the file until none is left
+
+                """.utf8))
+            throw ExitCode.failure
+        }
     }
 }
 

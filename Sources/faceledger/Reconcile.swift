@@ -22,23 +22,27 @@ struct Reconcile: AsyncParsableCommand {
             the change made behind the ledger's back.
             """)
 
-    @Flag(help: "One pass, then exit.") var once = false
-    @Flag(help: "List unsettled and abandoned commands, then exit.") var list = false
-    @Flag(help: "Compare --collection upstream with the ledger (exit 1 on a difference).") var check = false
-    @Flag(help: "With --check: record the upstream's state in the ledger as observed (env FACELEDGER_ADOPT=1).") var adopt = false
+    @Flag(name: .customLong("once"), help: "One pass, then exit (env FACELEDGER_ONCE=1).") var onceFlag = false
+    @Flag(name: .customLong("list"), help: "List unsettled and abandoned commands, then exit (env FACELEDGER_LIST=1).") var listFlag = false
+    @Flag(name: .customLong("check"), help: "Compare --collection upstream with the ledger (exit 1 on a difference; env FACELEDGER_CHECK=1).")
+    var checkFlag = false
+    @Flag(name: .customLong("adopt"), help: "With --check: record the upstream's state in the ledger as observed (env FACELEDGER_ADOPT=1).")
+    var adoptFlag = false
     @Option(help: "The collection --check compares (env FACELEDGER_COLLECTION).") var collection: String?
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var upstream: UpstreamOptions
     @OptionGroup var configFile: ConfigOptions
     @OptionGroup var masterKey: MasterKeyOptions
 
-    func validate() throws {
-        if [once, list, check].filter({ $0 }).count > 1 { throw ValidationError("give at most one of --once, --list and --check") }
-        if adopt && !check { throw ValidationError("--adopt goes with --check") }
-    }
-
     func run() async throws {
         try configFile.apply(to: Self.self)
+        // Resolved after the config file, which may set them too.
+        let once = try resolveFlag(onceFlag, flag: "once")
+        let list = try resolveFlag(listFlag, flag: "list")
+        let check = try resolveFlag(checkFlag, flag: "check")
+        let adopt = try resolveFlag(adoptFlag, flag: "adopt")
+        if [once, list, check].filter({ $0 }).count > 1 { throw ValidationError("give at most one of --once, --list and --check") }
+        if adopt && !check { throw ValidationError("--adopt goes with --check") }
         // What is missing is said before a database is opened (an embedded one takes seconds to start).
         let settings = list ? nil : try upstream.settings()
         if !list && settings == nil {
@@ -62,7 +66,7 @@ struct Reconcile: AsyncParsableCommand {
         var outcome: Result<Bool, any Error> = .success(false)
         do {
             if check {
-                outcome = .success(try await checkDrift(client: client, processor: processor, pool: pool))
+                outcome = .success(try await checkDrift(client: client, processor: processor, pool: pool, adopt: adopt))
             } else if once {
                 let summary = await reconciler.pass(dueOnly: false)
                 let left = try await pending.count()
@@ -82,7 +86,7 @@ struct Reconcile: AsyncParsableCommand {
     }
 
     /// Prints the differences; true when there are some that were not adopted.
-    private func checkDrift(client: UpstreamClient, processor: CommandProcessor, pool: PostgresPool) async throws -> Bool {
+    private func checkDrift(client: UpstreamClient, processor: CommandProcessor, pool: PostgresPool, adopt: Bool) async throws -> Bool {
         let collectionId = try required(collection, flag: "collection")
         let readAfter = try await pool.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
                                              [.text(collectionId)])[0].decode(Int64.self, at: 0)
@@ -92,7 +96,7 @@ struct Reconcile: AsyncParsableCommand {
         } catch {
             throw RuntimeError("cannot read collection \(collectionId) upstream: \(error)")
         }
-        let record = try resolveFlag(adopt, flag: "adopt")
+        let record = adopt
         let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
         let submission = CommandSubmission(
             operation: "ObservedUpstream", collectionId: collectionId,

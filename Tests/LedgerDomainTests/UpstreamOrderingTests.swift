@@ -69,4 +69,10 @@ struct UpstreamOrderingTests {
         #expect(given.state.adoption(of: observed, in: "c").isEmpty)
         #expect(given.state.collections["c"]?.users["u1"]?.faceIds == [face(1), face(2)])
     }
+
+    @Test("a user's vector leaves out faces without biometrics, whichever comes first")
+    func vectorWithoutForgottenFaces() {
+        #expect(Similarity.userVector([[], [3, 4]]) == [0.6, 0.8])
+        #expect(Similarity.userVector([[], []]) == nil)
+    }
 }

@@ -37,7 +37,7 @@ struct MasterKeysTests {
         try write(old, to: file)
         let keys = try MasterKeys.load(file: file.path)
         let oldId = keys.current.id
-        let sealed = try Biometrics(masterKeys: keys).seal([1, 2, 3, 4])
+        let sealed = try Biometrics(masterKeys: keys).seal([1, 2, 3, 4], collectionId: "c", faceId: "f")
         #expect(sealed.kekId == oldId && sealed.embedding != [1, 2, 3, 4])
 
         let new = String(decoding: MasterKeys.newKeyFile(), as: UTF8.self)

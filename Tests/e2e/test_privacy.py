@@ -197,6 +197,9 @@ def test_a_log_written_before_encryption_is_encrypted_once_and_still_verifies(fa
     def run(*args):
         return subprocess.run([faceledger, *args, "--database-url", database_url], capture_output=True, text=True, timeout=120)
     assert run("verify").returncode == 0
+    # Before the migration there is no key to destroy: a forget would be a lie, and is refused.
+    refused = run("forget", "--collection", "c", "--face-id", face)
+    assert refused.returncode == 1 and "recorded before encryption: run `faceledger encrypt-log` first" in refused.stderr
     encrypted = run("encrypt-log")
     assert encrypted.returncode == 0 and "encrypted 1 embeddings" in encrypted.stdout, encrypted.stderr
     assert telltales_in(dump(database_url, "events")) == []
@@ -211,3 +214,13 @@ def test_a_log_written_before_encryption_is_encrypted_once_and_still_verifies(fa
         assert api.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [face]})[0] == 200
         server.stop()
     assert telltales_in(dump(database_url)) == []
+
+
+def test_deleting_a_collection_destroys_its_faces_keys(api):
+    c = api.client()
+    c.create_collection(CollectionId="gone")
+    c.create_collection(CollectionId="kept")
+    api.import_faces("gone", [embedding(dim=16) for _ in range(3)])
+    api.import_faces("kept", [embedding(dim=16)])
+    c.delete_collection(CollectionId="gone")
+    assert psql(api.database_url, "SELECT collection_id, count(*) FROM face_keys GROUP BY 1") == "kept|1"

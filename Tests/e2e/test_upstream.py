@@ -635,3 +635,13 @@ def test_images_up_to_rekognitions_limit_pass_through_and_reach_index_faces(pair
         assert [t for t, _ in pair.proxy.seen[seen:]] == [target]  # the ledger forwarded it
     assert psql(pair.ledger_db, "SELECT data->>'status' FROM events WHERE type = 'UpstreamAttempted' "
                                 "AND operation = 'IndexFaces'") == "413"
+
+
+def test_forget_faces_is_refused_in_upstream_mode_where_the_upstream_keeps_the_biometrics(pair):
+    pair.client().create_collection(CollectionId="c")
+    [face] = import_faces(pair, "c", 1)
+    status, _, body = pair.ledger.raw("FaceLedger.ForgetFaces", {"CollectionId": "c", "FaceIds": [face]})
+    assert status == 400 and "delete the faces with DeleteFaces" in body["message"]
+    # DeleteFaces does it: executed upstream, and the ledger destroys its own copy of the embedding.
+    pair.client().delete_faces(CollectionId="c", FaceIds=[face])
+    assert psql(pair.ledger_db, "SELECT count(*) FROM face_keys") == "0"

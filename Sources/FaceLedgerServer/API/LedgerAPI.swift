@@ -175,7 +175,13 @@ public struct LedgerAPI: Sendable {
         var submission = CommandSubmission(
             operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: hash,
             command: command, metadata: metadata)
-        guard let upstream, !operation.isLocalCommand, case .success(let validated) = command else {
+        if upstream != nil && operation == .forgetFaces {
+            // The upstream keeps its own face vectors, which the ledger cannot destroy: forgetting here
+            // would answer FORGOTTEN while the face still matches upstream.
+            submission.command = .failure(LedgerError.invalidParameter(
+                "In upstream mode the biometrics are the upstream's: delete the faces with DeleteFaces, which the ledger records and which destroys its own copies"))
+        }
+        guard let upstream, case .success(let validated) = submission.command else {
             return .answer(await processor.submit(submission))
         }
         // The client's token goes upstream with every call; without one, a generated token does, and

@@ -80,9 +80,6 @@ enum Operation: String, CaseIterable, Sendable {
         }
     }
 
-    /// Commands the ledger decides itself in upstream mode too: forgetting destroys what the ledger
-    /// holds (its data keys), which no upstream knows of.
-    var isLocalCommand: Bool { self == .forgetFaces }
 
     /// The body limit of every operation but ImportFaces, and of a target that names no operation.
     static let defaultMaxBodyBytes = 1 << 20
