@@ -26,15 +26,17 @@ def working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def master_key(tmp_path, monkeypatch):
-    """Every test's commands share one master key (FACELEDGER_MASTER_KEY_FILE), as the servers and
-    commands of one deployment do; returns its file."""
-    path = tmp_path / "test-master-key"
+@pytest.fixture(autouse=True, scope="session")
+def master_key(tmp_path_factory):
+    """Every command of the run shares one master key (FACELEDGER_MASTER_KEY_FILE), as the servers and
+    commands of one deployment do — module-scoped servers included; returns its file. A test that
+    changes keys works on a copy of its own."""
+    path = tmp_path_factory.mktemp("keys") / "master-key"
     path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
     path.chmod(0o600)
-    monkeypatch.setenv("FACELEDGER_MASTER_KEY_FILE", str(path))
-    return str(path)
+    os.environ["FACELEDGER_MASTER_KEY_FILE"] = str(path)
+    yield str(path)
+    os.environ.pop("FACELEDGER_MASTER_KEY_FILE", None)
 
 
 @pytest.fixture(autouse=True, scope="session")

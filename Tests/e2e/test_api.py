@@ -340,6 +340,7 @@ def test_face_history_tells_who_did_what_to_a_face_and_when(api):
         ("AssociateFaces", "alice", "v", "ASSOCIATED_TO_A_DIFFERENT_USER"),
         ("AssociateFaces", "bob", "u", "UNCHANGED"),
         ("DisassociateFaces", "alice", "u", "DISASSOCIATED"),
+        ("DeleteFaces", "alice", None, "FORGOTTEN"),  # a face of nobody's leaves with its biometrics
         ("DeleteFaces", "alice", None, "DELETED"),
     ]
     positions = [e["Position"] for e in entries]

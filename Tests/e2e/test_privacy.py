@@ -130,54 +130,63 @@ def test_a_wrong_or_missing_master_key_refuses_to_start(faceledger, database_url
     assert started.returncode == 1 and "is not a base64 256-bit key" in started.stderr
 
 
-def test_rotating_the_master_key_while_serving_keeps_every_request_working(faceledger, api, master_key, tmp_path):
-    c = api.client()
-    c.create_collection(CollectionId="c")
-    api.import_faces("c", [embedding(dim=16) for _ in range(20)])
-    old_id = psql(api.database_url, "SELECT DISTINCT kek_id FROM face_keys")
-    failures, stop = [], threading.Event()
+def test_rotating_the_master_key_while_serving_keeps_every_request_working(faceledger, database_url, data_dir, tmp_path):
+    # A key file of this test's own: the run's shared one must not change under other tests.
+    key_file = tmp_path / "own-master-key"
+    key_file.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    credentials = write_credentials(data_dir)
+    with_key = ["--master-key-file", str(key_file)]
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials, *with_key) as server:
+        api = Api(server, database_url)
+        c = api.client()
+        c.create_collection(CollectionId="c")
+        api.import_faces("c", [embedding(dim=16) for _ in range(20)])
+        old_id = psql(database_url, "SELECT DISTINCT kek_id FROM face_keys")
+        failures, stop = [], threading.Event()
 
-    def load():
-        client = api.client()
-        while not stop.is_set():
-            try:
-                [face] = api.import_faces("c", [embedding(dim=16)])
-                client.search_faces(CollectionId="c", FaceId=face, FaceMatchThreshold=0)
-            except Exception as error:  # every request must keep working
-                failures.append(repr(error))
+        def load():
+            client = api.client()
+            while not stop.is_set():
+                try:
+                    [face] = api.import_faces("c", [embedding(dim=16)])
+                    client.search_faces(CollectionId="c", FaceId=face, FaceMatchThreshold=0)
+                except Exception as error:  # every request must keep working
+                    failures.append(repr(error))
 
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        new_file = tmp_path / "rotated-key"
-        made = subprocess.run([faceledger, "rotate-master-key", "--new-key-file", str(new_file)], capture_output=True, text=True)
-        assert made.returncode == 0, made.stderr
-        # The servers read the key file they were given again when it changes: put the new one in its place.
-        os.replace(new_file, master_key)
-        new_id = lambda: psql(api.database_url, "SELECT kek_id FROM face_keys ORDER BY created_at DESC LIMIT 1")
-        deadline = time.monotonic() + 30
-        while new_id() == old_id:  # the server wraps new imports under the new key once it has read the file
-            assert time.monotonic() < deadline, "the server did not take the new key"
-            time.sleep(0.05)
-        rotated = subprocess.run([faceledger, "rotate-master-key", "--database-url", api.database_url],
-                                 capture_output=True, text=True)
-        assert rotated.returncode == 0, rotated.stderr
-        assert "re-wrapped" in rotated.stdout
-    finally:
-        stop.set()
-        worker.join(60)
-    assert not failures, failures[:3]
-    assert psql(api.database_url, "SELECT string_agg(DISTINCT kek_id, ',') FROM face_keys") == new_id()
+        worker = threading.Thread(target=load)
+        worker.start()
+        try:
+            new_file = tmp_path / "rotated-key"
+            made = subprocess.run([faceledger, "rotate-master-key", "--new-key-file", str(new_file), *with_key],
+                                  capture_output=True, text=True)
+            assert made.returncode == 0, made.stderr
+            # The server reads the key file it was given again when it changes: put the new one in its place.
+            os.replace(new_file, key_file)
+            newest = lambda: psql(database_url, "SELECT kek_id FROM face_keys ORDER BY created_at DESC LIMIT 1")
+            deadline = time.monotonic() + 30
+            while newest() == old_id:  # the server wraps new imports under the new key once it has read the file
+                assert time.monotonic() < deadline, "the server did not take the new key"
+                time.sleep(0.05)
+            rotated = subprocess.run([faceledger, "rotate-master-key", "--database-url", database_url, *with_key],
+                                     capture_output=True, text=True)
+            assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+            assert "; 0 left under older keys" in rotated.stdout
+        finally:
+            stop.set()
+            worker.join(60)
+        assert not failures, failures[:3]
+        assert psql(database_url, "SELECT string_agg(DISTINCT kek_id, ',') FROM face_keys") == newest()
+        server.stop()
     # The old key can go: a server with the new key alone starts, and folds every embedding.
-    with open(master_key) as f:
-        newest = next(line for line in f if line.strip() and not line.startswith("#"))
+    with open(key_file) as f:
+        only_new_key = next(line for line in f if line.strip() and not line.startswith("#"))
     only_new = tmp_path / "only-new"
-    only_new.write_text(newest)
-    credentials = write_credentials(str(tmp_path))
-    with Server(faceledger, "--database-url", api.database_url, "--credentials-file", credentials,
+    only_new.write_text(only_new_key)
+    with Server(faceledger, "--database-url", database_url, "--credentials-file", credentials,
                 "--master-key-file", str(only_new)) as again:
-        faces = Api(again, api.database_url).client().list_faces(CollectionId="c", MaxResults=4096)["Faces"]
-        hit = Api(again, api.database_url).client().search_faces(CollectionId="c", FaceId=faces[0]["FaceId"], FaceMatchThreshold=0)
+        client = Api(again, database_url).client()
+        faces = client.list_faces(CollectionId="c", MaxResults=4096)["Faces"]
+        hit = client.search_faces(CollectionId="c", FaceId=faces[0]["FaceId"], FaceMatchThreshold=0)
         assert len(faces) > 20 and hit["FaceMatches"]
         again.stop()
 

@@ -200,7 +200,8 @@ def test_an_import_larger_than_one_append_is_appended_in_pieces_within_one_trans
         assert len(faces) == 2600
         rows = psql(database_url, "SELECT count(*), count(DISTINCT xmin::text), sum(length(embedding)) "
                                   "FROM events WHERE type = 'FaceImported'").split("|")
-        assert rows == ["2600", "1", str(2600 * 2048 * 4)]
+        # Each embedding is stored encrypted: its float32 bytes plus AES-GCM's 12-byte nonce and 16-byte tag.
+        assert rows == ["2600", "1", str(2600 * (2048 * 4 + 28))]
         # Several appends (the command's records and the faces in two pieces), one transaction.
         statements, transactions = psql(database_url, "SELECT count(*), count(DISTINCT xid::text) FROM appends").split("|")
         assert int(statements) >= 2 and transactions == "1"

@@ -243,13 +243,14 @@ struct ForgetFacesRequest: CommandRequest {
     var CollectionId: String?
     var FaceIds: [String]?
     var Reason: String?
-    var ClientRequestToken: String? { nil }
-    var withoutToken: Self { self }
+    var ClientRequestToken: String?
+    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
 
     func validate() throws {
         var v = Validator()
         v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
         v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096, required: true)
+        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
         if let Reason, Reason.count > 1024 {
             v.fail("Value at 'reason' failed to satisfy constraint: Member must have length less than or equal to 1024")
         }
