@@ -16,38 +16,75 @@ public struct EventDecodingError: Error, CustomStringConvertible {
     public var description: String { "cannot decode event \(type): \(reason)" }
 }
 
+/// The type names events are stored under: the codec's, and the only spelling SQL filters use
+/// (`EventType.sql`), so a query cannot drift from what is written.
+public enum EventType: String, CaseIterable, Sendable {
+    case commandAccepted = "CommandAccepted"
+    case commandSettled = "CommandSettled"
+    case commandRejected = "CommandRejected"
+    case commandReplayed = "CommandReplayed"
+    case upstreamAttempted = "UpstreamAttempted"
+    case commandAbandoned = "CommandAbandoned"
+    case collectionCreated = "CollectionCreated"
+    case collectionDeleted = "CollectionDeleted"
+    case userCreated = "UserCreated"
+    case userDeleted = "UserDeleted"
+    case faceImported = "FaceImported"
+    case faceAssociated = "FaceAssociated"
+    case faceDisassociated = "FaceDisassociated"
+    case faceAttempted = "FaceAttempted"
+    case faceDeleted = "FaceDeleted"
+    case faceForgotten = "FaceForgotten"
+
+    /// The name as an SQL string literal (a constant of this enum, never input).
+    public var sql: String { "'\(rawValue)'" }
+
+    /// Names as a comma-separated list of SQL string literals, for `type IN (…)`.
+    public static func sql(_ types: EventType...) -> String { types.map(\.sql).joined(separator: ", ") }
+}
+
+/// The streams events are kept in within a collection: the entity they are about.
+public enum StreamName {
+    public static let command = "command"
+    public static let collection = "collection"
+    public static let facePrefix = "face:"
+    public static let userPrefix = "user:"
+    public static func face(_ faceId: String) -> String { facePrefix + faceId }
+    public static func user(_ userId: String) -> String { userPrefix + userId }
+}
+
 extension LedgerEvent {
     public func encoded() throws -> EncodedEvent {
-        func make(_ type: String, _ payload: some Encodable, embedding: [UInt8]? = nil) throws -> EncodedEvent {
-            EncodedEvent(stream: stream, type: type, schemaVersion: Self.schemaVersion,
+        func make(_ type: EventType, _ payload: some Encodable, embedding: [UInt8]? = nil) throws -> EncodedEvent {
+            EncodedEvent(stream: stream, type: type.rawValue, schemaVersion: Self.schemaVersion,
                          data: try CanonicalJSON.string(payload), embedding: embedding)
         }
         switch self {
-        case .commandAccepted(let e): return try make("CommandAccepted", e)
-        case .commandSettled(let e): return try make("CommandSettled", e)
-        case .commandRejected(let e): return try make("CommandRejected", e)
-        case .commandReplayed(let e): return try make("CommandReplayed", e)
-        case .upstreamAttempted(let e): return try make("UpstreamAttempted", e)
-        case .commandAbandoned(let e): return try make("CommandAbandoned", e)
-        case .collectionCreated(let e): return try make("CollectionCreated", e)
-        case .collectionDeleted(let e): return try make("CollectionDeleted", e)
-        case .userCreated(let e): return try make("UserCreated", e)
-        case .userDeleted(let e): return try make("UserDeleted", e)
-        case .faceImported(let e, let embedding): return try make("FaceImported", e, embedding: EmbeddingBytes.pack(embedding))
-        case .faceAssociated(let e): return try make("FaceAssociated", e)
-        case .faceDisassociated(let e): return try make("FaceDisassociated", e)
-        case .faceAttempted(let e): return try make("FaceAttempted", e)
-        case .faceDeleted(let e): return try make("FaceDeleted", e)
-        case .faceForgotten(let e): return try make("FaceForgotten", e)
+        case .commandAccepted(let e): return try make(.commandAccepted, e)
+        case .commandSettled(let e): return try make(.commandSettled, e)
+        case .commandRejected(let e): return try make(.commandRejected, e)
+        case .commandReplayed(let e): return try make(.commandReplayed, e)
+        case .upstreamAttempted(let e): return try make(.upstreamAttempted, e)
+        case .commandAbandoned(let e): return try make(.commandAbandoned, e)
+        case .collectionCreated(let e): return try make(.collectionCreated, e)
+        case .collectionDeleted(let e): return try make(.collectionDeleted, e)
+        case .userCreated(let e): return try make(.userCreated, e)
+        case .userDeleted(let e): return try make(.userDeleted, e)
+        case .faceImported(let e, let embedding): return try make(.faceImported, e, embedding: EmbeddingBytes.pack(embedding))
+        case .faceAssociated(let e): return try make(.faceAssociated, e)
+        case .faceDisassociated(let e): return try make(.faceDisassociated, e)
+        case .faceAttempted(let e): return try make(.faceAttempted, e)
+        case .faceDeleted(let e): return try make(.faceDeleted, e)
+        case .faceForgotten(let e): return try make(.faceForgotten, e)
         }
     }
 
     /// Types whose events change no state (the command records and the audit-only attempts): folds
     /// skip them without decoding their payloads.
-    public static let typesWithoutStateEffect: Set<String> = [
-        "CommandAccepted", "CommandSettled", "CommandRejected", "CommandReplayed", "FaceAttempted", "UpstreamAttempted",
-        "CommandAbandoned",
-    ]
+    public static let typesWithoutStateEffect: Set<String> = Set([
+        EventType.commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted, .upstreamAttempted,
+        .commandAbandoned,
+    ].map(\.rawValue))
 
     /// Reads an event back; older schema versions would be upcast here.
     public static func decode(type: String, schemaVersion: Int, data: String, embedding: [UInt8]?) throws -> LedgerEvent {
@@ -61,24 +98,24 @@ extension LedgerEvent {
         guard schemaVersion == Self.schemaVersion else {
             throw EventDecodingError(type: type, reason: "unknown schema version \(schemaVersion)")
         }
-        switch type {
-        case "CommandAccepted": return .commandAccepted(try payload(CommandAccepted.self))
-        case "CommandSettled": return .commandSettled(try payload(CommandSettled.self))
-        case "CommandRejected": return .commandRejected(try payload(CommandRejected.self))
-        case "CommandReplayed": return .commandReplayed(try payload(CommandReplayed.self))
-        case "UpstreamAttempted": return .upstreamAttempted(try payload(UpstreamAttempted.self))
-        case "CommandAbandoned": return .commandAbandoned(try payload(CommandAbandoned.self))
-        case "CollectionCreated": return .collectionCreated(try payload(CollectionCreated.self))
-        case "CollectionDeleted": return .collectionDeleted(try payload(CollectionDeleted.self))
-        case "UserCreated": return .userCreated(try payload(UserCreated.self))
-        case "UserDeleted": return .userDeleted(try payload(UserDeleted.self))
-        case "FaceImported":
+        switch EventType(rawValue: type) {
+        case .commandAccepted?: return .commandAccepted(try payload(CommandAccepted.self))
+        case .commandSettled?: return .commandSettled(try payload(CommandSettled.self))
+        case .commandRejected?: return .commandRejected(try payload(CommandRejected.self))
+        case .commandReplayed?: return .commandReplayed(try payload(CommandReplayed.self))
+        case .upstreamAttempted?: return .upstreamAttempted(try payload(UpstreamAttempted.self))
+        case .commandAbandoned?: return .commandAbandoned(try payload(CommandAbandoned.self))
+        case .collectionCreated?: return .collectionCreated(try payload(CollectionCreated.self))
+        case .collectionDeleted?: return .collectionDeleted(try payload(CollectionDeleted.self))
+        case .userCreated?: return .userCreated(try payload(UserCreated.self))
+        case .userDeleted?: return .userDeleted(try payload(UserDeleted.self))
+        case .faceImported?:
             return .faceImported(try payload(FaceImported.self), embedding: EmbeddingBytes.unpack(embedding ?? []))
-        case "FaceAssociated": return .faceAssociated(try payload(FaceAssociated.self))
-        case "FaceDisassociated": return .faceDisassociated(try payload(FaceDisassociated.self))
-        case "FaceAttempted": return .faceAttempted(try payload(FaceAttempted.self))
-        case "FaceDeleted": return .faceDeleted(try payload(FaceDeleted.self))
-        case "FaceForgotten": return .faceForgotten(try payload(FaceForgotten.self))
+        case .faceAssociated?: return .faceAssociated(try payload(FaceAssociated.self))
+        case .faceDisassociated?: return .faceDisassociated(try payload(FaceDisassociated.self))
+        case .faceAttempted?: return .faceAttempted(try payload(FaceAttempted.self))
+        case .faceDeleted?: return .faceDeleted(try payload(FaceDeleted.self))
+        case .faceForgotten?: return .faceForgotten(try payload(FaceForgotten.self))
         default: throw EventDecodingError(type: type, reason: "unknown event type")
         }
     }

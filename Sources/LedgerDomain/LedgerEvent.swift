@@ -255,16 +255,16 @@ extension LedgerEvent {
     public var stream: String {
         switch self {
         case .commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .upstreamAttempted, .commandAbandoned:
-            "command"
-        case .collectionCreated, .collectionDeleted: "collection"
-        case .userCreated(let e): "user:" + e.userId
-        case .userDeleted(let e): "user:" + e.userId
-        case .faceImported(let e, _): "face:" + e.faceId
-        case .faceAssociated(let e): "face:" + e.faceId
-        case .faceDisassociated(let e): "face:" + e.faceId
-        case .faceAttempted(let e): "face:" + e.faceId
-        case .faceDeleted(let e): "face:" + e.faceId
-        case .faceForgotten(let e): "face:" + e.faceId
+            StreamName.command
+        case .collectionCreated, .collectionDeleted: StreamName.collection
+        case .userCreated(let e): StreamName.user(e.userId)
+        case .userDeleted(let e): StreamName.user(e.userId)
+        case .faceImported(let e, _): StreamName.face(e.faceId)
+        case .faceAssociated(let e): StreamName.face(e.faceId)
+        case .faceDisassociated(let e): StreamName.face(e.faceId)
+        case .faceAttempted(let e): StreamName.face(e.faceId)
+        case .faceDeleted(let e): StreamName.face(e.faceId)
+        case .faceForgotten(let e): StreamName.face(e.faceId)
         }
     }
 

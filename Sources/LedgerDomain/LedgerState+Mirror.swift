@@ -87,25 +87,25 @@ extension LedgerState {
     /// which is what resolves its unknown outcomes.
     public func upstreamKeys(for command: LedgerCommand) -> [String] {
         let id = command.collectionId
-        func owners(_ faceIds: [String]) -> [String] { faceIds.compactMap { owner(of: $0, in: id) }.map { "user:" + $0 } }
+        func owners(_ faceIds: [String]) -> [String] { faceIds.compactMap { owner(of: $0, in: id) }.map(StreamName.user) }
         let keys: [String]
         switch command {
         case .createCollection, .deleteCollection:
             return [Self.collectionKey]
         case .createUser(_, let userId):
-            keys = ["user:" + userId]
+            keys = [StreamName.user(userId)]
         case .deleteUser(_, let userId):
-            keys = ["user:" + userId] + (collections[id]?.users[userId]?.faceIds ?? []).map { "face:" + $0 }
+            keys = [StreamName.user(userId)] + (collections[id]?.users[userId]?.faceIds ?? []).map { StreamName.face($0) }
         case .associateFaces(_, let userId, let faceIds, _), .disassociateFaces(_, let userId, let faceIds):
-            keys = ["user:" + userId] + faceIds.map { "face:" + $0 } + owners(faceIds)
+            keys = [StreamName.user(userId)] + faceIds.map { StreamName.face($0) } + owners(faceIds)
         case .deleteFaces(_, let faceIds):
-            keys = faceIds.map { "face:" + $0 } + owners(faceIds)
+            keys = faceIds.map { StreamName.face($0) } + owners(faceIds)
         case .importFaces(_, let faces):
-            keys = faces.filter(\.faceIdGiven).map { "face:" + $0.faceId }
+            keys = faces.filter(\.faceIdGiven).map { StreamName.face($0.faceId) }
         case .indexFaces(_, let externalImageId):
             keys = ["image:" + (externalImageId ?? "")]
         case .forgetFaces(_, let faceIds, _):
-            keys = faceIds.map { "face:" + $0 }
+            keys = faceIds.map { StreamName.face($0) }
         }
         return keys.uniqued()
     }
@@ -114,8 +114,9 @@ extension LedgerState {
     public static let collectionKey = "collection"
 
     private func mirrorAssociation(in id: String, userId: String, requested: [String], answer: JSONValue) -> [LedgerEvent] {
+        // A face in AssociatedFaces, or in neither list (already this user's upstream), is the user's
+        // now: what decides the event is whether the ledger had it with the user already.
         var events: [LedgerEvent] = []
-        let associated = Set(answer["AssociatedFaces"]?.arrayValue.compactMap { $0["FaceId"]?.stringValue } ?? [])
         let unsuccessful = Dictionary(
             (answer["UnsuccessfulFaceAssociations"]?.arrayValue ?? []).compactMap { entry in
                 entry["FaceId"]?.stringValue.map { ($0, entry) }

@@ -39,13 +39,14 @@ public struct AuditEntry: Sendable, Hashable {
     public var upstream: UpstreamAttempted?
 
     /// Outcomes of the events that are not about one face (those keep `FaceOutcome`'s values).
-    static let outcomes = [
-        "CollectionCreated": "COLLECTION_CREATED", "CollectionDeleted": "COLLECTION_DELETED",
-        "UserCreated": "USER_CREATED", "UserDeleted": "USER_DELETED",
-        "CommandRejected": "REJECTED", "CommandReplayed": "REPLAYED", "CommandAbandoned": "ABANDONED",
-        "FaceImported": FaceOutcome.imported.rawValue, "FaceAssociated": FaceOutcome.associated.rawValue,
-        "FaceDisassociated": FaceOutcome.disassociated.rawValue, "FaceDeleted": FaceOutcome.deleted.rawValue,
-        "FaceForgotten": FaceOutcome.forgotten.rawValue,
+    static let outcomes: [String: String] = [
+        EventType.collectionCreated.rawValue: "COLLECTION_CREATED", EventType.collectionDeleted.rawValue: "COLLECTION_DELETED",
+        EventType.userCreated.rawValue: "USER_CREATED", EventType.userDeleted.rawValue: "USER_DELETED",
+        EventType.commandRejected.rawValue: "REJECTED", EventType.commandReplayed.rawValue: "REPLAYED",
+        EventType.commandAbandoned.rawValue: "ABANDONED",
+        EventType.faceImported.rawValue: FaceOutcome.imported.rawValue, EventType.faceAssociated.rawValue: FaceOutcome.associated.rawValue,
+        EventType.faceDisassociated.rawValue: FaceOutcome.disassociated.rawValue, EventType.faceDeleted.rawValue: FaceOutcome.deleted.rawValue,
+        EventType.faceForgotten.rawValue: FaceOutcome.forgotten.rawValue,
     ]
 
     /// An entry from an event's columns and payload. Payloads are read leniently, member by member,
@@ -67,16 +68,16 @@ public struct AuditEntry: Sendable, Hashable {
             reasons = [facts.upstreamCode ?? error.code]
             message = error.message
         }
-        if type == "UpstreamAttempted", let attempt = try? JSONDecoder().decode(UpstreamAttempted.self, from: Data(data.utf8)) {
+        if type == EventType.upstreamAttempted.rawValue, let attempt = try? JSONDecoder().decode(UpstreamAttempted.self, from: Data(data.utf8)) {
             upstream = attempt
             outcome = "UPSTREAM_" + attempt.verdict
             reasons = attempt.errorCode.map { [$0] }
             message = attempt.reason
         }
-        if type == "CommandAbandoned" || type == "FaceForgotten" { message = facts.reason }
+        if type == EventType.commandAbandoned.rawValue || type == EventType.faceForgotten.rawValue { message = facts.reason }
         ownerUserId = facts.ownerUserId
         // A match confidence; FaceImported's `confidence` is the face detection's, not a match.
-        confidence = type == "FaceImported" ? nil : facts.confidence
+        confidence = type == EventType.faceImported.rawValue ? nil : facts.confidence
         replayOf = facts.replayOf
     }
 

@@ -72,7 +72,7 @@ public struct AuditQueries: Sendable {
         switch subject {
         case .face(let collectionId, let faceId):
             // One stream: its version order is its position order, and every event in it is an entry.
-            ("collection_id = $1 AND stream = $2", "version", [.text(collectionId), .text("face:" + faceId)])
+            ("collection_id = $1 AND stream = $2", "version", [.text(collectionId), .text(StreamName.face(faceId))])
         case .user(let collectionId, let userId):
             ("collection_id = $1 AND coalesce(data->>'userId', data->'request'->>'UserId') = $2 AND \(isEntry)", "position",
              [.text(collectionId), .text(userId)])
@@ -91,7 +91,7 @@ public struct AuditQueries: Sendable {
 
     /// Events that are audit entries: all but the envelope of an accepted command, whose facts say
     /// what it did (and carry its metadata).
-    static let isEntry = "type NOT IN ('CommandAccepted', 'CommandSettled')"
+    static let isEntry = "type NOT IN (\(EventType.sql(.commandAccepted, .commandSettled)))"
 
     static let columns = """
         position, recorded_at, collection_id, operation, principal, source_address, request_id, client_token, type, data

@@ -155,7 +155,7 @@ public struct Biometrics: Sendable {
     /// wrapped under a master key this process does not hold is an error, never taken for forgotten.
     public func open(_ events: [RecordedEvent], in session: PostgresSession) throws -> [RecordedEvent] {
         var keyIds: [Int: UUID] = [:]
-        for (index, event) in events.enumerated() where event.type == "FaceImported" && event.embedding != nil {
+        for (index, event) in events.enumerated() where event.type == EventType.faceImported.rawValue && event.embedding != nil {
             if let keyId = try? JSONDecoder().decode(KeyReference.self, from: Data(event.data.utf8)).keyId.flatMap(UUID.init) {
                 keyIds[index] = keyId
             }
@@ -251,10 +251,10 @@ public struct Biometrics: Sendable {
     static func facesInClear(_ faceIds: [String], collectionId: String, in session: PostgresSession) throws -> [String] {
         guard !faceIds.isEmpty else { return [] }
         return try session.query("""
-            SELECT DISTINCT substr(stream, 6) FROM events
-            WHERE collection_id = $1 AND stream = ANY($2) AND type = 'FaceImported' AND embedding IS NOT NULL
+            SELECT DISTINCT substr(stream, \(StreamName.facePrefix.count + 1)) FROM events
+            WHERE collection_id = $1 AND stream = ANY($2) AND type = \(EventType.faceImported.sql) AND embedding IS NOT NULL
               AND length(embedding) > 0 AND NOT (data ? 'keyId')
-            """, [.text(collectionId), .textArray(faceIds.map { "face:" + $0 })]).map { try $0.decode(String.self, at: 0) }
+            """, [.text(collectionId), .textArray(faceIds.map(StreamName.face))]).map { try $0.decode(String.self, at: 0) }
     }
 
     // MARK: Rotation
@@ -305,7 +305,7 @@ extension Biometrics {
             try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
             let rows = try session.query("""
                 SELECT position, collection_id, stream, embedding FROM events
-                WHERE type = 'FaceImported' AND embedding IS NOT NULL AND length(embedding) > 0 AND NOT (data ? 'keyId')
+                WHERE type = \(EventType.faceImported.sql) AND embedding IS NOT NULL AND length(embedding) > 0 AND NOT (data ? 'keyId')
                 ORDER BY position
                 """)
             guard !rows.isEmpty else { return 0 }
@@ -315,7 +315,7 @@ extension Biometrics {
             var keysByCollection: [String: [(sealed: Sealed, faceId: String)]] = [:]
             for row in rows {
                 let collectionId: String = try row.decode(at: 1)
-                let faceId = String(try row.decode(String.self, at: 2).dropFirst("face:".count))
+                let faceId = String(try row.decode(String.self, at: 2).dropFirst(StreamName.facePrefix.count))
                 let sealed = try seal(try row.decode([UInt8].self, at: 3), collectionId: collectionId, faceId: faceId)
                 positions.append(try row.decode(Int64.self, at: 0))
                 keyIds.append(sealed.keyId.uuidString.lowercased())
@@ -338,8 +338,8 @@ extension Biometrics {
                 WHERE face_keys.key_id = k.key_id::uuid AND EXISTS (
                     SELECT 1 FROM events AS later
                     WHERE later.collection_id = face_keys.collection_id AND later.position > k.position
-                      AND ((later.stream = 'face:' || face_keys.face_id AND later.type IN ('FaceDeleted', 'FaceForgotten'))
-                           OR (later.stream = 'collection' AND later.type = 'CollectionDeleted')))
+                      AND ((later.stream = '\(StreamName.facePrefix)' || face_keys.face_id AND later.type IN (\(EventType.sql(.faceDeleted, .faceForgotten))))
+                           OR (later.stream = '\(StreamName.collection)' AND later.type = \(EventType.collectionDeleted.sql))))
                 """, [.int64Array(positions), .textArray(keyIds)])
             try session.executeScript("""
                 UPDATE events AS e SET hash = chained.hash

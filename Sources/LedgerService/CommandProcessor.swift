@@ -377,16 +377,14 @@ final class WorkerState: @unchecked Sendable {
 
     /// Reads and folds every event after the state's position, embeddings decrypted.
     func catchUp(in session: PostgresSession) throws {
-        while true {
-            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
-            guard let last = events.last else { return }
+        try biometrics.forEachPage(after: folded.position, in: session) { events in
             do {
                 try folded.state.fold(events)
             } catch {
                 needsReload = true
                 throw error
             }
-            folded.position = last.position
+            folded.position = events[events.count - 1].position
         }
     }
 }

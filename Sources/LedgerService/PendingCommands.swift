@@ -106,10 +106,10 @@ public struct PendingCommands: Sendable {
         if command.upstreamToken.hasPrefix(CommandStep.derivedTokenPrefix), let row = try await pool.query(
             """
             SELECT data->>'response' FROM events
-            WHERE command_id = $2 AND type = 'CommandSettled' AND position > (
+            WHERE command_id = $2 AND type = \(EventType.commandSettled.sql) AND position > (
                 SELECT max(position) FROM events
-                WHERE request_id = $1 AND type NOT IN ('CommandAccepted', 'CommandSettled') AND command_id = $2
-                  AND type = 'UpstreamAttempted')
+                WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
+                  AND type = \(EventType.upstreamAttempted.sql))
             ORDER BY position LIMIT 1
             """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first {
             return (.success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8))), nil)
@@ -117,14 +117,14 @@ public struct PendingCommands: Sendable {
         guard let row = try await pool.query(
             """
             SELECT type, data::text FROM events
-            WHERE request_id = $1 AND type NOT IN ('CommandAccepted', 'CommandSettled') AND command_id = $2
-              AND type IN ('CommandRejected', 'CommandAbandoned')
+            WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
+              AND type IN (\(EventType.sql(.commandRejected, .commandAbandoned)))
             ORDER BY position DESC LIMIT 1
             """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first
         else { return nil }
         let data = Data(try row.decode(String.self, at: 1).utf8)
         switch try row.decode(String.self, at: 0) {
-        case "CommandRejected":
+        case EventType.commandRejected.rawValue:
             let rejected = try JSONDecoder().decode(CommandRejected.self, from: data)
             return (.failure(rejected.error), rejected.upstreamCode)
         default:

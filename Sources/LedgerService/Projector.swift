@@ -222,13 +222,11 @@ public final class Projector: Service, Sendable {
         let checkpoint = try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(name)])
             .first.map { try $0.decode(Int64.self, at: 0) } ?? 0
         var folded = FoldedState()
-        while folded.position < checkpoint {
-            try renew(session)
-            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session)
-                .filter { $0.position <= checkpoint }, in: session)
-            guard let last = events.last else { break }
+        try renew(session)
+        try biometrics.forEachPage(after: 0, through: checkpoint, in: session) { events in
             try folded.state.fold(events)
-            folded.position = last.position
+            folded.position = events[events.count - 1].position
+            try renew(session)
         }
         folded.position = checkpoint
         return folded

@@ -66,9 +66,7 @@ public struct ReadModelRebuild: Sendable {
                 try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1 FOR UPDATE", [.text(Projector.name)])
                 try session.executeScript("LOCK TABLE rm_collections, rm_users, rm_faces IN ACCESS EXCLUSIVE MODE")
                 // What was appended meanwhile goes into the fresh tables first.
-                while true {
-                    let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
-                    if events.isEmpty { break }
+                try biometrics.forEachPage(after: folded.position, in: session) { events in
                     let touched = try folded.foldTracking(events)
                     _ = try ReadModelRows.statements(for: folded.state, touched: touched, tables: .rebuild)
                         .map { try session.execute($0.sql, $0.parameters) }
@@ -93,15 +91,14 @@ public struct ReadModelRebuild: Sendable {
         let total = try session.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
         var folded = FoldedState()
         let started = ContinuousClock.now
-        while true {
-            let events = try biometrics.open(EventLog.read(after: folded.position, limit: 5000, in: session), in: session)
-            guard !events.isEmpty else { return folded }
+        try biometrics.forEachPage(after: folded.position, in: session) { events in
             _ = try folded.foldTracking(events)
             let elapsed = (ContinuousClock.now - started).secondsDouble
             let rate = elapsed > 0 ? Double(folded.eventCount) / elapsed : 0
             progress(Progress(done: folded.eventCount, total: max(total, folded.eventCount), eventsPerSecond: rate,
                               secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))
         }
+        return folded
     }
 }
 

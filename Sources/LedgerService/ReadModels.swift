@@ -83,10 +83,10 @@ public struct ReadModels: Sendable {
     static func pendingUsers(in collectionId: String, session: PostgresSession) throws -> [String: Bool] {
         var pending: [String: Bool] = [:]
         for row in try session.query("""
-            SELECT data->>'userId', bool_or(type = 'UserCreated') FROM events
+            SELECT data->>'userId', bool_or(type = \(EventType.userCreated.sql)) FROM events
             WHERE collection_id = $1
               AND position > coalesce((SELECT position FROM projector_checkpoints WHERE projector = $2), 0)
-              AND type IN ('UserCreated', 'UserDeleted', 'FaceAssociated', 'FaceDisassociated')
+              AND type IN (\(EventType.sql(.userCreated, .userDeleted, .faceAssociated, .faceDisassociated)))
             GROUP BY 1
             """, [.text(collectionId), .text(Projector.name)])
         {

@@ -16,7 +16,7 @@ public enum RevertRun {
             }
             let changes = try session.query("""
                 SELECT type, schema_version, data, principal FROM events
-                WHERE collection_id = $1 AND recorded_at > $2 AND type IN ('FaceAssociated', 'FaceDisassociated')
+                WHERE collection_id = $1 AND recorded_at > $2 AND type IN (\(EventType.sql(.faceAssociated, .faceDisassociated)))
                 ORDER BY position
                 """, [.text(collectionId), .timestamp(instant)]).map { row in
                 (event: try LedgerEvent.decode(type: try row.decode(at: 0), schemaVersion: try row.decode(at: 1),
@@ -69,7 +69,7 @@ public enum RevertRun {
     /// then be executed there, or the ledger would drift from the upstream.
     public static func isUpstreamLedger(collectionId: String, connection: PostgresConnection) async throws -> Bool {
         try await connection.query(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE collection_id = $1 AND type = 'UpstreamAttempted')", [.text(collectionId)]
+            "SELECT EXISTS (SELECT 1 FROM events WHERE collection_id = $1 AND type = \(EventType.upstreamAttempted.sql))", [.text(collectionId)]
         )[0].decode(Bool.self, at: 0)
     }
 

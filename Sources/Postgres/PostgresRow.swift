@@ -29,14 +29,6 @@ public struct PostgresRow: Sendable {
         }
         return try T.decode(from: cell(index))
     }
-
-    /// Decodes the column called `name` as `T`.
-    public func decode<T: PostgresDecodable>(_: T.Type = T.self, column name: String) throws -> T {
-        guard let index = columns.firstIndex(where: { $0.name == name }) else {
-            throw PostgresError(.decoding, serverMessage: "no column named \(name)")
-        }
-        return try T.decode(from: cell(index))
-    }
 }
 
 /// A Swift type that can be read from a result column.

@@ -134,7 +134,7 @@ struct Reconcile: AsyncParsableCommand {
         let abandoned = try await pool.query(
             """
             SELECT command_id, collection_id, operation, client_token, recorded_at, data->>'reason' FROM events
-            WHERE type = 'CommandAbandoned' ORDER BY position
+            WHERE type = \(EventType.commandAbandoned.sql) ORDER BY position
             """)
         printLine("abandoned: \(abandoned.count)")
         for row in abandoned {

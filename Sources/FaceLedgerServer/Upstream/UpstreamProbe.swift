@@ -100,13 +100,13 @@ public struct UpstreamProbe: Sendable {
         let rows = try await pool.query(
             """
             SELECT DISTINCT ON (stream) stream, type FROM events
-            WHERE collection_id = $1 AND stream = ANY($2) AND type IN ('FaceImported', 'FaceDeleted')
+            WHERE collection_id = $1 AND stream = ANY($2) AND type IN (\(EventType.sql(.faceImported, .faceDeleted)))
               AND position > coalesce((SELECT max(position) FROM events
-                                       WHERE collection_id = $1 AND stream = 'collection' AND type = 'CollectionCreated'), 0)
+                                       WHERE collection_id = $1 AND stream = '\(StreamName.collection)' AND type = \(EventType.collectionCreated.sql)), 0)
             ORDER BY stream, position DESC
-            """, [.text(id), .textArray(faceIds.map { "face:" + $0 })])
-        return Set(try rows.filter { try $0.decode(String.self, at: 1) == "FaceImported" }
-            .map { String(try $0.decode(String.self, at: 0).dropFirst("face:".count)) })
+            """, [.text(id), .textArray(faceIds.map(StreamName.face))])
+        return Set(try rows.filter { try $0.decode(String.self, at: 1) == EventType.faceImported.rawValue }
+            .map { String(try $0.decode(String.self, at: 0).dropFirst(StreamName.facePrefix.count)) })
     }
 
     private func call(_ operation: String, _ request: [String: JSONValue]) async -> UpstreamExchange {
