@@ -26,12 +26,12 @@ extension LedgerState {
         }
     }
 
-    private func collection(_ id: String) throws -> Collection {
+    private func collection(_ id: String) throws -> FaceCollection {
         guard let collection = collections[id] else { throw LedgerError.collectionNotFound(id) }
         return collection
     }
 
-    private func user(_ userId: String, in collection: Collection) throws -> User {
+    private func user(_ userId: String, in collection: FaceCollection) throws -> User {
         guard let user = collection.users[userId] else { throw LedgerError.userNotFound(userId) }
         return user
     }

@@ -23,7 +23,7 @@ extension LedgerState {
             .commandAbandoned:
             return  // no state: the command's record and the audit trail
         case .collectionCreated(let e):
-            collections[id] = Collection(collectionId: id, arn: e.arn, createdAt: context.recordedAt,
+            collections[id] = FaceCollection(collectionId: id, arn: e.arn, createdAt: context.recordedAt,
                                          createdPosition: context.position, tags: e.tags ?? [:])
         case .collectionDeleted:
             collections[id] = nil

@@ -5,7 +5,7 @@
 /// where refolding the log would cost O(log) — under the append lock, with every writer waiting.
 public enum StateUndo: Sendable {
     /// A whole collection as it was (created or deleted by the event).
-    case collection(id: String, Collection?)
+    case collection(id: String, FaceCollection?)
     /// One face as it was, and the collection's embedding dimension (set by its first face).
     case face(collectionId: String, faceId: String, Face?, dimension: Int?)
     /// One user as it was.

@@ -3,12 +3,12 @@ import Foundation
 /// The ledger's state: what the write side decides against and the projector folds into read
 /// models. Built only by `evolve`, from events.
 public struct LedgerState: Sendable, Hashable {
-    public var collections: [String: Collection] = [:]
+    public var collections: [String: FaceCollection] = [:]
     public init() {}
 }
 
 /// A face collection.
-public struct Collection: Sendable, Hashable {
+public struct FaceCollection: Sendable, Hashable {
     public var collectionId: String
     public var arn: String
     public var createdAt: Date
@@ -63,7 +63,7 @@ public enum Limits {
     public static let faceModelVersion = "7.0"
 }
 
-extension Collection {
+extension FaceCollection {
     /// The user vector of `user` as it stands, nil when it has no faces.
     public func userVector(_ user: User) -> [Double]? {
         Similarity.userVector(user.faceIds.compactMap { faces[$0]?.embedding })

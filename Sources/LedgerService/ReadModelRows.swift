@@ -63,7 +63,7 @@ enum ReadModelRows {
         return statements
     }
 
-    static func upsert(_ collection: Collection, tables: ReadModelTables) -> PostgresStatement {
+    static func upsert(_ collection: FaceCollection, tables: ReadModelTables) -> PostgresStatement {
         PostgresStatement("""
             INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count)
             VALUES ($1, $2, $3, $4, $5, $6)
@@ -73,7 +73,7 @@ enum ReadModelRows {
                   .int64(collection.createdPosition), .int64(Int64(collection.faces.count)), .int64(Int64(collection.users.count))])
     }
 
-    static func upsert(_ user: User, in collection: Collection, tables: ReadModelTables) -> PostgresStatement {
+    static func upsert(_ user: User, in collection: FaceCollection, tables: ReadModelTables) -> PostgresStatement {
         let vector = collection.userVector(user).map { EmbeddingBytes.pack($0.map(Float.init)) }
         return PostgresStatement("""
             INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector) VALUES ($1, $2, $3, $4, $5)

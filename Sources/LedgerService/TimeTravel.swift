@@ -18,7 +18,7 @@ public struct CollectionSnapshot: Sendable, Hashable, Codable {
 
 public enum TimeTravel {
     /// The collection as it stood at `instant`, or nil if it did not exist then.
-    public static func collection(_ collectionId: String, asOf instant: Date, in session: PostgresSession) throws -> Collection? {
+    public static func collection(_ collectionId: String, asOf instant: Date, in session: PostgresSession) throws -> FaceCollection? {
         var state = LedgerState()
         var after: Int64 = 0
         while true {
@@ -42,7 +42,7 @@ public enum TimeTravel {
 
     /// The users that existed at `instant`, each with the faces it held then, sorted by user id
     /// (faces in the order they were associated).
-    public static func snapshot(of collection: Collection, asOf label: String) -> CollectionSnapshot {
+    public static func snapshot(of collection: FaceCollection, asOf label: String) -> CollectionSnapshot {
         CollectionSnapshot(
             CollectionId: collection.collectionId, AsOf: label,
             Users: collection.users.values.sorted { $0.userId < $1.userId }

@@ -60,7 +60,7 @@ enum RequestDecoding {
             }
         }
         func narrow(_ range: Range<Int>, wrap: @escaping (String) -> String, path: [String]) -> (path: String, literal: String)? {
-            let (keyed, children) = JSONSyntax.children(of: body, in: range)
+            let (_, children) = JSONSyntax.children(of: body, in: range)
             if children.isEmpty {
                 return path.isEmpty ? nil : (path.joined(separator: "."), String(decoding: body[range], as: UTF8.self))
             }
