@@ -30,6 +30,10 @@ enum CommandBatch {
         let biometrics: Biometrics
         let collectionId: String
         var events: [NewEvent] = []
+        var outcomes: [StepOutcome] = []
+        var newTokens: [NewToken] = []
+        /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
+        var newPending: [(command: PendingUpstreamCommand, keys: [String], acceptedIndex: Int, outcomeIndex: Int)] = []
         /// What the batch does to `face_keys`, in the order of its events (a face deleted and imported
         /// again with its id in one batch keeps its new key).
         var keyChanges: [KeyChange] = []
@@ -39,10 +43,6 @@ enum CommandBatch {
             case destroy(faceId: String)
             case destroyCollection
         }
-        var outcomes: [StepOutcome] = []
-        var newTokens: [NewToken] = []
-        /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
-        var newPending: [(command: PendingUpstreamCommand, keys: [String], acceptedIndex: Int, outcomeIndex: Int)] = []
 
         mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
             for event in recorded {

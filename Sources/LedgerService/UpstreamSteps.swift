@@ -41,7 +41,8 @@ public enum CommandStep: Sendable {
 public struct UpstreamAcceptance: Sendable {
     /// The exact body every call sends upstream (the client's token, or a generated one, in it).
     public var body: [UInt8]
-    /// The token the body carries, or the generated one that identifies the command.
+    /// The token the body carries (the client's, or one generated); for an operation that carries none
+    /// upstream, the derived token (`CommandStep.derivedTokenPrefix`) that identifies the command.
     public var upstreamToken: String
 
     public init(body: [UInt8], upstreamToken: String) {
