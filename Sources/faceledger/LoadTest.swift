@@ -103,7 +103,7 @@ struct SignedClient: Sendable {
         let payload = Array(try JSONSerialization.data(withJSONObject: body))
         var request = HTTPClientRequest(url: url.absoluteString.hasSuffix("/") ? url.absoluteString : url.absoluteString + "/")
         request.method = .POST
-        let signed = SigV4Verifier.sign(
+        let signed = SigV4Signer.sign(
             method: "POST", url: url, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)],
             body: payload, accessKeyId: accessKey, secretAccessKey: secretKey, region: "us-east-1")
         for header in signed { request.headers.add(name: header.name, value: header.value) }

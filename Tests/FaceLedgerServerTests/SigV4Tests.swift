@@ -35,7 +35,7 @@ struct SigV4Tests {
         let url = try #require(URL(string: "http://127.0.0.1:8080/"))
         let body = Array(#"{"CollectionId":"c"}"#.utf8)
         func request(signedAt: Date, secret: String = Self.example.secretAccessKey, service: String = "rekognition", key: String = "AKIDEXAMPLE") -> SignedRequest {
-            let headers = SigV4Verifier.sign(method: "POST", url: url, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "RekognitionService.ListUsers")],
+            let headers = SigV4Signer.sign(method: "POST", url: url, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "RekognitionService.ListUsers")],
                                              body: body, accessKeyId: key, secretAccessKey: secret, region: "eu-west-1", service: service, now: signedAt)
             return SignedRequest(method: "POST", path: "/", query: "", headers: headers + [("host", "127.0.0.1:8080")], body: body)
         }
@@ -67,7 +67,7 @@ struct AdmissionTests {
     static func signed(key: AccessKey = writer, at date: Date, service: String = "rekognition",
                        edit: (inout [(name: String, value: String)]) -> Void = { _ in }) throws -> SignedRequest {
         let url = try #require(URL(string: "http://127.0.0.1:8080/"))
-        var headers = SigV4Verifier.sign(method: "POST", url: url, headers: [("x-amz-target", "FaceLedger.ImportFaces")], body: body,
+        var headers = SigV4Signer.sign(method: "POST", url: url, headers: [("x-amz-target", "FaceLedger.ImportFaces")], body: body,
                                          accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, region: "eu-west-1",
                                          service: service, now: date) + [("host", "127.0.0.1:8080")]
         edit(&headers)

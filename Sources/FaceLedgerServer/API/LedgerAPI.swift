@@ -122,8 +122,8 @@ public struct LedgerAPI: Sendable {
         switch operation {
         case .createCollection: return await submit(CreateCollectionRequest.self, operation, body, signer, metadata)
         case .deleteCollection: return await submit(CollectionRequest.self, operation, body, signer, metadata)
-        case .createUser: return await submit(UserRequest.self, operation, body, signer, metadata)
-        case .deleteUser: return await submit(UserRequest.self, operation, body, signer, metadata) { $0.isDelete = true }
+        case .createUser: return await submit(UserRequest<CreateUser>.self, operation, body, signer, metadata)
+        case .deleteUser: return await submit(UserRequest<DeleteUser>.self, operation, body, signer, metadata)
         case .associateFaces: return await submit(AssociateFacesRequest.self, operation, body, signer, metadata)
         case .disassociateFaces: return await submit(DisassociateFacesRequest.self, operation, body, signer, metadata)
         case .deleteFaces: return await submit(DeleteFacesRequest.self, operation, body, signer, metadata)
@@ -210,8 +210,8 @@ public struct LedgerAPI: Sendable {
         switch Operation(rawValue: operation) {
         case .createCollection: return try decoded(CreateCollectionRequest.self)
         case .deleteCollection: return try decoded(CollectionRequest.self)
-        case .createUser: return try decoded(UserRequest.self)
-        case .deleteUser: return try decoded(UserRequest.self) { $0.isDelete = true }
+        case .createUser: return try decoded(UserRequest<CreateUser>.self)
+        case .deleteUser: return try decoded(UserRequest<DeleteUser>.self)
         case .associateFaces: return try decoded(AssociateFacesRequest.self)
         case .disassociateFaces: return try decoded(DisassociateFacesRequest.self)
         case .deleteFaces: return try decoded(DeleteFacesRequest.self)

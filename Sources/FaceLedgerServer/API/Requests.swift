@@ -62,8 +62,9 @@ struct CollectionRequest: CommandRequest {
     func command(region: String) -> LedgerCommand { .deleteCollection(collectionId: CollectionId!) }
 }
 
-struct UserRequest: CommandRequest {
-    static let carriesToken = true
+/// CreateUser or DeleteUser, as `Kind` says: the two operations share their members and checks.
+struct UserRequest<Kind: UserOperation>: CommandRequest {
+    static var carriesToken: Bool { true }
     var CollectionId: String?
     var UserId: String?
     var ClientRequestToken: String?
@@ -77,13 +78,20 @@ struct UserRequest: CommandRequest {
         try v.finish()
     }
 
-    /// CreateUser and DeleteUser share this shape; the operation picks the command.
-    var isDelete = false
-    private enum CodingKeys: String, CodingKey { case CollectionId, UserId, ClientRequestToken }
+    func command(region: String) -> LedgerCommand { Kind.command(collectionId: CollectionId!, userId: UserId!) }
+}
 
-    func command(region: String) -> LedgerCommand {
-        isDelete ? .deleteUser(collectionId: CollectionId!, userId: UserId!) : .createUser(collectionId: CollectionId!, userId: UserId!)
-    }
+/// Which of the user operations a `UserRequest` is.
+protocol UserOperation: Sendable {
+    static func command(collectionId: String, userId: String) -> LedgerCommand
+}
+
+enum CreateUser: UserOperation {
+    static func command(collectionId: String, userId: String) -> LedgerCommand { .createUser(collectionId: collectionId, userId: userId) }
+}
+
+enum DeleteUser: UserOperation {
+    static func command(collectionId: String, userId: String) -> LedgerCommand { .deleteUser(collectionId: collectionId, userId: userId) }
 }
 
 struct AssociateFacesRequest: CommandRequest {

@@ -70,7 +70,7 @@ public final class UpstreamClient: Sendable {
             ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target),
         ]
         if let token = identity.credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
-        let signed = SigV4Verifier.sign(
+        let signed = SigV4Signer.sign(
             method: "POST", url: url, headers: headers, body: body, accessKeyId: identity.credentials.accessKeyId,
             secretAccessKey: identity.credentials.secretAccessKey, region: identity.region, now: now)
         var request = HTTPClientRequest(url: url.absoluteString.hasSuffix("/") ? url.absoluteString : url.absoluteString + "/")
