@@ -9,7 +9,10 @@ sets, fails them:
 - by holding them past the caller's timeout (`delay`) before forwarding — the upstream executes the
   request late, after the caller gave up;
 
-and heals when its schedule is empty (or `heal()`). Every request it saw is kept in `seen`.
+and heals when its schedule is empty (or `heal()`). It can also stand in for an upstream's answer
+(`answer`, with `body`): what Amazon Rekognition would say where the upstream at hand, a FaceLedger, cannot
+(IndexFaces finds no faces in an image without an image model). Every request it saw is kept in `seen`,
+and its headers in `seen_headers`.
 """
 import http.client
 import json
@@ -24,9 +27,10 @@ from urllib.parse import urlparse
 class Fault:
     """One scheduled fault. `target` limits it to one operation (e.g. "AssociateFaces"); None: any."""
 
-    def __init__(self, kind, status=500, code="InternalServerError", seconds=0.0, target=None):
-        assert kind in ("error_before", "error_after", "reset_after", "delay")
+    def __init__(self, kind, status=500, code="InternalServerError", seconds=0.0, target=None, body=None):
+        assert kind in ("error_before", "error_after", "reset_after", "delay", "answer")
         self.kind, self.status, self.code, self.seconds, self.target = kind, status, code, seconds, target
+        self.body = body
 
     def applies_to(self, target):
         return self.target is None or (target or "").endswith("." + self.target)
@@ -38,6 +42,7 @@ class FaultProxy:
         self.upstream = (parsed.hostname, parsed.port)
         self.schedule = deque()
         self.seen = []  # (target, fault kind or None) per request
+        self.seen_headers = []  # {lower-case name: value} per request
         self.lock = threading.Lock()
         proxy = self
 
@@ -58,8 +63,11 @@ class FaultProxy:
                 fault = proxy._take(target)
                 with proxy.lock:
                     proxy.seen.append((target, fault.kind if fault else None))
+                    proxy.seen_headers.append({name.lower(): value for name, value in self.headers.items()})
                 if fault and fault.kind == "error_before":
                     return self._answer_error(fault)
+                if fault and fault.kind == "answer":
+                    return self._answer(fault.status, json.dumps(fault.body).encode())
                 if fault and fault.kind == "delay":
                     threading.Event().wait(fault.seconds)  # the caller times out meanwhile
                 status, headers, answer = proxy._send_upstream(self.command, self.path, self.headers, body)
@@ -81,6 +89,13 @@ class FaultProxy:
                     self.wfile.write(answer)
                 except OSError:
                     pass  # the caller gave up (a delay past its timeout)
+
+            def _answer(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _answer_error(self, fault):
                 body = json.dumps({"__type": fault.code, "message": "injected by the fault proxy"}).encode()

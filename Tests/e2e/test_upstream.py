@@ -645,3 +645,59 @@ def test_forget_faces_is_refused_in_upstream_mode_where_the_upstream_keeps_the_b
     # DeleteFaces does it: executed upstream, and the ledger destroys its own copy of the embedding.
     pair.client().delete_faces(CollectionId="c", FaceIds=[face])
     assert psql(pair.ledger_db, "SELECT count(*) FROM face_keys") == "0"
+
+
+def test_index_faces_answered_by_the_upstream_records_its_faces(pair):
+    """IndexFaces as Amazon Rekognition answers it (the proxy stands in: the FaceLedger upstream has no image
+    model): the faces it found enter the ledger, without embeddings, with their image and external ids."""
+    pair.client().create_collection(CollectionId="c")
+    face = "11111111-2222-3333-4444-555555555555"
+    record = {"Face": {"FaceId": face, "ImageId": "66666666-7777-8888-9999-000000000000", "ExternalImageId": "photo-1",
+                       "Confidence": 99.9, "BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.1, "Top": 0.1}},
+              "FaceDetail": {"Confidence": 99.9}}
+    pair.proxy.fail(Fault("answer", status=200, target="IndexFaces",
+                          body={"FaceRecords": [record], "FaceModelVersion": "7.0", "UnindexedFaces": []}))
+    answer = pair.client().index_faces(CollectionId="c", Image={"Bytes": b"jpeg"}, ExternalImageId="photo-1")
+    assert [r["Face"]["FaceId"] for r in answer["FaceRecords"]] == [face]
+    await_projected(pair)
+    assert psql(pair.ledger_db, f"SELECT external_image_id, image_id, length(embedding) FROM rm_faces WHERE face_id = '{face}'") \
+        == "photo-1|66666666-7777-8888-9999-000000000000|0"
+    entries = pair.ledger.raw("FaceLedger.GetFaceHistory", {"CollectionId": "c", "FaceId": face})[2]["Entries"]
+    assert [(e["Outcome"], e["Operation"]) for e in entries] == [("IMPORTED", "IndexFaces")]
+
+
+def test_a_lost_index_faces_answer_is_resolved_by_the_faces_with_its_external_image_id(pair):
+    """The upstream indexed the image but the answer was lost: the reconciler does not index it again; it
+    finds the faces with the request's ExternalImageId that the ledger does not have (ListFaces), and
+    settles the command with them."""
+    c = pair.client()
+    c.create_collection(CollectionId="c")
+    # What the lost call left upstream: a face with the request's ExternalImageId.
+    status, _, body = pair.upstream.raw("FaceLedger.ImportFaces", {"CollectionId": "c", "Faces": [
+        {"Embedding": embedding(), "ExternalImageId": "photo-2"}]})
+    assert status == 200, body
+    face = body["FaceRecords"][0]["Face"]["FaceId"]
+    pair.proxy.fail(Fault("error_after", status=503, code="ServiceUnavailableException", target="IndexFaces"))
+    with pytest.raises(botocore.exceptions.ClientError):
+        c.index_faces(CollectionId="c", Image={"Bytes": b"jpeg"}, ExternalImageId="photo-2")
+    wait_for(lambda: pair.pending() == 0, what="the reconciler")
+    attempts = psql(pair.ledger_db, "SELECT string_agg(data->>'by' || ':' || (data->>'verdict'), ',' ORDER BY position) "
+                                    "FROM events WHERE type = 'UpstreamAttempted' AND operation = 'IndexFaces'")
+    assert attempts == "request:RETRY,probe:SETTLED"
+    # Not sent again: the upstream saw one IndexFaces (the lost one) and the probe's ListFaces.
+    assert [t for t, _ in pair.proxy.seen if t.endswith(".IndexFaces")] == ["RekognitionService.IndexFaces"]
+    await_projected(pair)
+    assert face in ledger_owners(pair, "c")
+
+
+def test_a_session_token_goes_upstream_with_every_call(faceledger):
+    with ledger_pair(faceledger) as pair:
+        pair.ledger.server.stop()
+        env = {**pair.ledger_env(), "AWS_SESSION_TOKEN": "session-token-1"}
+        pair.ledger = Api(Server(pair.faceledger, *pair.ledger_args(), env=env), pair.ledger_db)
+        seen = len(pair.proxy.seen_headers)
+        pair.client().create_collection(CollectionId="c")  # ledgered
+        pair.client().list_collections()  # passed through
+        calls = pair.proxy.seen_headers[seen:]
+        assert len(calls) == 2 and all(h.get("x-amz-security-token") == "session-token-1" for h in calls)
+        assert all("x-amz-security-token" in h["authorization"] for h in calls)  # signed with it
