@@ -203,10 +203,17 @@ public struct Biometrics: Sendable {
     /// Refuses a master key that does not fit the database: some data key is wrapped under a key
     /// this process does not hold (a wrong or missing key file).
     public func verify(in session: PostgresSession) throws {
-        let ids = masterKeys.ids
-        if let row = try session.query("SELECT kek_id FROM face_keys WHERE NOT (kek_id = ANY($1)) LIMIT 1", [.textArray(ids)]).first {
-            throw Self.unknownMasterKey(try row.decode(String.self, at: 0))
-        }
+        // The distinct master key ids, one index probe each (a recursive skip scan): at start-up this
+        // costs the handful of keys ever used, not a scan of every face's data key.
+        let used = try session.query("""
+            WITH RECURSIVE used(id) AS (
+                SELECT min(kek_id) FROM face_keys
+                UNION ALL
+                SELECT (SELECT min(kek_id) FROM face_keys WHERE kek_id > used.id) FROM used WHERE used.id IS NOT NULL)
+            SELECT id FROM used WHERE id IS NOT NULL
+            """).map { try $0.decode(String.self, at: 0) }
+        let held = Set(masterKeys.ids)
+        if let unknown = used.first(where: { !held.contains($0) }) { throw Self.unknownMasterKey(unknown) }
     }
 
     private static func unknownMasterKey(_ kekId: String) -> BiometricsError {

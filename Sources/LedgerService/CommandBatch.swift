@@ -45,15 +45,15 @@ enum CommandBatch {
         }
 
         mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
-            for event in recorded {
-                var encoded = try event.encoded()
+            for var event in recorded {
+                var sealedEmbedding: [UInt8]?
                 switch event {
                 case .faceImported(var face, let embedding) where !embedding.isEmpty:
                     // The embedding goes into the log encrypted under a data key of its own, named in the payload.
-                    let sealed = try biometrics.seal(encoded.embedding ?? [], collectionId: collectionId, faceId: face.faceId)
+                    let sealed = try biometrics.seal(EmbeddingBytes.pack(embedding), collectionId: collectionId, faceId: face.faceId)
                     face.keyId = sealed.keyId.uuidString.lowercased()
-                    encoded = try LedgerEvent.faceImported(face, embedding: []).encoded()
-                    encoded.embedding = sealed.embedding
+                    event = .faceImported(face, embedding: [])
+                    sealedEmbedding = sealed.embedding
                     keyChanges.append(.store(sealed, faceId: face.faceId))
                 case .faceForgotten(let face):
                     keyChanges.append(.destroy(faceId: face.faceId))
@@ -65,6 +65,8 @@ enum CommandBatch {
                 default:
                     break
                 }
+                var encoded = try event.encoded()
+                if let sealedEmbedding { encoded.embedding = sealedEmbedding }
                 events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
                                        data: encoded.data, embedding: encoded.embedding, metadata: metadata))
             }
@@ -406,7 +408,7 @@ extension CommandSubmission {
 extension UpstreamCall {
     func recorded(attempt: Int, verdict: String) -> UpstreamAttempted {
         UpstreamAttempted(attempt: attempt, status: status, errorCode: errorCode,
-                          durationMs: Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15,
+                          durationMs: duration.secondsDouble * 1000,
                           verdict: verdict, reason: reason, by: by)
     }
 }

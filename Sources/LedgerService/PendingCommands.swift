@@ -212,11 +212,3 @@ public struct PendingCommands: Sendable {
                                     sourceAddress: try row.decode(String?.self, at: 13), commandId: commandId))
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, for SQL intervals.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -29,7 +29,7 @@ struct Forget: AsyncParsableCommand {
         let reason = self.reason ?? environmentValue(forFlag: "reason")
         let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
         let logger = makeLogger()
-        let principal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let principal = operatorPrincipal()
         let outcome = try await database.withConnection(logger: logger) { connection in
             try await connection.run { try biometrics.verify(in: $0) }
             let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)

@@ -40,6 +40,25 @@ func resolveFlag(_ given: Bool, flag: String) throws -> Bool {
     }
 }
 
+/// A flag in seconds: the command line, else its environment variable, else the default; an error
+/// unless it is a number within `range`.
+func seconds(_ given: Double?, flag: String, default defaultValue: Double, range: ClosedRange<Double>) throws -> Double {
+    let value = try given ?? environmentValue(forFlag: flag).map {
+        guard let value = Double($0) else { throw ValidationError("\(environmentName(forFlag: flag)) is not a number") }
+        return value
+    } ?? defaultValue
+    guard value.isFinite, range.contains(value) else {
+        func plain(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
+        throw ValidationError("--\(flag) must be between \(plain(range.lowerBound)) and \(plain(range.upperBound)) seconds")
+    }
+    return value
+}
+
+/// Who a command-line command acts as in the ledger: `operator:<login name>`.
+func operatorPrincipal() -> String {
+    "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+}
+
 /// A failure while running a command, as opposed to a misuse of it: ArgumentParser prints it alone
 /// (`Error: …`, no usage banner, which is for ValidationError) and exits with status 1. Bad usage
 /// keeps ValidationError and status 64.

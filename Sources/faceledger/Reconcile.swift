@@ -97,12 +97,12 @@ struct Reconcile: AsyncParsableCommand {
             throw RuntimeError("cannot read collection \(collectionId) upstream: \(error)")
         }
         let record = adopt
-        let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let principal = operatorPrincipal()
         let submission = CommandSubmission(
             operation: "ObservedUpstream", collectionId: collectionId,
             recordedRequest: .object(["CollectionId": .string(collectionId), "Observed": .string("upstream")]), requestHash: "",
             command: .failure(LedgerError(.internalServerError, "not decided")),
-            metadata: EventMetadata(principal: operatorPrincipal, requestId: UUID().uuidString, operation: "ObservedUpstream"),
+            metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: "ObservedUpstream"),
             step: .adopt(observation, record: record, readAfter: readAfter))
         switch await processor.perform(submission) {
         case .adopted(let differences):
@@ -111,7 +111,7 @@ struct Reconcile: AsyncParsableCommand {
                 printLine("collection \(collectionId): the ledger and the upstream agree")
                 return false
             }
-            printLine(record ? "adopted \(differences.count) differences as \(operatorPrincipal)"
+            printLine(record ? "adopted \(differences.count) differences as \(principal)"
                              : "\(differences.count) differences (record them with --adopt)")
             return !record
         case .answered(.failure(let error)):

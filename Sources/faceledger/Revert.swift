@@ -38,7 +38,7 @@ struct Revert: AsyncParsableCommand {
         let upstreamSettings = try upstream.settings(runReconciler: false)
         let masterKeys = dryRun ? nil : try masterKey.resolved(database: database)
         let logger = makeLogger()
-        let operatorPrincipal = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
+        let actor = operatorPrincipal()
         let target = try await database.open(logger: logger)
         defer { target.close(logger: logger) }
         let (plan, outcomes) = try await database.withConnection(to: target) { connection in
@@ -53,7 +53,7 @@ struct Revert: AsyncParsableCommand {
                 let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 2)
                 let runtime = try await UpstreamRuntime.start(upstreamSettings, conninfo: target.conninfo, pool: pool,
                                                               masterKeys: masterKeys!, logger: logger)
-                let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal) {
+                let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: actor) {
                     operation, request, command, metadata in
                     await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
                 }
@@ -69,7 +69,7 @@ struct Revert: AsyncParsableCommand {
             let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)
             try await processor.warmUp()
             let worker = Task { await processor.run() }
-            let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: operatorPrincipal, processor: processor)
+            let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: actor, processor: processor)
             processor.finish()
             await worker.value
             return (plan, outcomes)
@@ -83,7 +83,7 @@ struct Revert: AsyncParsableCommand {
         for face in notPutBack {
             FileHandle.standardError.write(Data("could not put back \(face.faceId): \(face.reason)\n".utf8))
         }
-        printLine("reverted \(plan.steps.count - notPutBack.count) of \(plan.steps.count) faces with \(outcomes.count) commands as \(operatorPrincipal)")
+        printLine("reverted \(plan.steps.count - notPutBack.count) of \(plan.steps.count) faces with \(outcomes.count) commands as \(actor)")
         if !notPutBack.isEmpty { throw ExitCode.failure }
     }
 }

@@ -59,13 +59,6 @@ struct ServeOptions: ParsableArguments {
 
     /// The deadline from the flag, else its environment variable, else 5 s.
     func resolvedDeadline() throws -> Duration {
-        let seconds = try requestDeadline ?? environmentValue(forFlag: "request-deadline").map {
-            guard let seconds = Double($0) else { throw ValidationError("FACELEDGER_REQUEST_DEADLINE is not a number") }
-            return seconds
-        } ?? 5
-        guard seconds.isFinite, seconds >= 0.1, seconds <= 3600 else {
-            throw ValidationError("--request-deadline must be between 0.1 and 3600 seconds")
-        }
-        return .milliseconds(Int(seconds * 1000))
+        .seconds(try seconds(requestDeadline, flag: "request-deadline", default: 5, range: 0.1...3600))
     }
 }

@@ -51,26 +51,18 @@ struct UpstreamOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
+        let year = 31_536_000.0
         let client = UpstreamClient.Configuration(
-            endpoint: endpoint, connectTimeout: try seconds(connectTimeout, flag: "upstream-connect-timeout", default: 3),
-            requestTimeout: try seconds(requestTimeout, flag: "upstream-timeout", default: 30),
+            endpoint: endpoint,
+            connectTimeout: .seconds(try seconds(connectTimeout, flag: "upstream-connect-timeout", default: 3, range: 0.001...year)),
+            requestTimeout: .seconds(try seconds(requestTimeout, flag: "upstream-timeout", default: 30, range: 0.001...year)),
             maxConnections: try count(maxConnections, flag: "upstream-max-connections", default: 32))
-        let maxAge = try seconds(reconcileMaxAge, flag: "reconcile-max-age", default: 86_400)
-        let policy = RetryPolicy(base: 1, cap: 300, maxAge: Double(maxAge.components.seconds) + Double(maxAge.components.attoseconds) / 1e18)
-        let reconciler = Reconciler.Configuration(interval: try seconds(reconcileInterval, flag: "reconcile-interval", default: 1),
-                                                  grace: try seconds(reconcileGrace, flag: "reconcile-grace", default: 10, minimum: 0))
+        let policy = RetryPolicy(base: 1, cap: 300,
+                                 maxAge: try seconds(reconcileMaxAge, flag: "reconcile-max-age", default: 86_400, range: 0.001...year))
+        let reconciler = Reconciler.Configuration(
+            interval: .seconds(try seconds(reconcileInterval, flag: "reconcile-interval", default: 1, range: 0.001...year)),
+            grace: .seconds(try seconds(reconcileGrace, flag: "reconcile-grace", default: 10, range: 0...year)))
         return UpstreamSettings(client: client, identity: identity, retryPolicy: policy, reconciler: runReconciler ? reconciler : nil)
-    }
-
-    private func seconds(_ given: Double?, flag: String, default defaultValue: Double, minimum: Double = 0.001) throws -> Duration {
-        let value = try given ?? environmentValue(forFlag: flag).map {
-            guard let value = Double($0) else { throw ValidationError("\(environmentName(forFlag: flag)) is not a number") }
-            return value
-        } ?? defaultValue
-        guard value.isFinite, value >= minimum, value <= 31_536_000 else {
-            throw ValidationError("--\(flag) must be between \(minimum) and 31536000 seconds")
-        }
-        return .milliseconds(Int64((value * 1000).rounded()))
     }
 
     private func count(_ given: Int?, flag: String, default defaultValue: Int) throws -> Int {

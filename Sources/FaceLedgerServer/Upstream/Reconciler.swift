@@ -100,22 +100,14 @@ public struct Reconciler: Service {
         switch await gateway.attempt(command, command: ledgered, owner: owner, by: "reconciler", mayHaveRun: true) {
         case .upstream, .answer(.success): return .settled
         case .answer(.failure(let error)):
-            if error.message.hasPrefix(CommandStep.abandonedPrefix) {
-                Counter(label: "faceledger_reconciler_abandoned_total").increment()
-                return .abandoned
-            }
+            if error.message.hasPrefix(CommandStep.abandonedPrefix) { return .abandoned }
             // A rejection settles too; only a retryable failure leaves it pending.
             return error.code == .serviceUnavailable || error.code == .internalServerError ? .postponed : .settled
         }
     }
 
     private func abandon(_ command: PendingUpstreamCommand, owner: UUID, reason: String) async -> Handled {
-        logger.error("upstream command abandoned", metadata: [
-            "command": "\(command.commandId)", "operation": "\(command.operation)", "reason": "\(reason)",
-        ])
-        _ = await gateway.processor.perform(CommandSubmission(.abandon(UpstreamAbandonment(command: command, leaseOwner: owner,
-                                                                                          reason: reason)), of: command))
-        Counter(label: "faceledger_reconciler_abandoned_total").increment()
+        _ = await gateway.abandon(command, owner: owner, reason: reason)
         return .abandoned
     }
 }

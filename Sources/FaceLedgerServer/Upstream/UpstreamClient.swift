@@ -49,9 +49,9 @@ public final class UpstreamClient: Sendable {
     /// Sends `body` to the upstream with `X-Amz-Target: target`, signed; never throws: every failure
     /// is an `UpstreamExchange.failed` that says whether the upstream may have seen the request.
     public func send(target: String, body: [UInt8], now: Date = Date()) async -> UpstreamExchange {
-        // Span names stay a bounded set: a passed-through target comes from a client.
-        let name = target.split(separator: ".").last.map(String.init).flatMap { PassThrough.ledgered.contains($0) || $0 == "ImportFaces" ? $0 : nil }
-        return await withSpan("upstream " + (name ?? "pass-through"), ofKind: .client) { span in
+        // Span names stay a bounded set (the operations FaceLedger knows): a passed-through target comes from a client.
+        let name = target.split(separator: ".").last.flatMap { Operation(rawValue: String($0))?.rawValue } ?? "pass-through"
+        return await withSpan("upstream " + name, ofKind: .client) { span in
             let exchange = await sendTraced(target: target, body: body, now: now)
             switch exchange {
             case .answered(let answer):

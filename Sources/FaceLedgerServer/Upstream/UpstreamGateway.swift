@@ -3,6 +3,7 @@ import Foundation
 import LedgerDomain
 import LedgerService
 import Logging
+import Metrics
 
 /// Upstream mode's write path: every ledgered command is accepted in the log before the upstream
 /// is called, executed upstream by whoever holds its lease, and settled with the upstream's answer —
@@ -240,22 +241,32 @@ public struct UpstreamGateway: Sendable {
     }
 
     private func postpone(_ claimed: PendingUpstreamCommand, owner: UUID, call: UpstreamCall) async -> Reply {
-        let now = Date()
-        let step: CommandStep
-        switch configuration.retryPolicy.next(afterAttempts: claimed.attempts + 1, acceptedAt: claimed.acceptedAt, now: now,
+        switch configuration.retryPolicy.next(afterAttempts: claimed.attempts + 1, acceptedAt: claimed.acceptedAt, now: Date(),
                                               jitter: Double.random(in: 0...1)) {
         case .retry(let at):
-            step = .retryLater(UpstreamRetry(command: claimed, leaseOwner: owner, call: call, nextAttemptAt: at))
+            let step = CommandStep.retryLater(UpstreamRetry(command: claimed, leaseOwner: owner, call: call, nextAttemptAt: at))
+            switch await processor.perform(CommandSubmission(step, of: claimed)) {
+            case .answered(let outcome): return .answer(outcome)
+            case .superseded, .pending, .adopted: return .answer(.failure(Self.stillPending))
+            }
         case .abandon:
-            logger.error("upstream command abandoned", metadata: [
-                "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "attempts": "\(claimed.attempts + 1)",
-            ])
-            step = .abandon(UpstreamAbandonment(command: claimed, leaseOwner: owner,
-                                                reason: "unsettled after \(claimed.attempts + 1) attempts: \(call.reason ?? "")"))
+            return await abandon(claimed, owner: owner, reason: "unsettled after \(claimed.attempts + 1) attempts: \(call.reason ?? "")")
         }
+    }
+
+    /// Gives up on a command `owner` holds the lease of: recorded (`CommandAbandoned`), logged at
+    /// error level and counted. Its outcome upstream stays unknown; `reconcile --list` lists it.
+    func abandon(_ claimed: PendingUpstreamCommand, owner: UUID, reason: String) async -> Reply {
+        logger.error("upstream command abandoned", metadata: [
+            "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(reason)",
+        ])
+        let step = CommandStep.abandon(UpstreamAbandonment(command: claimed, leaseOwner: owner, reason: reason))
         switch await processor.perform(CommandSubmission(step, of: claimed)) {
-        case .answered(let outcome): return .answer(outcome)
-        case .superseded, .pending, .adopted: return .answer(.failure(Self.stillPending))
+        case .answered(let outcome):
+            Counter(label: "faceledger_reconciler_abandoned_total").increment()
+            return .answer(outcome)
+        case .superseded, .pending, .adopted:
+            return .answer(.failure(Self.stillPending))
         }
     }
 
