@@ -104,7 +104,6 @@ public func buildApplication(
                 "lag_events": .integer(Int(lag.events)), "lag_seconds": .number(lag.seconds),
             ]), "write_side": .object([
                 "position": .integer(Int(processor.committedPosition)),
-                "full_reloads": .integer(processor.fullReloads),
                 "queued": .integer(processor.queuedCount),
             ])])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body.data)))
@@ -140,7 +139,6 @@ public func buildApplication(
         router.get("/metrics") { _, _ -> Response in
             // Gauges that are cheaper to read when scraped than to keep up to date.
             Gauge(label: "faceledger_commands_queued").record(processor.queuedCount)
-            Gauge(label: "faceledger_write_side_full_reloads").record(processor.fullReloads)
             if let lag = try? await readModels.projectorLag() {
                 Gauge(label: "faceledger_projector_lag_events").record(lag.events)
                 Gauge(label: "faceledger_projector_lag_seconds").record(lag.seconds)

@@ -28,10 +28,13 @@ extension LedgerState {
         case .collectionDeleted:
             collections[id] = nil
         case .userCreated(let e):
+            if collections[id]?.users[e.userId] == nil { collections[id]?.userCount += 1 }
             collections[id]?.users[e.userId] = User(userId: e.userId, createdAt: context.recordedAt)
         case .userDeleted(let e):
+            if collections[id]?.users[e.userId] != nil { collections[id]?.userCount -= 1 }
             collections[id]?.users[e.userId] = nil
         case .faceImported(let e, let embedding):
+            if collections[id]?.faces[e.faceId] == nil { collections[id]?.faceCount += 1 }
             collections[id]?.faces[e.faceId] = Face(
                 faceId: e.faceId, externalImageId: e.externalImageId, imageId: e.imageId, confidence: e.confidence,
                 embedding: embedding, userId: nil, indexedAt: context.recordedAt)
@@ -39,11 +42,14 @@ extension LedgerState {
             if collections[id]?.dimension == nil, !embedding.isEmpty { collections[id]?.dimension = embedding.count }
         case .faceAssociated(let e):
             collections[id]?.faces[e.faceId]?.userId = e.userId
+            collections[id]?.faces[e.faceId]?.associatedPosition = context.position
             collections[id]?.users[e.userId]?.faceIds.append(e.faceId)
         case .faceDisassociated(let e):
             collections[id]?.faces[e.faceId]?.userId = nil
+            collections[id]?.faces[e.faceId]?.associatedPosition = nil
             collections[id]?.users[e.userId]?.faceIds.removeAll { $0 == e.faceId }
         case .faceDeleted(let e):
+            if collections[id]?.faces[e.faceId] != nil { collections[id]?.faceCount -= 1 }
             collections[id]?.faces[e.faceId] = nil
         case .faceForgotten(let e):
             // The face stays, with its associations; its biometrics are gone (and with them its part in

@@ -1,7 +1,9 @@
 import Foundation
 
 /// The ledger's state: what the write side decides against and the projector folds into read
-/// models. Built only by `evolve`, from events.
+/// models. Built only by `evolve`, from events — or loaded in part from rows that `evolve` wrote
+/// (`PartialState` in LedgerService): then it holds only the collections, users and faces someone
+/// named, each complete, with its collection's counts.
 public struct LedgerState: Sendable, Hashable {
     public var collections: [String: FaceCollection] = [:]
     public init() {}
@@ -16,10 +18,22 @@ public struct FaceCollection: Sendable, Hashable {
     public var createdPosition: Int64
     public var faces: [String: Face] = [:]
     public var users: [String: User] = [:]
+    /// How many faces and users the collection has. Kept by `evolve`, not counted from `faces` and
+    /// `users`, which a state loaded in part holds only some of.
+    public var faceCount = 0
+    public var userCount = 0
     /// The embedding dimension, fixed by the collection's first face.
     public var dimension: Int?
     /// The tags given to CreateCollection (none for collections created before tags were kept).
     public var tags: [String: String] = [:]
+
+    public init(collectionId: String, arn: String, createdAt: Date, createdPosition: Int64, tags: [String: String] = [:]) {
+        self.collectionId = collectionId
+        self.arn = arn
+        self.createdAt = createdAt
+        self.createdPosition = createdPosition
+        self.tags = tags
+    }
 }
 
 /// A face of a collection with its embedding and, when associated, its user.
@@ -32,13 +46,35 @@ public struct Face: Sendable, Hashable {
     public var embedding: [Float]
     public var userId: String?
     public var indexedAt: Date
+    /// The log position of its association with `userId`, which orders a user's faces.
+    public var associatedPosition: Int64?
+
+    public init(
+        faceId: String, externalImageId: String?, imageId: String, confidence: Double, embedding: [Float], userId: String?,
+        indexedAt: Date, associatedPosition: Int64? = nil
+    ) {
+        self.faceId = faceId
+        self.externalImageId = externalImageId
+        self.imageId = imageId
+        self.confidence = confidence
+        self.embedding = embedding
+        self.userId = userId
+        self.indexedAt = indexedAt
+        self.associatedPosition = associatedPosition
+    }
 }
 
-/// A user of a collection and its faces, in the order they were associated.
+/// A user of a collection and its faces, in the order they were associated (its faces' `associatedPosition`).
 public struct User: Sendable, Hashable {
     public var userId: String
     public var createdAt: Date
     public var faceIds: [String] = []
+
+    public init(userId: String, createdAt: Date, faceIds: [String] = []) {
+        self.userId = userId
+        self.createdAt = createdAt
+        self.faceIds = faceIds
+    }
 }
 
 /// The Rekognition user statuses.

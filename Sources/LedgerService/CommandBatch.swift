@@ -4,14 +4,15 @@ import LedgerDomain
 import Metrics
 import Postgres
 
-/// The body of one command batch's transaction, for one collection: take the append lock, catch the
-/// write side's state up with the log, answer idempotent retries, decide each command against the
-/// state as the previous ones left it (or, in upstream mode, take its step: accept, settle, retry
-/// later, abandon, adopt), append the events and bind the tokens.
+/// The body of one command batch's transaction, for one collection: take the append lock, load the
+/// part of the write model the batch's commands name, answer idempotent retries, decide each command
+/// against the state as the previous ones left it (or, in upstream mode, take its step: accept,
+/// settle, retry later, abandon, adopt), append the events, fold them into the write model and bind
+/// the tokens.
 ///
-/// Decisions are applied to the state in place (copying a large state per batch would cost more than
-/// the batch), and what they overwrite is recorded in `undo`: when the transaction does not commit,
-/// the caller puts it back, in O(batch).
+/// Nothing outlives the transaction but the rows it wrote: the state is loaded for the batch and
+/// dropped with it, so a batch that does not commit leaves nothing to undo, and neither start-up nor a
+/// batch costs more as the log grows.
 enum CommandBatch {
     /// The most embedding bytes one `append_events()` call carries. A batch with more is appended in
     /// several calls within its transaction, so that no parameter comes near PostgreSQL's 1 GiB field
@@ -30,6 +31,8 @@ enum CommandBatch {
         let biometrics: Biometrics
         let collectionId: String
         var events: [NewEvent] = []
+        /// The domain events of `events`, one each, embeddings in clear: what the write model folds.
+        var ledgerEvents: [LedgerEvent] = []
         var outcomes: [StepOutcome] = []
         var newTokens: [NewToken] = []
         /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
@@ -46,6 +49,7 @@ enum CommandBatch {
 
         mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
             for var event in recorded {
+                ledgerEvents.append(event)
                 var sealedEmbedding: [UInt8]?
                 switch event {
                 case .faceImported(var face, let embedding) where !embedding.isEmpty:
@@ -73,26 +77,22 @@ enum CommandBatch {
         }
     }
 
-    /// Runs the batch inside the caller's transaction. The state's position is left where catch-up
-    /// put it: the caller moves it past the batch's events once the transaction has committed.
+    /// Runs the batch inside the caller's transaction.
     static func run(
-        _ submissions: [CommandSubmission], collectionId: String, worker: WorkerState, undo: inout [StateUndo],
-        in session: PostgresSession
+        _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, in session: PostgresSession
     ) throws -> Result {
         try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-        try worker.catchUp(in: session)
-        let foldedPosition = worker.folded.position
+        try WriteModel.catchUp(in: session, biometrics: biometrics)
+        var state = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
         var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
         var pending = try PendingCommands.byToken(for: submissions, in: session)
-        var writer = Writer(biometrics: worker.biometrics, collectionId: collectionId)
+        var writer = Writer(biometrics: biometrics, collectionId: collectionId)
 
         func apply(_ events: [LedgerEvent]) {
             for event in events {
-                // Positions and times are known only after the append; decisions do not depend on them,
-                // so the write side's state carries the decision's (the read models carry the log's).
-                worker.folded.state.evolve(
-                    event, EventContext(collectionId: collectionId, position: foldedPosition, recordedAt: Date()),
-                    recordingUndoIn: &undo)
+                // Positions and times are known only after the append; decisions do not depend on them.
+                // The write model's rows get the log's, when the appended events are folded into them.
+                state.evolve(event, EventContext(collectionId: collectionId, position: 0, recordedAt: Date()))
             }
         }
 
@@ -152,7 +152,7 @@ enum CommandBatch {
                         continue
                     }
                 }
-                let decision = worker.folded.state.decide(command)
+                let decision = state.decide(command)
                 switch decision.result {
                 case .failure(let error):
                     try reject(error)
@@ -195,7 +195,7 @@ enum CommandBatch {
                     recordedRequest: submission.recordedRequest, body: acceptance.body, acceptedPosition: 0,
                     acceptedAt: Date(), attempts: 0, metadata: metadata)
                 pending[key] = accepted
-                writer.newPending.append((accepted, worker.folded.state.upstreamKeys(for: command),
+                writer.newPending.append((accepted, state.upstreamKeys(for: command),
                                           writer.events.count - 1, writer.outcomes.count))
                 writer.outcomes.append(.pending(accepted, isNew: true))
 
@@ -209,7 +209,7 @@ enum CommandBatch {
                 let attempt = settlement.command.attempts + 1
                 switch settlement.result {
                 case .succeeded(let response):
-                    let effects = worker.folded.state.mirror(settlement.ledgerCommand, answer: response)
+                    let effects = state.mirror(settlement.ledgerCommand, answer: response)
                     try writer.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "SETTLED"))]
                                       + effects
                                       + [.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
@@ -259,7 +259,7 @@ enum CommandBatch {
                         : "collection \(collectionId) changed while the upstream was read: run the check again"))))
                     continue
                 }
-                let effects = worker.folded.state.adoption(of: observation, in: collectionId)
+                let effects = state.adoption(of: observation, in: collectionId)
                 if record && !effects.isEmpty {
                     let summary = JSONValue.object(["Observed": .string("upstream"), "Changes": .integer(effects.count)])
                     try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + effects
@@ -275,6 +275,12 @@ enum CommandBatch {
         for chunk in chunked(writer.events) {
             recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
         }
+        let folded = zip(writer.ledgerEvents, recorded).filter { !LedgerEvent.typesWithoutStateEffect.contains($1.type) }
+            .map { event, recorded in
+                (event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
+            }
+        try StateRows.fold(folded, into: .writeModel, in: session)
+        try WriteModel.advance(to: recorded.last!.position, in: session)
         try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
         try applyKeyChanges(writer.keyChanges, collectionId: collectionId, in: session)
         for (command, keys, acceptedIndex, outcomeIndex) in writer.newPending {
@@ -285,6 +291,26 @@ enum CommandBatch {
             writer.outcomes[outcomeIndex] = .pending(command, isNew: true)
         }
         return Result(outcomes: writer.outcomes, appended: (recorded.last!.position, recorded.count))
+    }
+
+    /// What the submissions name, for loading the write model (`NamedEntities`).
+    private static func named(by submissions: [CommandSubmission], in collectionId: String) -> NamedEntities {
+        var named = NamedEntities()
+        named.collections.insert(collectionId)
+        for submission in submissions {
+            switch submission.step {
+            case .decide, .accept:
+                if case .success(let command) = submission.command { named.add(command) }
+            case .settle(let settlement):
+                named.add(settlement.ledgerCommand)
+                if case .succeeded(let answer) = settlement.result { named.addFaces(namedIn: answer, in: collectionId) }
+            case .retryLater, .abandon:
+                break
+            case .adopt:
+                named.wholeCollections.insert(collectionId)
+            }
+        }
+        return named
     }
 
     /// Applies a batch's changes to `face_keys` in event order; each run of new keys, or of destroyed

@@ -47,8 +47,8 @@ public struct CommandProcessorLimits: Sendable {
 ///
 /// A batch the database refuses is split in halves, each retried on its own, until the command that
 /// causes the refusal fails alone: one poison command costs its batch O(log₂ n) extra transactions,
-/// never the other commands' success. A failed transaction's effect on the in-memory state is undone
-/// from its undo list, so it costs O(batch), not a refold of the log.
+/// never the other commands' success. The processor keeps no state of the ledger between batches:
+/// each loads what it names from the write model (`CommandBatch`).
 public final class CommandProcessor: Sendable {
     private let connection: PostgresConnection
     private let logger: Logger
@@ -57,9 +57,8 @@ public final class CommandProcessor: Sendable {
     private let queue = Mutex(Queue())
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
-    private let worker: WorkerState
+    private let biometrics: Biometrics
     private let committed = Atomic<Int64>(0)
-    private let reloads = Atomic<Int>(0)
 
     /// What waits for the worker, and what it has taken but not yet answered.
     private struct Queue {
@@ -100,7 +99,7 @@ public final class CommandProcessor: Sendable {
         connection: PostgresConnection, logger: Logger, biometrics: Biometrics,
         limits: CommandProcessorLimits = CommandProcessorLimits(), onCommitted: @escaping @Sendable () -> Void = {}
     ) {
-        self.worker = WorkerState(biometrics: biometrics)
+        self.biometrics = biometrics
         self.connection = connection
         self.logger = logger
         self.limits = limits
@@ -110,10 +109,6 @@ public final class CommandProcessor: Sendable {
 
     /// The log position of the last batch this processor committed (at start, the log's head).
     public var committedPosition: Int64 { committed.load(ordering: .acquiring) }
-
-    /// How many times the write side's state was folded from the whole log after start-up. It
-    /// stays 0 unless the log itself could not be read back; a failed batch does not cause one.
-    public var fullReloads: Int { reloads.load(ordering: .relaxed) }
 
     /// How many submissions wait for the worker (not counting the batch in flight).
     public var queuedCount: Int { queue.withLock { $0.waiting.count } }
@@ -155,13 +150,22 @@ public final class CommandProcessor: Sendable {
         }
     }
 
-    /// Folds the log into memory without holding the append lock, so the first batch does not
-    /// stall other writers while it reads the whole history. What was in the log then counts as
-    /// committed: reads after a restart wait for the projector to fold it, as they wait for this
-    /// process's own writes.
+    /// Brings the write model up to the log's head: nothing to do unless the log was written before the
+    /// write model existed (then it is folded once, a page per transaction, so other writers wait for
+    /// a page at most). What is in the log then counts as committed: reads after a restart wait for
+    /// the projector to fold it, as they wait for this process's own writes.
     public func warmUp() async throws {
-        try await connection.run { [worker] session in try worker.catchUp(in: session) }
-        committed.store(worker.folded.position, ordering: .releasing)
+        let head = try await connection.run { [biometrics] session in
+            var caughtUp = false
+            while !caughtUp {
+                caughtUp = try session.transaction {
+                    try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                    return try WriteModel.catchUp(in: session, biometrics: biometrics, maxEvents: Int64(Biometrics.pageSize))
+                }
+            }
+            return try WriteModel.positions(in: session).head
+        }
+        committed.store(head, ordering: .releasing)
     }
 
     /// Runs the worker until `finish()` (or cancellation); then fails what is still queued.
@@ -276,13 +280,12 @@ public final class CommandProcessor: Sendable {
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
         do {
-            let outcomes = try await transaction(group.map(\.submission), collectionId: collectionId)
-            committed.store(worker.folded.position, ordering: .releasing)
+            let result = try await transaction(group.map(\.submission), collectionId: collectionId)
+            if let appended = result.appended { committed.store(appended.lastPosition, ordering: .releasing) }
+            let outcomes = result.outcomes
             for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
             onCommitted()
-        } catch where group.count > 1 && !worker.needsReload && Self.mayBeCausedByOneCommand(error) {
-            // (Not when the log could not be read back: that is no command's doing, and each half
-            // would refold the whole log only to fail at the same event.)
+        } catch where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
             logger.warning("command batch refused; retrying its halves apart", metadata: [
                 "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
             ])
@@ -300,51 +303,18 @@ public final class CommandProcessor: Sendable {
         }
     }
 
-    /// Runs one batch's transaction. If it does not commit, the batch's own decisions are undone;
-    /// events of others that catch-up folded meanwhile stay (they are committed). A commit cut off
-    /// mid-way may still have landed: the position stays before the batch's events, so the next
-    /// catch-up reads them back if it did.
-    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> [StepOutcome] {
-        if worker.needsReload { try await reload() }
-        return try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
+    /// Runs one batch's transaction.
+    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> CommandBatch.Result {
+        try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
             span.attributes["db.system"] = "postgresql"
             span.attributes["faceledger.collection"] = collectionId
             span.attributes["faceledger.commands"] = submissions.count
-            return try await run(submissions, collectionId: collectionId)
-        }
-    }
-
-    private func run(_ submissions: [CommandSubmission], collectionId: String) async throws -> [StepOutcome] {
-        try await connection.run { [worker] session in
-            var undo: [StateUndo] = []
-            do {
-                let result = try session.transaction {
-                    try CommandBatch.run(submissions, collectionId: collectionId, worker: worker, undo: &undo, in: session)
+            return try await connection.run { [biometrics] session in
+                try session.transaction {
+                    try CommandBatch.run(submissions, collectionId: collectionId, biometrics: biometrics, in: session)
                 }
-                if let appended = result.appended {
-                    worker.folded.position = appended.lastPosition
-                    worker.folded.eventCount += Int64(appended.count)
-                }
-                return result.outcomes
-            } catch {
-                worker.folded.state.undo(undo)
-                throw error
             }
         }
-    }
-
-    /// Folds the whole log afresh, outside the append lock (the next batch catches up the tail under
-    /// it). Needed only when a catch-up could not read the log back and left the state half-folded.
-    private func reload() async throws {
-        let fresh = try await connection.run { [worker] session in
-            let fresh = WorkerState(biometrics: worker.biometrics)
-            try fresh.catchUp(in: session)
-            return fresh.folded
-        }
-        worker.folded = fresh
-        worker.needsReload = false
-        reloads.add(1, ordering: .relaxed)
-        logger.warning("write-side state folded afresh from the log", metadata: ["position": "\(fresh.position)"])
     }
 
     /// True for failures that a command's content can cause (a value the database refuses, a
@@ -359,32 +329,6 @@ public final class CommandProcessor: Sendable {
             return !["08", "53", "55", "57", "58", "40", "25"].contains(String(state.prefix(2)))
         case .connectionFailed, .connectionLost, .poolTimeout, .closed, .decoding:
             return false
-        }
-    }
-}
-
-/// The processor's folded state. Only the worker touches it, one batch at a time (on the
-/// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
-final class WorkerState: @unchecked Sendable {
-    let biometrics: Biometrics
-    var folded = FoldedState()
-    /// True when a catch-up failed midway, leaving events of a page folded but the position before them.
-    var needsReload = false
-
-    init(biometrics: Biometrics) {
-        self.biometrics = biometrics
-    }
-
-    /// Reads and folds every event after the state's position, embeddings decrypted.
-    func catchUp(in session: PostgresSession) throws {
-        try biometrics.forEachPage(after: folded.position, in: session) { events in
-            do {
-                try folded.state.fold(events)
-            } catch {
-                needsReload = true
-                throw error
-            }
-            folded.position = events[events.count - 1].position
         }
     }
 }

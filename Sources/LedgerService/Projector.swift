@@ -7,7 +7,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Folds the log into the read models (`rm_collections`, `rm_users`, `rm_faces`) with the same
-/// `evolve` as the command side, writing the touched rows and its checkpoint in one transaction.
+/// `evolve` as the command side, writing the touched rows and its checkpoint in one transaction. It
+/// keeps no state of the ledger: each batch loads the rows its events name (`StateRows.fold`), so
+/// starting or taking over costs one read of the checkpoint, whatever the length of the log.
 ///
 /// It wakes on NOTIFY, on a poke from this process, and every `pollInterval` (notifications are only
 /// hints). One projector is active per database: the owner of the lease in its `projector_checkpoints`
@@ -163,19 +165,22 @@ public final class Projector: Service, Sendable {
         }
     }
 
+    /// Resumes from the checkpoint: the read models are the projector's state.
     private func reload(_ state: ProjectorState, on connection: PostgresConnection) async throws {
-        let (owner, lease, biometrics) = (self.owner, self.lease.secondsDouble, self.biometrics)
-        try await connection.run { session in
-            state.folded = try Self.load(in: session, biometrics: biometrics) { try Self.renew(owner: owner, lease: lease, in: $0) }
-            state.renewed = .now
+        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        state.position = try await connection.run { session in
+            try Self.renew(owner: owner, lease: lease, in: session)
+            return try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)])
+                .first.map { try $0.decode(Int64.self, at: 0) } ?? 0
         }
-        advance(to: state.folded.position)
+        state.renewed = .now
+        advance(to: state.position)
     }
 
     /// Folds and writes everything after the state's position, batch by batch, then renews the lease
     /// if no batch did lately. A checkpoint moved by someone else (a rebuild's swap) makes this
-    /// projector reload from it; a lease taken over throws `ProjectorLeaseLost`. Any other failure
-    /// leaves the state unusable: the caller starts over from the checkpoint.
+    /// projector reload from it; a lease taken over throws `ProjectorLeaseLost`. After any other
+    /// failure the caller starts over from the checkpoint.
     func project(_ state: ProjectorState, on connection: PostgresConnection) async throws {
         let (owner, lease, biometrics) = (self.owner, self.lease.secondsDouble, self.biometrics)
         while true {
@@ -192,7 +197,7 @@ public final class Projector: Service, Sendable {
                 throw ProjectorLeaseLost()
             }
             if !folded { break }
-            advance(to: state.folded.position)
+            advance(to: state.position)
         }
         if ContinuousClock.now - state.renewed >= self.lease / 5 {
             try await connection.run { session in try Self.renew(owner: owner, lease: lease, in: session) }
@@ -215,41 +220,22 @@ public final class Projector: Service, Sendable {
         guard try acquire(owner: owner, lease: lease, in: session) else { throw ProjectorLeaseLost() }
     }
 
-    /// The state as of the checkpoint, folded from the log (the read models hold rows, not the state).
-    /// `renew` runs between chunks: loading a long log must not outlast the lease.
-    static func load(in session: PostgresSession, biometrics: Biometrics,
-                     renew: (PostgresSession) throws -> Void = { _ in }) throws -> FoldedState {
-        let checkpoint = try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(name)])
-            .first.map { try $0.decode(Int64.self, at: 0) } ?? 0
-        var folded = FoldedState()
-        try renew(session)
-        try biometrics.forEachPage(after: 0, through: checkpoint, in: session) { events in
-            try folded.state.fold(events)
-            folded.position = events[events.count - 1].position
-            try renew(session)
-        }
-        folded.position = checkpoint
-        return folded
-    }
-
-    /// One batch: fold up to 1000 events, then claim the checkpoint (ownership and position, which
-    /// renews the lease) and write the rows they touched and the new checkpoint, all in one
-    /// pipelined transaction. Returns false when there was nothing to fold. The state is folded in
-    /// place (a copy per batch would cost more than the batch); when the write fails, it is ahead of
-    /// the read models.
+    /// One batch: read up to 1000 events, then claim the checkpoint (ownership and position, which
+    /// renews the lease), fold them into the rows they touch and move the checkpoint, all in one
+    /// transaction. Returns false when there was nothing to fold.
     static func projectBatch(
         _ state: ProjectorState, owner: String, lease: Double, biometrics: Biometrics, in session: PostgresSession
     ) throws -> Bool {
-        let start = state.folded.position
+        let start = state.position
         let events = try biometrics.open(EventLog.read(after: start, limit: 1000, in: session), in: session)
-        guard !events.isEmpty else { return false }
-        let touched = try state.folded.foldTracking(events)
-        var statements = [PostgresStatement("SELECT projector_claim($1, $2, $3, $4)",
-                                            [.text(name), .int64(start), .text(owner), .float64(lease)])]
-        statements += ReadModelRows.statements(for: state.folded.state, touched: touched, tables: .live)
-        statements.append(PostgresStatement("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
-                                            [.text(name), .int64(state.folded.position)]))
-        _ = try session.pipeline(statements)
+        guard let last = events.last else { return false }
+        try session.transaction {
+            try session.query("SELECT projector_claim($1, $2, $3, $4)", [.text(name), .int64(start), .text(owner), .float64(lease)])
+            try StateRows.fold(events.ledgerEvents(), into: .readModels, in: session)
+            try session.query("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
+                              [.text(name), .int64(last.position)])
+        }
+        state.position = last.position
         state.renewed = .now
         return true
     }
@@ -299,21 +285,11 @@ final class Pokes: Sendable {
     }
 }
 
-/// A user or face of a collection.
-struct EntityKey: Hashable, Comparable {
-    let collectionId: String
-    let id: String
-    init(_ collectionId: String, _ id: String) {
-        self.collectionId = collectionId
-        self.id = id
-    }
-    static func < (a: EntityKey, b: EntityKey) -> Bool { (a.collectionId, a.id) < (b.collectionId, b.id) }
-}
-
-/// The projector's folded state: touched only by its run loop, one batch at a time (on the
+/// Where the projector's run stands: touched only by its run loop, one batch at a time (on the
 /// connection's thread while a batch runs), which is what makes the unchecked Sendable sound.
 final class ProjectorState: @unchecked Sendable {
-    var folded = FoldedState()
+    /// The last position written to the read models.
+    var position: Int64 = 0
     /// When this projector last renewed its lease.
     var renewed = ContinuousClock.now
 }

@@ -53,7 +53,7 @@ public struct ReadModelRebuild: Sendable {
                 """)
             // 1. Fold the whole log in memory, then fill the fresh tables.
             var folded = try fold(in: session, progress: progress)
-            for chunk in ReadModelRows.statements(forAll: folded.state, tables: .rebuild).chunked(1000) {
+            for chunk in StateRows.statements(forAll: folded.state, tables: .rebuild).chunked(1000) {
                 _ = try session.pipeline(Array(chunk))
             }
             // 2. Swap. Lock order as the projector's (checkpoint row, then tables), so neither waits for the other forever.
@@ -68,7 +68,7 @@ public struct ReadModelRebuild: Sendable {
                 // What was appended meanwhile goes into the fresh tables first.
                 try biometrics.forEachPage(after: folded.position, in: session) { events in
                     let touched = try folded.foldTracking(events)
-                    _ = try ReadModelRows.statements(for: folded.state, touched: touched, tables: .rebuild)
+                    _ = try StateRows.statements(for: folded.state, touched: touched, tables: .rebuild)
                         .map { try session.execute($0.sql, $0.parameters) }
                 }
                 try session.executeScript("""

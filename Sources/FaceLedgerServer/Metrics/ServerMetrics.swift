@@ -14,7 +14,6 @@ import Prometheus
 /// | `faceledger_idempotent_replays_total` | counter | |
 /// | `faceledger_commands_queued` | gauge (at scrape) | |
 /// | `faceledger_projector_lag_events`, `faceledger_projector_lag_seconds` | gauges (at scrape) | |
-/// | `faceledger_write_side_full_reloads` | gauge (at scrape) | |
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
 

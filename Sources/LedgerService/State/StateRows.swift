@@ -2,21 +2,37 @@ import EventLog
 import LedgerDomain
 import Postgres
 
-/// Which set of read-model tables to write: the live ones, or the fresh ones a rebuild fills
-/// before it swaps them in. The names are constants, never input.
-public enum ReadModelTables: Sendable {
-    case live
+/// Which set of state tables to read and write: the live read models, the fresh ones a rebuild fills
+/// before it swaps them in, or the write model the command side decides against (migration 011).
+/// All three have one shape. The names are constants, never input.
+public enum StateTables: Sendable {
+    case readModels
     case rebuild
+    case writeModel
 
-    var collections: String { self == .live ? "rm_collections" : "rm_collections_rebuild" }
-    var users: String { self == .live ? "rm_users" : "rm_users_rebuild" }
-    var faces: String { self == .live ? "rm_faces" : "rm_faces_rebuild" }
+    var collections: String { prefix + "collections" + suffix }
+    var users: String { prefix + "users" + suffix }
+    var faces: String { prefix + "faces" + suffix }
+
+    private var prefix: String { self == .writeModel ? "wm_" : "rm_" }
+    private var suffix: String { self == .rebuild ? "_rebuild" : "" }
 }
 
-/// The rows of the read models, from the folded state.
-enum ReadModelRows {
+/// The rows of the state tables, from a state (whole, or loaded in part by `PartialState`).
+enum StateRows {
+    /// Folds events into the rows of `tables`: loads what they name, evolves it, and writes the rows
+    /// they touched. Costs what the events name, whatever the length of the log.
+    static func fold(_ events: [(LedgerEvent, EventContext)], into tables: StateTables, in session: PostgresSession) throws {
+        guard !events.isEmpty else { return }
+        var named = NamedEntities()
+        for (event, context) in events { named.add(event, in: context.collectionId) }
+        var state = try PartialState.load(named, from: tables, in: session)
+        let touched = state.foldTracking(events)
+        _ = try session.pipeline(statements(for: state, touched: touched, tables: tables))
+    }
+
     /// Upserts and deletes that bring the rows of the touched entities in line with `state`.
-    static func statements(for state: LedgerState, touched: TouchedEntities, tables: ReadModelTables) -> [PostgresStatement] {
+    static func statements(for state: LedgerState, touched: TouchedEntities, tables: StateTables) -> [PostgresStatement] {
         var statements: [PostgresStatement] = []
         for id in touched.deletedCollections.sorted() {
             statements.append(PostgresStatement("DELETE FROM \(tables.users) WHERE collection_id = $1", [.text(id)]))
@@ -49,7 +65,7 @@ enum ReadModelRows {
     }
 
     /// Every row of `state`, for filling empty tables.
-    static func statements(forAll state: LedgerState, tables: ReadModelTables) -> [PostgresStatement] {
+    static func statements(forAll state: LedgerState, tables: StateTables) -> [PostgresStatement] {
         var statements: [PostgresStatement] = []
         for collection in state.collections.values.sorted(by: { $0.collectionId < $1.collectionId }) {
             statements.append(upsert(collection, tables: tables))
@@ -63,17 +79,19 @@ enum ReadModelRows {
         return statements
     }
 
-    static func upsert(_ collection: FaceCollection, tables: ReadModelTables) -> PostgresStatement {
+    static func upsert(_ collection: FaceCollection, tables: StateTables) -> PostgresStatement {
         PostgresStatement("""
-            INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count, dimension)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
-                created_position = excluded.created_position, face_count = excluded.face_count, user_count = excluded.user_count
+                created_position = excluded.created_position, face_count = excluded.face_count, user_count = excluded.user_count,
+                dimension = excluded.dimension
             """, [.text(collection.collectionId), .text(collection.arn), .timestamp(collection.createdAt),
-                  .int64(collection.createdPosition), .int64(Int64(collection.faces.count)), .int64(Int64(collection.users.count))])
+                  .int64(collection.createdPosition), .int64(Int64(collection.faceCount)), .int64(Int64(collection.userCount)),
+                  collection.dimension.map { .int64(Int64($0)) } ?? .null])
     }
 
-    static func upsert(_ user: User, in collection: FaceCollection, tables: ReadModelTables) -> PostgresStatement {
+    static func upsert(_ user: User, in collection: FaceCollection, tables: StateTables) -> PostgresStatement {
         let vector = collection.userVector(user).map { EmbeddingBytes.pack($0.map(Float.init)) }
         return PostgresStatement("""
             INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector) VALUES ($1, $2, $3, $4, $5)
@@ -83,16 +101,19 @@ enum ReadModelRows {
                   .int64(Int64(user.faceIds.count)), vector.map(PostgresValue.bytea) ?? .null])
     }
 
-    static func upsert(_ face: Face, collectionId: String, tables: ReadModelTables) -> PostgresStatement {
+    static func upsert(_ face: Face, collectionId: String, tables: StateTables) -> PostgresStatement {
         PostgresStatement("""
-            INSERT INTO \(tables.faces) (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            INSERT INTO \(tables.faces) (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at,
+                                          associated_position)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
                 external_image_id = excluded.external_image_id, image_id = excluded.image_id,
-                confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at
+                confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
+                associated_position = excluded.associated_position
             """, [.text(collectionId), .text(face.faceId), face.userId.map(PostgresValue.text) ?? .null,
                   face.externalImageId.map(PostgresValue.text) ?? .null, .text(face.imageId), .float64(face.confidence),
-                  .bytea(EmbeddingBytes.pack(face.embedding)), .timestamp(face.indexedAt)])
+                  .bytea(EmbeddingBytes.pack(face.embedding)), .timestamp(face.indexedAt),
+                  face.associatedPosition.map(PostgresValue.int64) ?? .null])
     }
 }
 
@@ -104,17 +125,17 @@ struct TouchedEntities {
     var faces = Set<EntityKey>()
 }
 
-extension FoldedState {
-    /// Folds recorded events and says which collections, users and faces they touched.
-    mutating func foldTracking(_ events: [RecordedEvent]) throws -> TouchedEntities {
+extension LedgerState {
+    /// Folds events and says which collections, users and faces they touched.
+    mutating func foldTracking(_ events: [(LedgerEvent, EventContext)]) -> TouchedEntities {
         var touched = TouchedEntities()
-        for recorded in events {
-            position = recorded.position
-            eventCount += 1
-            if LedgerEvent.typesWithoutStateEffect.contains(recorded.type) { continue }
-            let (event, context) = try recorded.ledgerEvent()
-            state.evolve(event, context)
+        for (event, context) in events {
             let id = context.collectionId
+            // Before evolving: a forgotten face's owner loses its part in the user vector.
+            if case .faceForgotten(let e) = event, let owner = collections[id]?.faces[e.faceId]?.userId {
+                touched.users.insert(EntityKey(id, owner))
+            }
+            evolve(event, context)
             touched.collections.insert(id)
             switch event {
             case .collectionDeleted: touched.deletedCollections.insert(id)
@@ -122,10 +143,7 @@ extension FoldedState {
             case .userDeleted(let e): touched.users.insert(EntityKey(id, e.userId))
             case .faceImported(let e, _): touched.faces.insert(EntityKey(id, e.faceId))
             case .faceDeleted(let e): touched.faces.insert(EntityKey(id, e.faceId))
-            case .faceForgotten(let e):
-                // Its row loses the embedding, and its user's vector loses its part.
-                touched.faces.insert(EntityKey(id, e.faceId))
-                if let owner = state.collections[id]?.faces[e.faceId]?.userId { touched.users.insert(EntityKey(id, owner)) }
+            case .faceForgotten(let e): touched.faces.insert(EntityKey(id, e.faceId))
             case .faceAssociated(let e):
                 touched.faces.insert(EntityKey(id, e.faceId))
                 touched.users.insert(EntityKey(id, e.userId))
@@ -136,5 +154,22 @@ extension FoldedState {
             }
         }
         return touched
+    }
+}
+
+extension FoldedState {
+    /// Folds recorded events (the whole log, in memory: a rebuild) and says what they touched.
+    mutating func foldTracking(_ events: [RecordedEvent]) throws -> TouchedEntities {
+        let decoded = try events.ledgerEvents()
+        if let last = events.last { position = last.position }
+        eventCount += Int64(events.count)
+        return state.foldTracking(decoded)
+    }
+}
+
+extension [RecordedEvent] {
+    /// The events that change the state, decoded, with where and when they were recorded.
+    func ledgerEvents() throws -> [(LedgerEvent, EventContext)] {
+        try filter { !LedgerEvent.typesWithoutStateEffect.contains($0.type) }.map { try $0.ledgerEvent() }
     }
 }

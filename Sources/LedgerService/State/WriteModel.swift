@@ -1,0 +1,35 @@
+import EventLog
+import LedgerDomain
+import Postgres
+
+/// The write model (migration 011): the state tables the command side decides against, folded in the
+/// same transaction as the events, and the log position they reflect.
+enum WriteModel {
+    /// The write model's position and the log's head. Under the append lock they are equal, unless the
+    /// log was written before the write model existed, or by something that does not fold.
+    static func positions(in session: PostgresSession) throws -> (folded: Int64, head: Int64) {
+        let row = try session.query(
+            "SELECT position, (SELECT coalesce(max(position), 0) FROM events)::bigint FROM write_model")[0]
+        return (try row.decode(at: 0), try row.decode(at: 1))
+    }
+
+    /// Folds what the log holds past the write model's position, up to `maxEvents` of it, and moves the
+    /// position. The caller holds the append lock. Returns true when the write model is caught up.
+    @discardableResult
+    static func catchUp(in session: PostgresSession, biometrics: Biometrics, maxEvents: Int64 = .max) throws -> Bool {
+        let (folded, head) = try positions(in: session)
+        guard folded < head else { return true }
+        let last = head - folded <= maxEvents ? head : folded + maxEvents
+        var position = folded
+        try biometrics.forEachPage(after: folded, through: last, in: session) { page in
+            try StateRows.fold(page.ledgerEvents(), into: .writeModel, in: session)
+            position = page[page.count - 1].position
+        }
+        try advance(to: max(position, last), in: session)
+        return last == head
+    }
+
+    static func advance(to position: Int64, in session: PostgresSession) throws {
+        try session.execute("UPDATE write_model SET position = $1", [.int64(position)])
+    }
+}

@@ -1,0 +1,179 @@
+import EventLog
+import Foundation
+import LedgerDomain
+import Logging
+import Postgres
+import Testing
+import TestSupport
+
+@testable import LedgerService
+
+/// The write model and the read models are folded a batch at a time from the rows the events name
+/// (`PartialState`), never from the whole log. These tests hold them to the whole log folded in memory.
+@Suite("State folded from the rows the events name")
+struct WriteModelTests {
+    /// A small deterministic generator, so that a failure can be replayed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    private func submission(_ command: LedgerCommand) -> CommandSubmission {
+        let operation = "\(command)".prefix { $0 != "(" }
+        return CommandSubmission(
+            operation: String(operation), collectionId: command.collectionId, recordedRequest: .object([:]),
+            requestHash: "\(command)", command: .success(command),
+            metadata: EventMetadata(principal: "test", requestId: UUID().uuidString, clientToken: nil, operation: String(operation)))
+    }
+
+    /// Random commands on two collections: faces imported, associated, moved, disassociated, forgotten
+    /// and deleted; users created and deleted; a collection deleted and created again.
+    private func randomCommands(_ count: Int, using random: inout SplitMix) -> [LedgerCommand] {
+        var commands: [LedgerCommand] = []
+        var nextFace = 0
+        for _ in 0..<count {
+            let id = Int.random(in: 0..<4, using: &random) == 0 ? "d" : "c"
+            let user = "u\(Int.random(in: 0..<6, using: &random))"
+            let faces = (0..<Int.random(in: 1...4, using: &random)).map { _ in "f\(Int.random(in: 0..<max(1, nextFace), using: &random))" }
+            switch Int.random(in: 0..<100, using: &random) {
+            case 0..<15:
+                let imported = (0..<Int.random(in: 1...3, using: &random)).map { _ -> FaceToImport in
+                    nextFace += 1
+                    let embedding = (0..<8).map { _ in Float.random(in: -1...1, using: &random) }
+                    return FaceToImport(faceId: "f\(nextFace - 1)", faceIdGiven: true, externalImageId: "img", imageId: "i",
+                                        embedding: embedding)
+                }
+                commands.append(.importFaces(collectionId: id, faces: imported))
+            case 15..<27: commands.append(.createUser(collectionId: id, userId: user))
+            case 27..<65: commands.append(.associateFaces(collectionId: id, userId: user, faceIds: faces, userMatchThreshold: 0))
+            case 65..<77: commands.append(.disassociateFaces(collectionId: id, userId: user, faceIds: faces))
+            case 77..<85: commands.append(.deleteFaces(collectionId: id, faceIds: faces))
+            case 85..<91: commands.append(.forgetFaces(collectionId: id, faceIds: faces, reason: nil))
+            case 91..<98: commands.append(.deleteUser(collectionId: id, userId: user))
+            case 98:
+                commands.append(.deleteCollection(collectionId: id))
+                commands.append(.createCollection(collectionId: id, arn: "arn:\(id)"))
+            default: commands.append(.createCollection(collectionId: id, arn: "arn:\(id)"))
+            }
+        }
+        return commands
+    }
+
+    /// Rows of `a` not in `b` and of `b` not in `a`, over every column.
+    private func difference(_ a: String, _ b: String, in session: PostgresSession) throws -> Int {
+        try session.query("SELECT count(*) FROM ((TABLE \(a) EXCEPT ALL TABLE \(b)) UNION ALL (TABLE \(b) EXCEPT ALL TABLE \(a))) d")[0]
+            .decode(Int.self, at: 0)
+    }
+
+    @Test("the write model and the read models equal the whole log folded in memory, after random concurrent commands")
+    func partialFoldsEqualTheWholeFold() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            let checker = try await PostgresConnection.connect(conninfo)
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
+            try await processor.warmUp()
+            let worker = Task { await processor.run() }
+            var random = SplitMix(state: 20_261_130)
+            for id in ["c", "d"] {
+                _ = await processor.submit(submission(.createCollection(collectionId: id, arn: "arn:\(id)")))
+            }
+            // Groups submitted together land in shared batches, so later commands of a batch decide
+            // against what earlier ones changed.
+            let commands = randomCommands(600, using: &random)
+            var succeeded = 0
+            for group in stride(from: 0, to: commands.count, by: 12).map({ Array(commands[$0..<min($0 + 12, commands.count)]) }) {
+                succeeded += await withTaskGroup(of: Int.self) { tasks in
+                    for command in group {
+                        tasks.addTask {
+                            if case .success = await processor.submit(self.submission(command)) { return 1 }
+                            return 0
+                        }
+                    }
+                    return await tasks.reduce(0, +)
+                }
+            }
+            #expect(succeeded > 300)
+            processor.finish()
+            await worker.value
+
+            let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics,
+                                      pollInterval: .milliseconds(20))
+            let projecting = Task { try await projector.run() }
+            await projector.waitUntilFolded(processor.committedPosition, timeout: .seconds(120))
+            projecting.cancel()
+            #expect(projector.foldedPosition == processor.committedPosition)
+
+            try await checker.run { session in
+                // The whole log folded in memory, written to fresh tables.
+                try session.executeScript("""
+                    CREATE TABLE rm_collections_rebuild (LIKE rm_collections INCLUDING ALL);
+                    CREATE TABLE rm_users_rebuild (LIKE rm_users INCLUDING ALL);
+                    CREATE TABLE rm_faces_rebuild (LIKE rm_faces INCLUDING ALL);
+                    """)
+                var whole = FoldedState()
+                try biometrics.forEachPage(after: 0, in: session) { _ = try whole.foldTracking($0) }
+                _ = try session.pipeline(StateRows.statements(forAll: whole.state, tables: .rebuild))
+                // The commands went through every path that changes the state.
+                let counts = try Dictionary(uniqueKeysWithValues: session.query("SELECT type, count(*) FROM events GROUP BY type").map {
+                    (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1))
+                })
+                for type in ["FaceAssociated", "FaceDisassociated", "FaceForgotten", "FaceDeleted", "UserDeleted", "CollectionDeleted"] {
+                    #expect(counts[type, default: 0] > 0, "\(type)")
+                }
+                #expect(counts["FaceAssociated", default: 0] > 20)
+                #expect(try session.query("SELECT position FROM write_model")[0].decode(Int64.self, at: 0) == whole.position)
+                for table in ["collections", "users", "faces"] {
+                    #expect(try difference("wm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "write model: \(table)")
+                    #expect(try difference("rm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "read models: \(table)")
+                }
+            }
+            await connection.close()
+            await checker.close()
+        }
+    }
+
+    @Test("a log written before the write model existed is folded into it at start-up, a page at a time")
+    func catchUpAtStartUp() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            let first = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
+            try await first.warmUp()
+            let worker = Task { await first.run() }
+            _ = await first.submit(submission(.createCollection(collectionId: "c", arn: "arn:c")))
+            _ = await first.submit(submission(.createUser(collectionId: "c", userId: "u")))
+            let faces = (0..<3).map { FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i",
+                                                   embedding: [1, Float($0), 0.5]) }
+            _ = await first.submit(submission(.importFaces(collectionId: "c", faces: faces)))
+            _ = await first.submit(submission(.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)))
+            first.finish()
+            await worker.value
+            let expected = try await connection.query("SELECT f::text FROM wm_faces f ORDER BY face_id").map { try $0.decode(String.self, at: 0) }
+
+            // As if the write model had just been created over this log.
+            try await connection.run { try $0.executeScript("TRUNCATE wm_collections, wm_users, wm_faces; UPDATE write_model SET position = 0") }
+            let second = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
+            try await second.warmUp()
+            let folded = try await connection.query("SELECT f::text FROM wm_faces f ORDER BY face_id").map { try $0.decode(String.self, at: 0) }
+            #expect(folded == expected)
+            #expect(try await connection.query("SELECT face_count, user_count FROM wm_collections")[0].decode(Int.self, at: 0) == 3)
+
+            // And it decides on it: f0 and f1 are u's, so another user cannot have them.
+            let again = Task { await second.run() }
+            _ = await second.submit(submission(.createUser(collectionId: "c", userId: "v")))
+            let outcome = await second.submit(submission(.associateFaces(collectionId: "c", userId: "v", faceIds: ["f0"], userMatchThreshold: 0)))
+            guard case .success(let response) = outcome else { Issue.record("\(outcome)"); return }
+            #expect(response["AssociatedFaces"]?.arrayValue.isEmpty == true)
+            second.finish()
+            await again.value
+            await connection.close()
+        }
+    }
+}
