@@ -107,17 +107,52 @@ public struct ReadModels: Sendable {
                   faceIds.map { .textArray($0) } ?? .null, .int64(Int64(limit))]).map(FaceSummary.init(row:))
     }
 
-    /// Every face of a collection with its embedding (for the embedded engine's searches).
-    public func allFaces(in collectionId: String) async throws -> [FaceSummary] {
-        try await pool.query("""
-            SELECT face_id, user_id, external_image_id, image_id, confidence, embedding FROM rm_faces
-            WHERE collection_id = $1 ORDER BY face_id
-            """, [.text(collectionId)]).map(FaceSummary.init(row:))
+    /// Every face of a collection with its embedding, `pageSize` at a time, from one snapshot (a cursor
+    /// in one transaction): the embedded engine's searches scan a collection of any size in memory
+    /// bounded by the page.
+    public func forEachFacePage(
+        in collectionId: String, pageSize: Int = 5000, _ body: @escaping @Sendable ([FaceSummary]) throws -> Void
+    ) async throws {
+        try await pool.run { session in
+            try session.transaction {
+                try session.execute("""
+                    DECLARE faces_scan NO SCROLL CURSOR FOR
+                    SELECT face_id, user_id, external_image_id, image_id, confidence, embedding FROM rm_faces
+                    WHERE collection_id = $1
+                    """, [.text(collectionId)])
+                while true {
+                    let page = try session.query("FETCH \(pageSize) FROM faces_scan").map(FaceSummary.init(row:))
+                    if page.isEmpty { return }
+                    try body(page)
+                }
+            }
+        }
     }
 
-    /// Every user of a collection, with status and vector.
-    public func allUsers(in collectionId: String) async throws -> [UserSummary] {
-        try await users(in: collectionId, after: nil, limit: Int(Int32.max))
+    /// Every user of a collection with its status and vector, `pageSize` at a time in id order.
+    public func forEachUserPage(in collectionId: String, pageSize: Int = 5000, _ body: ([UserSummary]) throws -> Void) async throws {
+        var after: String?
+        while true {
+            let page = try await users(in: collectionId, after: after, limit: pageSize)
+            guard let last = page.last else { return }
+            try body(page)
+            after = last.userId
+        }
+    }
+
+    /// One user's vector: nil without faces (or while its creation is not folded yet); throws
+    /// ResourceNotFoundException for a user that does not exist.
+    public func userVector(in collectionId: String, userId: String) async throws -> [Float]? {
+        try await pool.run { session in
+            if let row = try session.query("SELECT user_vector FROM rm_users WHERE collection_id = $1 AND user_id = $2",
+                                           [.text(collectionId), .text(userId)]).first {
+                return try row.decode([UInt8]?.self, at: 0).map(EmbeddingBytes.unpack)
+            }
+            guard try Self.pendingUsers(in: collectionId, session: session)[userId] == true else {
+                throw LedgerError(.resourceNotFound, "The user id: \(userId) does not exist")
+            }
+            return nil
+        }
     }
 
     /// How far the read models trail the log: events not folded yet, and the age of the oldest of them.

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerDomain
 import LedgerService
+import Synchronization
 
 extension LedgerAPI {
     /// Read operations, answered from the read models.
@@ -68,17 +69,27 @@ extension LedgerAPI {
             let request = try decoded(SearchFacesRequest.self, body)
             let collectionId = request.CollectionId!
             _ = try await existingCollection(collectionId)
-            let faces = try await readModels.allFaces(in: collectionId)
-            guard let searched = faces.first(where: { $0.faceId == request.FaceId }) else {
+            guard let searched = try await readModels.faces(in: collectionId, userId: nil, faceIds: [request.FaceId!], after: nil,
+                                                            limit: 1).first
+            else {
                 throw LedgerError.invalidParameter("The face \(request.FaceId!) is not in collection \(collectionId)")
             }
             let threshold = request.FaceMatchThreshold ?? Limits.defaultSearchThreshold
+            // The collection is scanned a page at a time, keeping the best MaxFaces: memory is bounded by
+            // the page and the answer, not by the collection.
+            let best = Mutex(TopMatches<FaceSummary>(limit: request.MaxFaces ?? 4096))
             // A face without biometrics (forgotten, or indexed upstream) matches nothing and nobody.
-            let matches = faces.filter { $0.faceId != searched.faceId && !$0.embedding.isEmpty && !searched.embedding.isEmpty }
-                .map { (face: $0, similarity: Similarity.similarity(searched.embedding, $0.embedding)) }
-                .filter { $0.similarity >= threshold }
-                .sorted { ($0.similarity, $1.face.faceId) > ($1.similarity, $0.face.faceId) }
-                .prefix(request.MaxFaces ?? 4096)
+            if !searched.embedding.isEmpty {
+                try await readModels.forEachFacePage(in: collectionId) { page in
+                    best.withLock { best in
+                        for face in page where face.faceId != searched.faceId && !face.embedding.isEmpty {
+                            let similarity = Similarity.similarity(searched.embedding, face.embedding)
+                            if similarity >= threshold { best.offer(face, key: face.faceId, score: similarity) }
+                        }
+                    }
+                }
+            }
+            let matches = best.withLock { $0.best }.map { (face: $0.item, similarity: $0.score) }
             return .object([
                 "SearchedFaceId": .string(searched.faceId),
                 "FaceMatches": .array(matches.map { .object(["Similarity": .number($0.similarity), "Face": Self.faceJSON($0.face)]) }),
@@ -89,7 +100,6 @@ extension LedgerAPI {
             let request = try decoded(SearchUsersRequest.self, body)
             let collectionId = request.CollectionId!
             _ = try await existingCollection(collectionId)
-            let users = try await readModels.allUsers(in: collectionId)
             var response: [String: JSONValue] = ["FaceModelVersion": .string(Limits.faceModelVersion)]
             let query: [Float]?
             if let faceId = request.FaceId {
@@ -100,21 +110,21 @@ extension LedgerAPI {
                 response["SearchedFace"] = .object(["FaceId": .string(faceId)])
             } else {
                 let userId = request.UserId!
-                guard let user = users.first(where: { $0.userId == userId }) else {
-                    throw LedgerError(.resourceNotFound, "The user id: \(userId) does not exist")
-                }
-                query = user.vector
+                query = try await readModels.userVector(in: collectionId, userId: userId)
                 response["SearchedUser"] = .object(["UserId": .string(userId)])
             }
             let threshold = request.UserMatchThreshold ?? Limits.defaultSearchThreshold
-            let matches = users.filter { $0.userId != request.UserId }
-                .compactMap { user -> (UserSummary, Double)? in
-                    guard let query, let vector = user.vector else { return nil }
-                    return (user, Similarity.similarity(query, vector))
+            var best = TopMatches<UserSummary>(limit: request.MaxUsers ?? 100)
+            if let query {
+                try await readModels.forEachUserPage(in: collectionId) { page in
+                    for user in page where user.userId != request.UserId {
+                        guard let vector = user.vector else { continue }
+                        let similarity = Similarity.similarity(query, vector)
+                        if similarity >= threshold { best.offer(user, key: user.userId, score: similarity) }
+                    }
                 }
-                .filter { $0.1 >= threshold }
-                .sorted { ($0.1, $1.0.userId) > ($1.1, $0.0.userId) }
-                .prefix(request.MaxUsers ?? 100)
+            }
+            let matches = best.best.map { ($0.item, $0.score) }
             response["UserMatches"] = .array(matches.map { user, similarity in
                 .object(["Similarity": .number(similarity),
                          "User": .object(["UserId": .string(user.userId), "UserStatus": .string(user.status.rawValue)])])
