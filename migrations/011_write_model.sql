@@ -8,11 +8,14 @@
 -- `write_model.position`, and memory is bounded by the batch.
 --
 -- The tables have the shape of the read models (one code path writes both), plus what deciding needs
--- and the read models did not keep: a collection's embedding dimension, and the position of a face's
--- association, which orders a user's faces. `write_model.position` is the last event folded; a log
+-- and the read models did not keep: a collection's embedding dimension; a user's vector sum
+-- (Σ normalize(embedding) over its faces, float64 little-endian), kept as faces are associated so that
+-- deciding an association never reads the user's faces; and the position of a face's association,
+-- which orders a user's faces. `write_model.position` is the last event folded; a log
 -- written before this migration (or by anything that does not fold) is caught up from there, in pages,
 -- under the append lock.
 ALTER TABLE rm_collections ADD COLUMN dimension integer;
+ALTER TABLE rm_users ADD COLUMN vector_sum bytea;
 ALTER TABLE rm_faces ADD COLUMN associated_position bigint;
 
 -- The read models are disposable: they are refolded from position 0, so the new columns are filled

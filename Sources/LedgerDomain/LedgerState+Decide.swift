@@ -73,13 +73,12 @@ extension LedgerState {
     private func associateFaces(_ id: String, _ userId: String, _ faceIds: [String], threshold: Double) throws -> Decision {
         let collection = try collection(id)
         let user = try user(userId, in: collection)
-        guard user.faceIds.count < Limits.facesPerUser else {
+        guard user.faceCount < Limits.facesPerUser else {
             throw LedgerError(.serviceQuotaExceeded, "The user \(userId) already has \(Limits.facesPerUser) faces")
         }
         // Every face is scored against the user as it stood before the request, so order cannot matter.
-        let userVector = collection.userVector(user)
-        let alreadyHeld = Set(user.faceIds)
-        var held = user.faceIds.count
+        let userVector = user.vector
+        var held = user.faceCount
         var events: [LedgerEvent] = []
         var associated: [FaceIdEntry] = []
         var unsuccessful: [UnsuccessfulFace] = []
@@ -89,7 +88,7 @@ extension LedgerState {
             unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Confidence: confidence, Reasons: reasons))
         }
         for faceId in faceIds.uniqued() {
-            if alreadyHeld.contains(faceId) {
+            if collection.faces[faceId]?.userId == userId {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: .unchanged)))
                 continue
             }
@@ -145,7 +144,7 @@ extension LedgerState {
                 unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"]))
             }
         }
-        let remaining = user.faceIds.count - disassociated.count
+        let remaining = user.faceCount - disassociated.count
         let status: UserStatus = disassociated.isEmpty ? .settled(faceCount: remaining) : .updating
         return try accept(events, DisassociateFacesResponse(
             DisassociatedFaces: disassociated, UnsuccessfulFaceDisassociations: unsuccessful, UserStatus: status))

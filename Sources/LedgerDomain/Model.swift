@@ -64,17 +64,32 @@ public struct Face: Sendable, Hashable {
     }
 }
 
-/// A user of a collection and its faces, in the order they were associated (its faces' `associatedPosition`).
+/// A user of a collection: how many faces it has, the sum its vector is made of, and its faces in the
+/// order they were associated (its faces' `associatedPosition`).
+///
+/// `faceCount` and `vectorSum` are kept by `evolve` as faces come and go, so that deciding an
+/// association never reads the user's faces. `faceIds` is complete in a state folded from the log; a
+/// state loaded in part holds it only for the users loaded with their faces
+/// (`NamedEntities.usersWithFaces` in LedgerService), the ones whose faces leave.
 public struct User: Sendable, Hashable {
     public var userId: String
     public var createdAt: Date
     public var faceIds: [String] = []
+    public var faceCount = 0
+    /// Σ normalize(embedding) over its faces with biometrics, in association order
+    /// (`Similarity.userVectorSum`); nil when it has none.
+    public var vectorSum: [Double]?
 
-    public init(userId: String, createdAt: Date, faceIds: [String] = []) {
+    public init(userId: String, createdAt: Date, faceIds: [String] = [], faceCount: Int = 0, vectorSum: [Double]? = nil) {
         self.userId = userId
         self.createdAt = createdAt
         self.faceIds = faceIds
+        self.faceCount = faceCount
+        self.vectorSum = vectorSum
     }
+
+    /// The vector the user is matched against, nil when it has no faces with biometrics.
+    public var vector: [Double]? { vectorSum.flatMap(Similarity.unit(ofSum:)) }
 }
 
 /// The Rekognition user statuses.
@@ -100,8 +115,8 @@ public enum Limits {
 }
 
 extension FaceCollection {
-    /// The user vector of `user` as it stands, nil when it has no faces.
-    public func userVector(_ user: User) -> [Double]? {
-        Similarity.userVector(user.faceIds.compactMap { faces[$0]?.embedding })
+    /// `user`'s vector sum computed afresh from its faces (which must be loaded), as it stands.
+    func vectorSum(of user: User) -> [Double]? {
+        Similarity.userVectorSum(user.faceIds.compactMap { faces[$0]?.embedding })
     }
 }

@@ -9,13 +9,28 @@ public enum Similarity {
 
     /// normalize(Σ normalize(eᵢ)): the vector a user is matched against; nil without faces.
     public static func userVector(_ embeddings: [[Float]]) -> [Double]? {
-        // Faces without biometrics (forgotten, or indexed upstream) take no part.
-        guard let first = embeddings.first(where: { !$0.isEmpty }) else { return nil }
-        var sum = [Double](repeating: 0, count: first.count)
-        for embedding in embeddings {
-            guard let unit = normalized(embedding), unit.count == sum.count else { continue }
-            for i in sum.indices { sum[i] += unit[i] }
-        }
+        userVectorSum(embeddings).flatMap(unit(ofSum:))
+    }
+
+    /// Σ normalize(eᵢ), in order; nil when no embedding is given. Faces without biometrics (forgotten,
+    /// or indexed upstream) take no part, and the first embedding fixes the dimension.
+    public static func userVectorSum(_ embeddings: [[Float]]) -> [Double]? {
+        var sum: [Double]?
+        for embedding in embeddings { add(embedding, to: &sum) }
+        return sum
+    }
+
+    /// Adds normalize(embedding) to a running `userVectorSum`. Adding a user's faces one by one in the
+    /// order they were associated gives exactly, bit for bit, the sum of all of them at once.
+    public static func add(_ embedding: [Float], to sum: inout [Double]?) {
+        guard !embedding.isEmpty else { return }
+        if sum == nil { sum = [Double](repeating: 0, count: embedding.count) }
+        guard let unit = normalized(embedding), unit.count == sum!.count else { return }
+        for i in unit.indices { sum![i] += unit[i] }
+    }
+
+    /// The unit vector of a `userVectorSum`; nil for a zero sum.
+    public static func unit(ofSum sum: [Double]) -> [Double]? {
         let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
         guard norm > 0 else { return nil }
         return sum.map { $0 / norm }

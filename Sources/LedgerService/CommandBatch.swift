@@ -83,7 +83,8 @@ enum CommandBatch {
     ) throws -> Result {
         try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
         try WriteModel.catchUp(in: session, biometrics: biometrics)
-        var state = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
+        let loaded = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
+        var state = loaded.state
         var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
         var pending = try PendingCommands.byToken(for: submissions, in: session)
         var writer = Writer(biometrics: biometrics, collectionId: collectionId)
@@ -279,7 +280,7 @@ enum CommandBatch {
             .map { event, recorded in
                 (event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
             }
-        try StateRows.fold(folded, into: .writeModel, in: session)
+        try StateRows.fold(folded, into: .writeModel, startingFrom: loaded, in: session)
         try WriteModel.advance(to: recorded.last!.position, in: session)
         try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
         try applyKeyChanges(writer.keyChanges, collectionId: collectionId, in: session)
@@ -300,9 +301,9 @@ enum CommandBatch {
         for submission in submissions {
             switch submission.step {
             case .decide, .accept:
-                if case .success(let command) = submission.command { named.add(command) }
+                if case .success(let command) = submission.command { named.add(command, mirroring: false) }
             case .settle(let settlement):
-                named.add(settlement.ledgerCommand)
+                named.add(settlement.ledgerCommand, mirroring: true)
                 if case .succeeded(let answer) = settlement.result { named.addFaces(namedIn: answer, in: collectionId) }
             case .retryLater, .abandon:
                 break

@@ -53,7 +53,7 @@ public struct ReadModelRebuild: Sendable {
                 """)
             // 1. Fold the whole log in memory, then fill the fresh tables.
             var folded = try fold(in: session, progress: progress)
-            for chunk in StateRows.statements(forAll: folded.state, tables: .rebuild).chunked(1000) {
+            for chunk in StateRows.statements(forAll: folded.state, tables: .rebuild).chunked(10) {
                 _ = try session.pipeline(Array(chunk))
             }
             // 2. Swap. Lock order as the projector's (checkpoint row, then tables), so neither waits for the other forever.

@@ -17,6 +17,8 @@ public enum PostgresValue: Sendable, Hashable {
     /// One-dimensional arrays, for batches (`unnest`); nil elements are SQL NULLs.
     case textArray([String?])
     case int64Array([Int64?])
+    case float64Array([Double?])
+    case timestampArray([Date?])
     case uuidArray([UUID?])
     case byteaArray([[UInt8]?])
     case jsonbArray([String?])
@@ -38,6 +40,8 @@ extension PostgresValue {
         case .jsonb: PostgresType.jsonb
         case .textArray: PostgresType.textArray
         case .int64Array: PostgresType.int8Array
+        case .float64Array: PostgresType.float8Array
+        case .timestampArray: PostgresType.timestamptzArray
         case .uuidArray: PostgresType.uuidArray
         case .byteaArray: PostgresType.byteaArray
         case .jsonbArray: PostgresType.jsonbArray
@@ -61,6 +65,10 @@ extension PostgresValue {
             return PostgresArray.encode(elements.map { $0.map { Self.text($0).binary! } }, elementType: PostgresType.text)
         case .int64Array(let elements):
             return PostgresArray.encode(elements.map { $0.map { Self.int64($0).binary! } }, elementType: PostgresType.int8)
+        case .float64Array(let elements):
+            return PostgresArray.encode(elements.map { $0.map { Self.float64($0).binary! } }, elementType: PostgresType.float8)
+        case .timestampArray(let elements):
+            return PostgresArray.encode(elements.map { $0.map { Self.timestamp($0).binary! } }, elementType: PostgresType.timestamptz)
         case .uuidArray(let elements):
             return PostgresArray.encode(elements.map { $0.map { Self.uuid($0).binary! } }, elementType: PostgresType.uuid)
         case .byteaArray(let elements):
@@ -97,6 +105,8 @@ public enum PostgresType {
     public static let byteaArray: UInt32 = 1001
     public static let textArray: UInt32 = 1009
     public static let int8Array: UInt32 = 1016
+    public static let float8Array: UInt32 = 1022
+    public static let timestamptzArray: UInt32 = 1185
     public static let uuidArray: UInt32 = 2951
     public static let jsonbArray: UInt32 = 3807
     public static let bpchar: UInt32 = 1042

@@ -34,6 +34,24 @@ struct PostgresValueTests {
         }
     }
 
+    @Test("float8 and timestamptz arrays reach the server element by element, NULLs included")
+    func numericAndTimeArrays() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            defer { Task { await connection.close() } }
+            let instant = Date(timeIntervalSince1970: 1_790_000_000.123456)
+            let rows = try await connection.query("""
+                SELECT n, d, t, t = $3::timestamptz FROM unnest($1::float8[], $2::timestamptz[]) WITH ORDINALITY AS x(d, t, n) ORDER BY n
+                """, [.float64Array([-0.125, nil, 1e300]), .timestampArray([instant, nil, Date(timeIntervalSince1970: 0)]),
+                      .timestamp(instant)])
+            #expect(rows.count == 3)
+            #expect(try rows.map { try $0.decode(Double?.self, at: 1) } == [-0.125, nil, 1e300])
+            #expect(try rows[0].decode(Bool.self, at: 3) == true)
+            #expect(try rows[1].decode(Date?.self, at: 2) == nil)
+            #expect(try rows[2].decode(Date.self, at: 2).timeIntervalSince1970 == 0)
+        }
+    }
+
     @Test("NULL decodes as nil into an optional and is an error otherwise")
     func nulls() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in

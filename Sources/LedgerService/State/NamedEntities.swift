@@ -14,34 +14,62 @@ struct EntityKey: Hashable, Comparable {
 /// The collections, users and faces that some commands or events name: what `PartialState` loads so
 /// that `decide` and `evolve` see them as they would in the whole state.
 ///
-/// The rule that makes a partial state sound: every named collection; every named user with all its
-/// faces (its count and vector depend on them); every named face with its owner and all of the
-/// owner's faces (a face that changes hands, is forgotten or deleted changes its owner too). Whatever
-/// an event touches is named by the command that decided it, or is such an owner.
+/// The rule that makes a partial state sound: every named collection, user and face; a user that may
+/// lose faces with all its faces (its vector sum is computed afresh from what remains, and a deletion
+/// lists them); a face that may leave its owner (forgotten, deleted, moved by an upstream) with that
+/// owner and all of the owner's faces. Gaining a face needs only the user's row: its count and vector
+/// sum grow in place. Whatever an event touches is named by the command that decided it, or is such
+/// an owner.
 struct NamedEntities {
     var collections = Set<String>()
+    /// Users needed as their rows hold them: count and vector sum.
     var users = Set<EntityKey>()
+    /// Users needed with all their faces.
+    var usersWithFaces = Set<EntityKey>()
     var faces = Set<EntityKey>()
+    /// Faces needed with their owners, and the owners with all their faces.
+    var facesWithOwners = Set<EntityKey>()
     /// Collections needed whole: adoption compares all of one with what the upstream holds.
     var wholeCollections = Set<String>()
 
     var isEmpty: Bool { collections.isEmpty && wholeCollections.isEmpty }
 
-    mutating func add(_ command: LedgerCommand) {
+    /// True when a state loaded for these names holds everything `other` names.
+    func covers(_ other: NamedEntities) -> Bool {
+        func has(_ key: EntityKey, in keys: Set<EntityKey>...) -> Bool {
+            wholeCollections.contains(key.collectionId) || keys.contains { $0.contains(key) }
+        }
+        return other.collections.allSatisfy { collections.contains($0) || wholeCollections.contains($0) }
+            && other.wholeCollections.isSubset(of: wholeCollections)
+            && other.users.allSatisfy { has($0, in: users, usersWithFaces) }
+            && other.usersWithFaces.allSatisfy { has($0, in: usersWithFaces) }
+            && other.faces.allSatisfy { has($0, in: faces, facesWithOwners) }
+            && other.facesWithOwners.allSatisfy { has($0, in: facesWithOwners) }
+    }
+
+    /// What deciding `command` (or, `mirroring`, recording an upstream's answer to it) reads.
+    mutating func add(_ command: LedgerCommand, mirroring: Bool) {
         let id = command.collectionId
         collections.insert(id)
+        func keys(_ ids: [String]) -> [EntityKey] { ids.map { EntityKey(id, $0) } }
         switch command {
         case .createCollection, .deleteCollection, .indexFaces:
             break
-        case .createUser(_, let userId), .deleteUser(_, let userId):
+        case .createUser(_, let userId):
             users.insert(EntityKey(id, userId))
-        case .associateFaces(_, let userId, let faceIds, _), .disassociateFaces(_, let userId, let faceIds):
+        case .deleteUser(_, let userId):
+            usersWithFaces.insert(EntityKey(id, userId))
+        case .associateFaces(_, let userId, let faceIds, _):
             users.insert(EntityKey(id, userId))
-            addFaces(faceIds, in: id)
+            // Deciding never takes a face from its owner; an upstream's answer may have.
+            if mirroring { facesWithOwners.formUnion(keys(faceIds)) } else { faces.formUnion(keys(faceIds)) }
+        case .disassociateFaces(_, let userId, let faceIds):
+            usersWithFaces.insert(EntityKey(id, userId))
+            facesWithOwners.formUnion(keys(faceIds))
         case .deleteFaces(_, let faceIds), .forgetFaces(_, let faceIds, _):
-            addFaces(faceIds, in: id)
+            facesWithOwners.formUnion(keys(faceIds))
         case .importFaces(_, let faces):
-            addFaces(faces.map(\.faceId), in: id)
+            facesWithOwners.formUnion(keys(faces.map(\.faceId)))
         }
     }
 
@@ -51,7 +79,11 @@ struct NamedEntities {
             switch value {
             case .object(let members):
                 for (key, member) in members {
-                    if key == "FaceId", let faceId = member.stringValue { faces.insert(EntityKey(collectionId, faceId)) } else { walk(member) }
+                    if key == "FaceId", let faceId = member.stringValue {
+                        facesWithOwners.insert(EntityKey(collectionId, faceId))
+                    } else {
+                        walk(member)
+                    }
                 }
             case .array(let values):
                 values.forEach(walk)
@@ -67,21 +99,17 @@ struct NamedEntities {
         switch event {
         case .userCreated(let e): users.insert(EntityKey(collectionId, e.userId))
         case .userDeleted(let e): users.insert(EntityKey(collectionId, e.userId))
-        case .faceImported(let e, _): faces.insert(EntityKey(collectionId, e.faceId))
-        case .faceDeleted(let e): faces.insert(EntityKey(collectionId, e.faceId))
-        case .faceForgotten(let e): faces.insert(EntityKey(collectionId, e.faceId))
+        case .faceImported(let e, _): facesWithOwners.insert(EntityKey(collectionId, e.faceId))
+        case .faceDeleted(let e): facesWithOwners.insert(EntityKey(collectionId, e.faceId))
+        case .faceForgotten(let e): facesWithOwners.insert(EntityKey(collectionId, e.faceId))
         case .faceAssociated(let e):
             faces.insert(EntityKey(collectionId, e.faceId))
             users.insert(EntityKey(collectionId, e.userId))
         case .faceDisassociated(let e):
             faces.insert(EntityKey(collectionId, e.faceId))
-            users.insert(EntityKey(collectionId, e.userId))
+            usersWithFaces.insert(EntityKey(collectionId, e.userId))
         default:
             break
         }
-    }
-
-    private mutating func addFaces(_ faceIds: [String], in collectionId: String) {
-        for faceId in faceIds { faces.insert(EntityKey(collectionId, faceId)) }
     }
 }

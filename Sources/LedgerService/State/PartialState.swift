@@ -8,9 +8,16 @@ import Postgres
 ///
 /// Collection tags are not kept in rows (nothing decides on them); a loaded collection has none.
 enum PartialState {
-    static func load(_ named: NamedEntities, from tables: StateTables, in session: PostgresSession) throws -> LedgerState {
+    /// A state loaded in part, and what it holds complete: the entities asked for, plus the owners of
+    /// the named faces (loaded with their faces too).
+    struct Loaded {
+        var state: LedgerState
+        var covered: NamedEntities
+    }
+
+    static func load(_ named: NamedEntities, from tables: StateTables, in session: PostgresSession) throws -> Loaded {
         var state = LedgerState()
-        guard !named.isEmpty else { return state }
+        guard !named.isEmpty else { return Loaded(state: state, covered: named) }
         let collectionIds = named.collections.union(named.wholeCollections)
         for row in try session.query("""
             SELECT collection_id, arn, created_at, created_position, face_count, user_count, dimension
@@ -25,67 +32,92 @@ enum PartialState {
             collection.dimension = try row.decode(Int?.self, at: 6)
             state.collections[id] = collection
         }
-        var faces: [Face] = []
-        var faceCollections: [String] = []
-        func addFaces(_ rows: [PostgresRow]) throws {
+        var faces: [EntityKey: Face] = [:]
+        func addFaces(_ rows: [PostgresRow], keeping wanted: (EntityKey, Face) -> Bool = { _, _ in true }) throws {
             for row in rows {
-                faceCollections.append(try row.decode(at: 0))
-                faces.append(Face(faceId: try row.decode(at: 1), externalImageId: try row.decode(at: 3), imageId: try row.decode(at: 4),
-                                  confidence: try row.decode(at: 5), embedding: EmbeddingBytes.unpack(try row.decode(at: 6)),
-                                  userId: try row.decode(at: 2), indexedAt: try row.decode(at: 7),
-                                  associatedPosition: try row.decode(at: 8)))
+                let face = Face(faceId: try row.decode(at: 1), externalImageId: try row.decode(at: 3), imageId: try row.decode(at: 4),
+                                confidence: try row.decode(at: 5), embedding: EmbeddingBytes.unpack(try row.decode(at: 6)),
+                                userId: try row.decode(at: 2), indexedAt: try row.decode(at: 7),
+                                associatedPosition: try row.decode(at: 8))
+                let key = EntityKey(try row.decode(at: 0), face.faceId)
+                if wanted(key, face) { faces[key] = face }
             }
         }
         let faceColumns = """
-            f.collection_id, f.face_id, f.user_id, f.external_image_id, f.image_id, f.confidence, f.embedding, f.indexed_at,
-            f.associated_position
+            collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
             """
-        // The named faces first: their owners are needed too.
-        let namedFaces = named.faces.filter { !named.wholeCollections.contains($0.collectionId) }.sorted()
+        // Keys are matched with `= ANY` on each column (index scans whatever the planner estimates), and
+        // the pairs filtered here: the collections of one query are one or a few.
+        func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
+        func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
+            [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
+        }
+        // The named faces first: the owners of some are needed too.
+        let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
         if !namedFaces.isEmpty {
-            try addFaces(session.query("""
-                SELECT \(faceColumns) FROM \(tables.faces) f
-                JOIN unnest($1::text[], $2::text[]) AS n(collection_id, face_id) USING (collection_id, face_id)
-                """, [.textArray(namedFaces.map(\.collectionId)), .textArray(namedFaces.map(\.id))]))
+            try addFaces(session.query(
+                "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(namedFaces)),
+                keeping: { key, _ in namedFaces.contains(key) })
         }
-        var userKeys = named.users
-        for (face, collectionId) in zip(faces, faceCollections) {
-            if let owner = face.userId { userKeys.insert(EntityKey(collectionId, owner)) }
+        var covered = named
+        for key in named.facesWithOwners {
+            if let owner = faces[key]?.userId { covered.usersWithFaces.insert(EntityKey(key.collectionId, owner)) }
         }
-        let users = userKeys.filter { !named.wholeCollections.contains($0.collectionId) }.sorted()
+        let withFaces = outsideWhole(covered.usersWithFaces)
+        let users = outsideWhole(covered.users).union(withFaces)
         var userRows: [PostgresRow] = []
+        let userColumns = "collection_id, user_id, created_at, face_count, vector_sum"
         if !users.isEmpty {
-            let keys: [PostgresValue] = [.textArray(users.map(\.collectionId)), .textArray(users.map(\.id))]
-            userRows = try session.query("""
-                SELECT u.collection_id, u.user_id, u.created_at FROM \(tables.users) u
-                JOIN unnest($1::text[], $2::text[]) AS n(collection_id, user_id) USING (collection_id, user_id)
-                """, keys)
-            try addFaces(session.query("""
-                SELECT \(faceColumns) FROM \(tables.faces) f
-                JOIN unnest($1::text[], $2::text[]) AS n(collection_id, user_id) USING (collection_id, user_id)
-                """, keys))
+            userRows = try session.query(
+                "SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(users))
+        }
+        if !withFaces.isEmpty {
+            try addFaces(session.query(
+                "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(withFaces)),
+                keeping: { key, face in withFaces.contains(EntityKey(key.collectionId, face.userId!)) })
         }
         if !named.wholeCollections.isEmpty {
             let ids: [PostgresValue] = [.textArray(named.wholeCollections.sorted())]
-            userRows += try session.query(
-                "SELECT u.collection_id, u.user_id, u.created_at FROM \(tables.users) u WHERE collection_id = ANY($1)", ids)
-            try addFaces(session.query("SELECT \(faceColumns) FROM \(tables.faces) f WHERE collection_id = ANY($1)", ids))
+            userRows += try session.query("SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1)", ids)
+            try addFaces(session.query("SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1)", ids))
         }
         for row in userRows {
             let id: String = try row.decode(at: 0)
             let userId: String = try row.decode(at: 1)
-            state.collections[id]?.users[userId] = User(userId: userId, createdAt: try row.decode(at: 2))
+            guard named.wholeCollections.contains(id) || users.contains(EntityKey(id, userId)) else { continue }
+            state.collections[id]?.users[userId] = User(
+                userId: userId, createdAt: try row.decode(at: 2), faceCount: try row.decode(Int.self, at: 3),
+                vectorSum: try row.decode([UInt8]?.self, at: 4).map(VectorSumBytes.unpack))
         }
-        for (face, collectionId) in zip(faces, faceCollections) {
-            state.collections[collectionId]?.faces[face.faceId] = face
+        for (key, face) in faces {
+            state.collections[key.collectionId]?.faces[face.faceId] = face
         }
-        // A user's faces in the order they were associated.
-        let owned = zip(faces, faceCollections).filter { $0.0.userId != nil }
-            .sorted { ($0.0.associatedPosition ?? 0, $0.0.faceId) < ($1.0.associatedPosition ?? 0, $1.0.faceId) }
-        var seen = Set<EntityKey>()
-        for (face, collectionId) in owned where seen.insert(EntityKey(collectionId, face.faceId)).inserted {
-            state.collections[collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
+        // The faces of the users loaded with them, in the order they were associated.
+        let owned = faces.filter { key, face in
+            guard let owner = face.userId else { return false }
+            return named.wholeCollections.contains(key.collectionId) || withFaces.contains(EntityKey(key.collectionId, owner))
+        }.sorted { ($0.value.associatedPosition ?? 0, $0.key) < ($1.value.associatedPosition ?? 0, $1.key) }
+        for (key, face) in owned {
+            state.collections[key.collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
         }
-        return state
+        return Loaded(state: state, covered: covered)
+    }
+}
+
+/// A user's vector sum as its rows keep it: float64, little-endian.
+enum VectorSumBytes {
+    static func pack(_ sum: [Double]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(sum.count * 8)
+        for value in sum { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
+        return bytes
+    }
+
+    static func unpack(_ bytes: [UInt8]) -> [Double] {
+        stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in
+            var bits: UInt64 = 0
+            for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * j) }
+            return Double(bitPattern: bits)
+        }
     }
 }

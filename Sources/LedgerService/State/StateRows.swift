@@ -21,99 +21,121 @@ public enum StateTables: Sendable {
 /// The rows of the state tables, from a state (whole, or loaded in part by `PartialState`).
 enum StateRows {
     /// Folds events into the rows of `tables`: loads what they name, evolves it, and writes the rows
-    /// they touched. Costs what the events name, whatever the length of the log.
-    static func fold(_ events: [(LedgerEvent, EventContext)], into tables: StateTables, in session: PostgresSession) throws {
+    /// they touched. Costs what the events name, whatever the length of the log. `loaded`, the rows as
+    /// they stand already read (by the batch that decided the events), is used when it covers them.
+    static func fold(
+        _ events: [(LedgerEvent, EventContext)], into tables: StateTables, startingFrom loaded: PartialState.Loaded? = nil,
+        in session: PostgresSession
+    ) throws {
         guard !events.isEmpty else { return }
         var named = NamedEntities()
         for (event, context) in events { named.add(event, in: context.collectionId) }
-        var state = try PartialState.load(named, from: tables, in: session)
+        var state: LedgerState
+        if let loaded, loaded.covered.covers(named) {
+            state = loaded.state
+        } else {
+            state = try PartialState.load(named, from: tables, in: session).state
+        }
         let touched = state.foldTracking(events)
         _ = try session.pipeline(statements(for: state, touched: touched, tables: tables))
     }
 
-    /// Upserts and deletes that bring the rows of the touched entities in line with `state`.
+    /// Upserts and deletes that bring the rows of the touched entities in line with `state`: a few
+    /// statements, each for many rows.
     static func statements(for state: LedgerState, touched: TouchedEntities, tables: StateTables) -> [PostgresStatement] {
         var statements: [PostgresStatement] = []
-        for id in touched.deletedCollections.sorted() {
-            statements.append(PostgresStatement("DELETE FROM \(tables.users) WHERE collection_id = $1", [.text(id)]))
-            statements.append(PostgresStatement("DELETE FROM \(tables.faces) WHERE collection_id = $1", [.text(id)]))
+        if !touched.deletedCollections.isEmpty {
+            let ids = PostgresValue.textArray(touched.deletedCollections.sorted())
+            statements.append(PostgresStatement("DELETE FROM \(tables.users) WHERE collection_id = ANY($1)", [ids]))
+            statements.append(PostgresStatement("DELETE FROM \(tables.faces) WHERE collection_id = ANY($1)", [ids]))
         }
-        for id in touched.collections.sorted() {
-            if let collection = state.collections[id] {
-                statements.append(upsert(collection, tables: tables))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM \(tables.collections) WHERE collection_id = $1", [.text(id)]))
-            }
+        let collections = touched.collections.sorted()
+        let goneCollections = collections.filter { state.collections[$0] == nil }
+        if !goneCollections.isEmpty {
+            statements.append(PostgresStatement("DELETE FROM \(tables.collections) WHERE collection_id = ANY($1)",
+                                                [.textArray(goneCollections)]))
         }
+        statements += upsert(collections.compactMap { state.collections[$0] }, tables: tables)
+        var users: [(String, User)] = []
+        var goneUsers: [EntityKey] = []
         for key in touched.users.sorted() {
-            if let collection = state.collections[key.collectionId], let user = collection.users[key.id] {
-                statements.append(upsert(user, in: collection, tables: tables))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM \(tables.users) WHERE collection_id = $1 AND user_id = $2",
-                                                    [.text(key.collectionId), .text(key.id)]))
-            }
+            if let user = state.collections[key.collectionId]?.users[key.id] { users.append((key.collectionId, user)) } else { goneUsers.append(key) }
         }
+        statements += delete(goneUsers, from: tables.users, idColumn: "user_id")
+        statements += upsert(users, tables: tables)
+        var faces: [(String, Face)] = []
+        var goneFaces: [EntityKey] = []
         for key in touched.faces.sorted() {
-            if let face = state.collections[key.collectionId]?.faces[key.id] {
-                statements.append(upsert(face, collectionId: key.collectionId, tables: tables))
-            } else {
-                statements.append(PostgresStatement("DELETE FROM \(tables.faces) WHERE collection_id = $1 AND face_id = $2",
-                                                    [.text(key.collectionId), .text(key.id)]))
-            }
+            if let face = state.collections[key.collectionId]?.faces[key.id] { faces.append((key.collectionId, face)) } else { goneFaces.append(key) }
         }
+        statements += delete(goneFaces, from: tables.faces, idColumn: "face_id")
+        statements += upsert(faces, tables: tables)
         return statements
     }
 
     /// Every row of `state`, for filling empty tables.
     static func statements(forAll state: LedgerState, tables: StateTables) -> [PostgresStatement] {
-        var statements: [PostgresStatement] = []
-        for collection in state.collections.values.sorted(by: { $0.collectionId < $1.collectionId }) {
-            statements.append(upsert(collection, tables: tables))
-            for user in collection.users.values.sorted(by: { $0.userId < $1.userId }) {
-                statements.append(upsert(user, in: collection, tables: tables))
-            }
-            for face in collection.faces.values.sorted(by: { $0.faceId < $1.faceId }) {
-                statements.append(upsert(face, collectionId: collection.collectionId, tables: tables))
-            }
+        let collections = state.collections.values.sorted { $0.collectionId < $1.collectionId }
+        return upsert(collections, tables: tables)
+            + upsert(collections.flatMap { c in c.users.values.sorted { $0.userId < $1.userId }.map { (c.collectionId, $0) } }, tables: tables)
+            + upsert(collections.flatMap { c in c.faces.values.sorted { $0.faceId < $1.faceId }.map { (c.collectionId, $0) } }, tables: tables)
+    }
+
+    /// Rows per statement: large enough that statements do not count, small enough for any parameter.
+    static let rowsPerStatement = 1000
+
+    static func upsert(_ collections: [FaceCollection], tables: StateTables) -> [PostgresStatement] {
+        collections.chunked(rowsPerStatement).map { chunk in
+            PostgresStatement("""
+                INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count, dimension)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
+                    created_position = excluded.created_position, face_count = excluded.face_count,
+                    user_count = excluded.user_count, dimension = excluded.dimension
+                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.arn)), .timestampArray(chunk.map(\.createdAt)),
+                      .int64Array(chunk.map(\.createdPosition)), .int64Array(chunk.map { Int64($0.faceCount) }),
+                      .int64Array(chunk.map { Int64($0.userCount) }), .int64Array(chunk.map { $0.dimension.map(Int64.init) })])
         }
-        return statements
     }
 
-    static func upsert(_ collection: FaceCollection, tables: StateTables) -> PostgresStatement {
-        PostgresStatement("""
-            INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count, dimension)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
-                created_position = excluded.created_position, face_count = excluded.face_count, user_count = excluded.user_count,
-                dimension = excluded.dimension
-            """, [.text(collection.collectionId), .text(collection.arn), .timestamp(collection.createdAt),
-                  .int64(collection.createdPosition), .int64(Int64(collection.faceCount)), .int64(Int64(collection.userCount)),
-                  collection.dimension.map { .int64(Int64($0)) } ?? .null])
+    static func upsert(_ users: [(collectionId: String, user: User)], tables: StateTables) -> [PostgresStatement] {
+        users.chunked(rowsPerStatement).map { chunk in
+            PostgresStatement("""
+                INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector, vector_sum)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::bytea[], $6::bytea[])
+                ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
+                    face_count = excluded.face_count, user_vector = excluded.user_vector, vector_sum = excluded.vector_sum
+                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.user.userId)),
+                      .timestampArray(chunk.map(\.user.createdAt)), .int64Array(chunk.map { Int64($0.user.faceCount) }),
+                      .byteaArray(chunk.map { $0.user.vector.map { EmbeddingBytes.pack($0.map(Float.init)) } }),
+                      .byteaArray(chunk.map { $0.user.vectorSum.map(VectorSumBytes.pack) })])
+        }
     }
 
-    static func upsert(_ user: User, in collection: FaceCollection, tables: StateTables) -> PostgresStatement {
-        let vector = collection.userVector(user).map { EmbeddingBytes.pack($0.map(Float.init)) }
-        return PostgresStatement("""
-            INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
-                face_count = excluded.face_count, user_vector = excluded.user_vector
-            """, [.text(collection.collectionId), .text(user.userId), .timestamp(user.createdAt),
-                  .int64(Int64(user.faceIds.count)), vector.map(PostgresValue.bytea) ?? .null])
+    static func upsert(_ faces: [(collectionId: String, face: Face)], tables: StateTables) -> [PostgresStatement] {
+        faces.chunked(rowsPerStatement).map { chunk in
+            PostgresStatement("""
+                INSERT INTO \(tables.faces) (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding,
+                                             indexed_at, associated_position)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bytea[],
+                                     $8::timestamptz[], $9::int8[])
+                ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
+                    external_image_id = excluded.external_image_id, image_id = excluded.image_id,
+                    confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
+                    associated_position = excluded.associated_position
+                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.face.faceId)), .textArray(chunk.map(\.face.userId)),
+                      .textArray(chunk.map(\.face.externalImageId)), .textArray(chunk.map(\.face.imageId)),
+                      .float64Array(chunk.map(\.face.confidence)), .byteaArray(chunk.map { EmbeddingBytes.pack($0.face.embedding) }),
+                      .timestampArray(chunk.map(\.face.indexedAt)), .int64Array(chunk.map(\.face.associatedPosition))])
+        }
     }
 
-    static func upsert(_ face: Face, collectionId: String, tables: StateTables) -> PostgresStatement {
-        PostgresStatement("""
-            INSERT INTO \(tables.faces) (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at,
-                                          associated_position)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
-                external_image_id = excluded.external_image_id, image_id = excluded.image_id,
-                confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
-                associated_position = excluded.associated_position
-            """, [.text(collectionId), .text(face.faceId), face.userId.map(PostgresValue.text) ?? .null,
-                  face.externalImageId.map(PostgresValue.text) ?? .null, .text(face.imageId), .float64(face.confidence),
-                  .bytea(EmbeddingBytes.pack(face.embedding)), .timestamp(face.indexedAt),
-                  face.associatedPosition.map(PostgresValue.int64) ?? .null])
+    static func delete(_ keys: [EntityKey], from table: String, idColumn: String) -> [PostgresStatement] {
+        keys.chunked(rowsPerStatement).map { chunk in
+            PostgresStatement("""
+                DELETE FROM \(table) WHERE (collection_id, \(idColumn)) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.id))])
+        }
     }
 }
 
@@ -131,10 +153,14 @@ extension LedgerState {
         var touched = TouchedEntities()
         for (event, context) in events {
             let id = context.collectionId
-            // Before evolving: a forgotten face's owner loses its part in the user vector.
-            if case .faceForgotten(let e) = event, let owner = collections[id]?.faces[e.faceId]?.userId {
-                touched.users.insert(EntityKey(id, owner))
+            // Before evolving: a face forgotten, deleted or replaced changes its owner's vector.
+            let changedFace: String? = switch event {
+            case .faceForgotten(let e): e.faceId
+            case .faceDeleted(let e): e.faceId
+            case .faceImported(let e, _): e.faceId
+            default: nil
             }
+            if let changedFace, let owner = collections[id]?.faces[changedFace]?.userId { touched.users.insert(EntityKey(id, owner)) }
             evolve(event, context)
             touched.collections.insert(id)
             switch event {
