@@ -53,6 +53,34 @@ struct SigV4Tests {
         #expect(code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [], body: body), now: now)) == .missingAuthenticationToken)
         #expect(code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [("Authorization", "Bearer x")], body: body), now: now)) == .incompleteSignature)
     }
+    @Test("derived signing keys are reused per secret, day and region, and each still verifies only its own")
+    func cachedSigningKeys() throws {
+        let other = AccessKey(accessKeyId: "AKIDOTHER", secretAccessKey: "another-secret", principal: "bob", role: .writer,
+                              requestsPerSecond: nil)
+        let verifier = SigV4Verifier(credentials: CredentialStore(keys: [Self.example, other]))
+        let url = try #require(URL(string: "http://127.0.0.1:8080/"))
+        let body = Array(#"{"CollectionId":"c"}"#.utf8)
+        func request(_ key: AccessKey, secret: String? = nil, region: String, at date: Date) -> SignedRequest {
+            let headers = SigV4Signer.sign(method: "POST", url: url, headers: [("x-amz-target", "RekognitionService.ListUsers")], body: body,
+                                             accessKeyId: key.accessKeyId, secretAccessKey: secret ?? key.secretAccessKey, region: region,
+                                             service: "rekognition", now: date)
+            return SignedRequest(method: "POST", path: "/", query: "", headers: headers + [("host", "127.0.0.1:8080")], body: body)
+        }
+        let today = Date()
+        let yesterday = today.addingTimeInterval(-86_400)
+        for _ in 0..<2 {  // the second round is served from the cache
+            for key in [Self.example, other] {
+                for region in ["eu-west-1", "us-east-1"] {
+                    #expect((try? verifier.verify(request(key, region: region, at: today), now: today).get())?.key.accessKeyId == key.accessKeyId)
+                    #expect((try? verifier.verify(request(key, region: region, at: yesterday), now: yesterday).get())?.region == region)
+                    // Signed with the other key's secret: refused, cached key or not.
+                    let forged = request(key, secret: key.accessKeyId == other.accessKeyId ? Self.example.secretAccessKey : other.secretAccessKey,
+                                         region: region, at: today)
+                    #expect((try? verifier.verify(forged, now: today).get()) == nil)
+                }
+            }
+        }
+    }
 }
 
 @Suite("SigV4 header stage, body limits and the byte budget")

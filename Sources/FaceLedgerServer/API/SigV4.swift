@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LedgerDomain
+import Synchronization
 
 /// A request as Signature Version 4 sees it.
 public struct SignedRequest: Sendable {
@@ -19,8 +20,10 @@ public struct SignedRequest: Sendable {
         self.body = body
     }
 
+    /// The value of header `name` (given in lower case); repeated headers joined with commas.
     func header(_ name: String) -> String? {
-        let values = headers.filter { $0.name.lowercased() == name }.map(\.value)
+        // Lower-casing only names of the right length: this runs for every signed header of every request.
+        let values = headers.filter { $0.name.utf8.count == name.utf8.count && $0.name.lowercased() == name }.map(\.value)
         return values.isEmpty ? nil : values.joined(separator: ",")
     }
 }
@@ -56,6 +59,8 @@ public struct SigV4Verifier: Sendable {
     public let credentials: CredentialStore
     public var service = "rekognition"
     public var allowedSkew: TimeInterval = 300
+    /// Signing keys already derived: a key is the same for every request of a day, region and secret.
+    private let signingKeys = SigningKeyCache()
 
     public init(credentials: CredentialStore) { self.credentials = credentials }
 
@@ -107,7 +112,7 @@ public struct SigV4Verifier: Sendable {
             "AWS4-HMAC-SHA256", claim.amzDate, "\(claim.date)/\(claim.region)/\(service)/aws4_request",
             Self.hex(SHA256.hash(data: Data(canonical.utf8))),
         ].joined(separator: "\n")
-        let signingKey = Self.signingKey(secret: claim.key.secretAccessKey, date: claim.date, region: claim.region, service: service)
+        let signingKey = signingKeys.key(secret: claim.key.secretAccessKey, date: claim.date, region: claim.region, service: service)
         let expected = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey))
         guard Self.constantTimeEqual(expected, claim.signature) else {
             return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."))
@@ -205,7 +210,9 @@ struct AuthorizationHeader {
         guard header.hasPrefix(prefix) else { return nil }
         var fields: [String: String] = [:]
         for part in header.dropFirst(prefix.count).split(separator: ",") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1).map(String.init)
+            let isBlank = { (c: Character) in c == " " || c == "\t" }
+            let trimmed = part.drop(while: isBlank).reversed().drop(while: isBlank).reversed()
+            let pair = String(trimmed).split(separator: "=", maxSplits: 1).map(String.init)
             guard pair.count == 2 else { return nil }
             fields[pair[0]] = pair[1]
         }
@@ -215,5 +222,24 @@ struct AuthorizationHeader {
         self.credential = credential
         self.signedHeaders = signedHeaders.split(separator: ";").map { $0.lowercased() }
         self.signature = signature
+    }
+}
+
+/// Derived SigV4 signing keys by secret, date, region and service: deriving one takes four HMACs, and
+/// a client signs every request of a day with the same key. Bounded: emptied when it holds 1,024.
+final class SigningKeyCache: Sendable {
+    /// The keys' bytes (`SymmetricKey` is not `Sendable`).
+    private let keys = Mutex<[String: [UInt8]]>([:])
+
+    func key(secret: String, date: String, region: String, service: String) -> SymmetricKey {
+        let name = [secret, date, region, service].joined(separator: "\u{0}")
+        if let bytes = keys.withLock({ $0[name] }) { return SymmetricKey(data: bytes) }
+        let key = SigV4Verifier.signingKey(secret: secret, date: date, region: region, service: service)
+        let bytes = key.withUnsafeBytes { Array($0) }
+        keys.withLock { keys in
+            if keys.count >= 1024 { keys.removeAll() }
+            keys[name] = bytes
+        }
+        return key
     }
 }
