@@ -17,8 +17,9 @@ struct LoadTest: AsyncParsableCommand {
             warm-up and then --duration seconds. Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
             HdrHistogram. With --json it prints one object: {"requests", "errors", "throughput", "p50_ms", "p99_ms"} \
             (throughput in successful requests per second of the measured phase), plus "collection_id" and \
-            "warmup_requests" so the counts can be checked against the service's log. The collection is deleted \
-            at the end (its events stay in the log).
+            "warmup_requests" so the counts can be checked against the service's log. With --collections N the \
+            callers are spread over N collections of their own (loadtest-<random>-<i>; caller c works in collection \
+            c mod N), listed in "collection_ids". The collections are deleted at the end (their events stay in the log).
             """)
 
     @Option(help: "The server's URL, e.g. http://127.0.0.1:8080 (env FACELEDGER_ENDPOINT).") var endpoint: String?
@@ -26,6 +27,7 @@ struct LoadTest: AsyncParsableCommand {
     @Option(name: .customLong("secret-key"), help: "Secret access key (env FACELEDGER_SECRET_KEY).") var secretKey: String?
     @Option(help: "Concurrent callers (default 32; env FACELEDGER_CONCURRENCY).") var concurrency: Int?
     @Option(help: "Measured seconds, after a one-second warm-up (default 10; env FACELEDGER_DURATION).") var duration: Double?
+    @Option(help: "Collections the callers are spread over (default 1; env FACELEDGER_COLLECTIONS).") var collections: Int?
     @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
 
     func run() async throws {
@@ -41,26 +43,36 @@ struct LoadTest: AsyncParsableCommand {
             guard let value = Double($0) else { throw ValidationError("FACELEDGER_DURATION is not a number") }
             return value
         } ?? 10
-        guard callers > 0, seconds > 0 else { throw ValidationError("--concurrency and --duration must be positive") }
+        let collectionCount = try collections ?? environmentValue(forFlag: "collections").map {
+            guard let value = Int($0) else { throw ValidationError("FACELEDGER_COLLECTIONS is not a whole number") }
+            return value
+        } ?? 1
+        guard callers > 0, seconds > 0, collectionCount > 0 else {
+            throw ValidationError("--concurrency, --duration and --collections must be positive")
+        }
         let json = try resolveFlag(self.json, flag: "json")
 
         let client = SignedClient(url: url, accessKey: accessKey, secretKey: secretKey, connections: callers)
-        let collectionId = "loadtest-" + UUID().uuidString.prefix(8).lowercased()
-        var created = false
+        let prefix = "loadtest-" + UUID().uuidString.prefix(8).lowercased()
+        let collectionIds = collectionCount == 1 ? [prefix] : (0..<collectionCount).map { "\(prefix)-\($0)" }
+        var created: [String] = []
         let outcome = await Result {
-            try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
-            created = true
-            return try await LoadRun(client: client, collectionId: collectionId, callers: callers, seconds: seconds).run()
+            for collectionId in collectionIds {
+                try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
+                created.append(collectionId)
+            }
+            return try await LoadRun(client: client, collectionIds: collectionIds, callers: callers, seconds: seconds).run()
         }
-        // The collection was only the run's scaffolding: delete it, also after a failed run.
+        // The collections were only the run's scaffolding: delete them, also after a failed run.
         var cleanup: Error?
-        if created {
+        for collectionId in created {
             do {
                 try await client.call("RekognitionService.DeleteCollection", ["CollectionId": collectionId])
             } catch {
                 cleanup = error
             }
         }
+        let collectionId = collectionIds.count == 1 ? prefix : "\(prefix)-*"
         try await client.http.shutdown()
         let report = try outcome.get()
         if json {
@@ -73,7 +85,7 @@ struct LoadTest: AsyncParsableCommand {
                 p99 \(String(format: "%.2f", report.p99)) ms
                 """)
         }
-        if let cleanup { throw RuntimeError("the run's collection \(collectionId) could not be deleted: \(cleanup)") }
+        if let cleanup { throw RuntimeError("a collection of the run (\(collectionId)) could not be deleted: \(cleanup)") }
     }
 }
 
@@ -121,7 +133,7 @@ struct SignedClient: Sendable {
 /// One load run: faces imported first, then timed AssociateFaces callers.
 struct LoadRun {
     let client: SignedClient
-    let collectionId: String
+    let collectionIds: [String]
     let callers: Int
     let seconds: Double
     let warmUp = 1.0
@@ -133,11 +145,11 @@ struct LoadRun {
         var p50: Double
         var p99: Double
         var warmupRequests: Int
-        var collectionId: String
+        var collectionIds: [String]
 
         var json: [String: Any] {
             ["requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
-             "warmup_requests": warmupRequests, "collection_id": collectionId]
+             "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds]
         }
     }
 
@@ -160,7 +172,7 @@ struct LoadRun {
         return Report(
             requests: requests, errors: errors, throughput: Double(requests - errors) / seconds,
             p50: Double(histogram.valueAtPercentile(50)) / 1000, p99: Double(histogram.valueAtPercentile(99)) / 1000,
-            warmupRequests: results.reduce(0) { $0 + $1.warmupRequests }, collectionId: collectionId)
+            warmupRequests: results.reduce(0) { $0 + $1.warmupRequests }, collectionIds: collectionIds)
     }
 
     struct CallerResult: Sendable {
@@ -172,15 +184,16 @@ struct LoadRun {
 
     private func runCaller(_ caller: Int, measuredFrom: ContinuousClock.Instant) async throws -> CallerResult {
         var result = CallerResult()
+        let collectionId = collectionIds[caller % collectionIds.count]
         let direction = (0..<8).map { _ in Double.random(in: -1...1) }
         var batch = 0
         // Import and set up before the clock starts; refill (outside the measurement) if the run outlasts them.
-        var faces = try await prepareUser(caller: caller, batch: batch, direction: direction)
+        var faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
         let deadline = measuredFrom + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if faces.faceIds.isEmpty {
                 batch += 1
-                faces = try await prepareUser(caller: caller, batch: batch, direction: direction)
+                faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
                 continue
             }
             let faceId = faces.faceIds.removeFirst()
@@ -206,7 +219,9 @@ struct LoadRun {
         return result
     }
 
-    private func prepareUser(caller: Int, batch: Int, direction: [Double]) async throws -> (userId: String, faceIds: [String]) {
+    private func prepareUser(
+        caller: Int, batch: Int, direction: [Double], in collectionId: String
+    ) async throws -> (userId: String, faceIds: [String]) {
         let userId = "caller-\(caller)-\(batch)"
         try await client.call("RekognitionService.CreateUser", ["CollectionId": collectionId, "UserId": userId])
         let faces = (0..<100).map { _ in ["Embedding": direction.map { $0 + Double.random(in: -0.01...0.01) }] }

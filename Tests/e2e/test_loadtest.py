@@ -45,3 +45,28 @@ def test_every_flag_of_loadtest_reads_its_environment_variable(faceledger, api):
         **os.environ, "FACELEDGER_ENDPOINT": api.url, "FACELEDGER_ACCESS_KEY": key_id, "FACELEDGER_SECRET_KEY": secret,
         "FACELEDGER_CONCURRENCY": "many"})
     assert bad.returncode == 64 and "FACELEDGER_CONCURRENCY" in bad.stderr
+
+
+def test_loadtest_spreads_its_callers_over_collections(faceledger, api):
+    """--collections 3 with 6 callers: two callers per collection, every collection worked and deleted, the
+    counts in the log adding up to the report's. FACELEDGER_COLLECTIONS is read like the other flags."""
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    result = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                             "--concurrency", "6", "--duration", "1", "--json"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "FACELEDGER_COLLECTIONS": "3"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    collections = report["collection_ids"]
+    assert len(set(collections)) == 3 and report["collection_id"] == collections[0]
+    total = 0
+    for index, collection in enumerate(collections):
+        settled = int(psql(api.database_url, f"""SELECT count(*) FROM events WHERE collection_id = '{collection}'
+                                                  AND type = 'CommandSettled' AND operation = 'AssociateFaces'"""))
+        assert settled > 0, collection
+        total += settled
+        # Callers c and c + 3 work in collection c.
+        users = set(psql(api.database_url, f"""SELECT DISTINCT data->>'userId' FROM events
+                                               WHERE collection_id = '{collection}' AND type = 'UserCreated'""").split())
+        assert {u.split("-")[1] for u in users} == {str(index), str(index + 3)}, users
+        assert psql(api.database_url, f"SELECT count(*) FROM events WHERE collection_id = '{collection}' AND type = 'CollectionDeleted'") == "1"
+    assert total == report["requests"] - report["errors"] + report["warmup_requests"]
