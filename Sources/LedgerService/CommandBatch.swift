@@ -12,7 +12,7 @@ import Postgres
 ///
 /// Nothing outlives the transaction but the rows it wrote: the state is loaded for the batch and
 /// dropped with it, so a batch that does not commit leaves nothing to undo, and neither start-up nor a
-/// batch costs more as the log grows.
+/// batch costs more as the log grows. The deciding itself is `BatchDecision`, pure; this is its shell.
 enum CommandBatch {
     /// The most embedding bytes one `append_events()` call carries. A batch with more is appended in
     /// several calls within its transaction, so that no parameter comes near PostgreSQL's 1 GiB field
@@ -26,17 +26,10 @@ enum CommandBatch {
         var appended: (lastPosition: Int64, count: Int)?
     }
 
-    /// The batch's events, answers and bookkeeping as its submissions are handled in order.
-    struct Writer {
-        let biometrics: Biometrics
-        let collectionId: String
+    /// The batch's events as the log takes them: embeddings sealed under data keys of their own, and
+    /// what that does to `face_keys`.
+    struct Encoded {
         var events: [NewEvent] = []
-        /// The domain events of `events`, one each, embeddings in clear: what the write model folds.
-        var ledgerEvents: [LedgerEvent] = []
-        var outcomes: [StepOutcome] = []
-        var newTokens: [NewToken] = []
-        /// Commands accepted for the upstream, with the index of their CommandAccepted event and of their outcome.
-        var newPending: [(command: PendingUpstreamCommand, keys: [String], acceptedIndex: Int, outcomeIndex: Int)] = []
         /// What the batch does to `face_keys`, in the order of its events (a face deleted and imported
         /// again with its id in one batch keeps its new key).
         var keyChanges: [KeyChange] = []
@@ -47,9 +40,9 @@ enum CommandBatch {
             case destroyCollection
         }
 
-        mutating func record(_ recorded: [LedgerEvent], _ metadata: EventMetadata) throws {
-            for var event in recorded {
-                ledgerEvents.append(event)
+        init(_ planned: [(event: LedgerEvent, metadata: EventMetadata)], collectionId: String, biometrics: Biometrics) throws {
+            for (planned, metadata) in planned {
+                var event = planned
                 var sealedEmbedding: [UInt8]?
                 switch event {
                 case .faceImported(var face, let embedding) where !embedding.isEmpty:
@@ -77,221 +70,80 @@ enum CommandBatch {
         }
     }
 
-    /// Runs the batch inside the caller's transaction.
+    /// Runs the batch inside the caller's transaction: reads what the batch needs, decides it
+    /// (`BatchDecision`, pure), then writes what it decided.
     static func run(
         _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, in session: PostgresSession
     ) throws -> Result {
         try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
         try WriteModel.catchUp(in: session, biometrics: biometrics)
         let loaded = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
-        var state = loaded.state
-        var tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
-        var pending = try PendingCommands.byToken(for: submissions, in: session)
-        var writer = Writer(biometrics: biometrics, collectionId: collectionId)
-
-        func apply(_ events: [LedgerEvent]) {
-            for event in events {
-                // Positions and times are known only after the append; decisions do not depend on them.
-                // The write model's rows get the log's, when the appended events are folded into them.
-                state.evolve(event, EventContext(collectionId: collectionId, position: 0, recordedAt: Date()))
-            }
+        let facts = try readFacts(for: submissions, collectionId: collectionId, state: loaded.state, in: session)
+        var plan = BatchDecision.decide(submissions, collectionId: collectionId, facts: facts)
+        if plan.replays > 0 { Counter(label: "faceledger_idempotent_replays_total").increment(by: plan.replays) }
+        for (commandId, owner) in plan.releases {
+            _ = try PendingCommands.release(commandId, heldBy: owner, in: session)
         }
-
-        for submission in submissions {
-            var metadata = submission.metadata
-            if metadata.commandId == nil { metadata.commandId = UUID() }
-            func reject(_ error: LedgerError, upstreamCode: String? = nil) throws {
-                try writer.record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error,
-                                                                   upstreamCode: upstreamCode))], metadata)
-                writer.outcomes.append(.answered(.failure(error)))
-            }
-            /// A retry of a settled command: the stored response (who retried is on record), or a
-            /// mismatch when the token came with other parameters. False when the token is not bound.
-            func replay(_ key: TokenKey?) throws -> Bool {
-                guard let key, let stored = tokens[key] else { return false }
-                if stored.requestHash == submission.requestHash {
-                    try writer.record([.commandReplayed(CommandReplayed(request: submission.recordedRequest,
-                                                                        requestHash: submission.requestHash,
-                                                                        replayOf: stored.position))], metadata)
-                    writer.outcomes.append(.answered(.success(stored.response)))
-                    Counter(label: "faceledger_idempotent_replays_total").increment()
-                } else {
-                    try reject(LedgerError(.idempotentParameterMismatch,
-                        "ClientRequestToken \(key.token) was already used with different parameters"))
-                }
-                return true
-            }
-            func bindToken(_ key: TokenKey?, response: JSONValue) {
-                guard let key, !key.token.hasPrefix(CommandStep.derivedTokenPrefix) else { return }
-                tokens[key] = StoredToken(requestHash: submission.requestHash, response: response, position: nil)
-                writer.newTokens.append(NewToken(key: key, requestHash: submission.requestHash, response: response,
-                                                 settledIndex: writer.events.count - 1))
-            }
-
-            switch submission.step {
-            case .decide:
-                // A token is bound per operation, across collections: the stored request hash covers the
-                // CollectionId, so the same token with another collection is a mismatch.
-                let key = metadata.clientToken.map { TokenKey(operation: submission.operation, token: $0) }
-                if try replay(key) { continue }
-                let command: LedgerCommand
-                switch submission.command {
-                case .failure(let error):
-                    try reject(error)
-                    continue
-                case .success(let validated):
-                    command = validated
-                }
-                if case .forgetFaces(_, let faceIds, _) = command {
-                    // An embedding the log holds in clear has no key to destroy: forgetting it would be a lie.
-                    let inClear = try Biometrics.facesInClear(faceIds, collectionId: collectionId, in: session)
-                    if !inClear.isEmpty {
-                        try reject(LedgerError(.invalidParameter, """
-                            The embeddings of \(inClear.sorted().joined(separator: ", ")) were recorded before encryption: run \
-                            `faceledger encrypt-log` first, then forget them
-                            """))
-                        continue
-                    }
-                }
-                let decision = state.decide(command)
-                switch decision.result {
-                case .failure(let error):
-                    try reject(error)
-                case .success(let response):
-                    try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events,
-                                      metadata)
-                    try writer.record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
-                                      metadata)
-                    apply(decision.events)
-                    bindToken(key, response: response)
-                    writer.outcomes.append(.answered(.success(response)))
-                }
-
-            case .accept(let acceptance):
-                let key = TokenKey(operation: submission.operation, token: acceptance.upstreamToken)
-                if try replay(key) { continue }
-                if let earlier = pending[key] {
-                    // A retry of a command still unsettled: the caller drives that one, never a second.
-                    if earlier.requestHash == submission.requestHash {
-                        writer.outcomes.append(.pending(earlier, isNew: false))
-                    } else {
-                        try reject(LedgerError(.idempotentParameterMismatch,
-                            "ClientRequestToken \(key.token) was already used with different parameters"))
-                    }
-                    continue
-                }
-                let command: LedgerCommand
-                switch submission.command {
-                case .failure(let error):
-                    try reject(error)
-                    continue
-                case .success(let validated):
-                    command = validated
-                }
-                try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest,
-                                                                    upstreamToken: acceptance.upstreamToken))], metadata)
-                let accepted = PendingUpstreamCommand(
-                    commandId: metadata.commandId!, collectionId: collectionId, operation: submission.operation,
-                    upstreamToken: acceptance.upstreamToken, requestHash: submission.requestHash,
-                    recordedRequest: submission.recordedRequest, body: acceptance.body, acceptedPosition: 0,
-                    acceptedAt: Date(), attempts: 0, metadata: metadata)
-                pending[key] = accepted
-                writer.newPending.append((accepted, state.upstreamKeys(for: command),
-                                          writer.events.count - 1, writer.outcomes.count))
-                writer.outcomes.append(.pending(accepted, isNew: true))
-
-            case .settle(let settlement):
-                guard try PendingCommands.release(settlement.command.commandId, heldBy: settlement.leaseOwner, in: session) else {
-                    writer.outcomes.append(.superseded)
-                    continue
-                }
-                let key = TokenKey(operation: submission.operation, token: settlement.command.upstreamToken)
-                pending[key] = nil
-                let attempt = settlement.command.attempts + 1
-                switch settlement.result {
-                case .succeeded(let response):
-                    let effects = state.mirror(settlement.ledgerCommand, answer: response)
-                    try writer.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "SETTLED"))]
-                                      + effects
-                                      + [.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
-                                      metadata)
-                    apply(effects)
-                    bindToken(key, response: response)
-                    writer.outcomes.append(.answered(.success(response)))
-                case .rejected(let code, let message):
-                    try writer.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "REJECTED"))],
-                                      metadata)
-                    try reject(LedgerError(ErrorCode(rawValue: code) ?? .invalidParameter, message),
-                               upstreamCode: ErrorCode(rawValue: code) == nil ? code : nil)
-                }
-
-            case .retryLater(let retry):
-                guard try PendingCommands.postpone(retry.command.commandId, heldBy: retry.leaseOwner, until: retry.nextAttemptAt,
-                                                   in: session)
-                else {
-                    writer.outcomes.append(.superseded)
-                    continue
-                }
-                try writer.record([.upstreamAttempted(retry.call.recorded(attempt: retry.command.attempts + 1, verdict: "RETRY"))],
-                                  metadata)
-                writer.outcomes.append(.answered(.failure(LedgerError(.serviceUnavailable,
-                    "The upstream did not settle the command (\(retry.call.reason ?? "no answer")); it is recorded and will be "
-                    + "retried. Retry the request with the same ClientRequestToken to get its outcome"))))
-
-            case .abandon(let abandonment):
-                guard try PendingCommands.release(abandonment.command.commandId, heldBy: abandonment.leaseOwner, in: session) else {
-                    writer.outcomes.append(.superseded)
-                    continue
-                }
-                pending[TokenKey(operation: submission.operation, token: abandonment.command.upstreamToken)] = nil
-                try writer.record([.commandAbandoned(CommandAbandoned(attempts: abandonment.command.attempts,
-                                                                      reason: abandonment.reason))], metadata)
-                writer.outcomes.append(.answered(.failure(LedgerError(.serviceUnavailable,
-                    CommandStep.abandonedPrefix + abandonment.reason))))
-
-            case .adopt(let observation, let record, let readAfter):
-                let unsettled = try session.query("SELECT count(*) FROM pending_commands WHERE collection_id = $1",
-                                                  [.text(collectionId)])[0].decode(Int.self, at: 0)
-                let last = try session.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
-                                             [.text(collectionId)])[0].decode(Int64.self, at: 0)
-                if unsettled > 0 || last > readAfter {
-                    writer.outcomes.append(.answered(.failure(LedgerError(.conflict, unsettled > 0
-                        ? "\(unsettled) commands of collection \(collectionId) are unsettled: settle them first (reconcile --once), or their effects would count as drift"
-                        : "collection \(collectionId) changed while the upstream was read: run the check again"))))
-                    continue
-                }
-                let effects = state.adoption(of: observation, in: collectionId)
-                if record && !effects.isEmpty {
-                    let summary = JSONValue.object(["Observed": .string("upstream"), "Changes": .integer(effects.count)])
-                    try writer.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + effects
-                                      + [.commandSettled(CommandSettled(response: summary, requestHash: ""))], metadata)
-                    apply(effects)
-                }
-                writer.outcomes.append(.adopted(effects))
-            }
+        for (commandId, owner, until) in plan.postponements {
+            _ = try PendingCommands.postpone(commandId, heldBy: owner, until: until, in: session)
         }
-
-        guard !writer.events.isEmpty else { return Result(outcomes: writer.outcomes) }
+        guard !plan.events.isEmpty else { return Result(outcomes: plan.outcomes) }
+        let encoded = try Encoded(plan.events, collectionId: collectionId, biometrics: biometrics)
         var recorded: [RecordedEvent] = []
-        for chunk in chunked(writer.events) {
+        for chunk in chunked(encoded.events) {
             recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
         }
-        let folded = zip(writer.ledgerEvents, recorded).filter { !LedgerEvent.typesWithoutStateEffect.contains($1.type) }
-            .map { event, recorded in
-                (event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
+        let folded = zip(plan.events, recorded).filter { !LedgerEvent.typesWithoutStateEffect.contains($1.type) }
+            .map { planned, recorded in
+                (planned.event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
             }
         try StateRows.fold(folded, into: .writeModel, startingFrom: loaded, in: session)
         try WriteModel.advance(to: recorded.last!.position, in: session)
-        try bind(writer.newTokens, collectionId: collectionId, recorded: recorded, in: session)
-        try applyKeyChanges(writer.keyChanges, collectionId: collectionId, in: session)
-        for (command, keys, acceptedIndex, outcomeIndex) in writer.newPending {
+        try bind(plan.newTokens, collectionId: collectionId, recorded: recorded, in: session)
+        try applyKeyChanges(encoded.keyChanges, collectionId: collectionId, in: session)
+        for (command, keys, acceptedIndex, outcomeIndex) in plan.newPending {
             var command = command
             command.acceptedPosition = recorded[acceptedIndex].position
             command.acceptedAt = recorded[acceptedIndex].recordedAt
             try PendingCommands.insert(command, keys: keys, in: session)
-            writer.outcomes[outcomeIndex] = .pending(command, isNew: true)
+            plan.outcomes[outcomeIndex] = .pending(command, isNew: true)
         }
-        return Result(outcomes: writer.outcomes, appended: (recorded.last!.position, recorded.count))
+        return Result(outcomes: plan.outcomes, appended: (recorded.last!.position, recorded.count))
+    }
+
+    /// What the pure step needs besides the state: the bound and pending tokens the submissions carry,
+    /// the faces to forget whose embeddings are in clear, the leases of the commands being settled
+    /// (their rows locked until the transaction ends), and, for an adoption, the collection's unsettled
+    /// commands and last position.
+    private static func readFacts(
+        for submissions: [CommandSubmission], collectionId: String, state: LedgerState, in session: PostgresSession
+    ) throws -> BatchFacts {
+        var facts = BatchFacts(state: state)
+        facts.tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
+        facts.pending = try PendingCommands.byToken(for: submissions, in: session)
+        var toForget: [String] = []
+        var leased: [UUID] = []
+        var adopting = false
+        for submission in submissions {
+            switch submission.step {
+            case .decide:
+                if case .success(.forgetFaces(_, let faceIds, _)) = submission.command { toForget += faceIds }
+            case .settle(let settlement): leased.append(settlement.command.commandId)
+            case .retryLater(let retry): leased.append(retry.command.commandId)
+            case .abandon(let abandonment): leased.append(abandonment.command.commandId)
+            case .adopt: adopting = true
+            case .accept: break
+            }
+        }
+        facts.facesInClear = Set(try Biometrics.facesInClear(toForget, collectionId: collectionId, in: session))
+        facts.leases = try PendingCommands.leaseHolders(of: leased, in: session)
+        if adopting {
+            facts.unsettledCount = try session.query("SELECT count(*) FROM pending_commands WHERE collection_id = $1",
+                                                     [.text(collectionId)])[0].decode(Int.self, at: 0)
+            facts.lastPosition = try session.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
+                                                   [.text(collectionId)])[0].decode(Int64.self, at: 0)
+        }
+        return facts
     }
 
     /// What the submissions name, for loading the write model (`NamedEntities`).
@@ -316,7 +168,7 @@ enum CommandBatch {
 
     /// Applies a batch's changes to `face_keys` in event order; each run of new keys, or of destroyed
     /// ones, is one statement (an import or a deletion of 4096 faces is one statement, not 4096).
-    private static func applyKeyChanges(_ changes: [Writer.KeyChange], collectionId: String, in session: PostgresSession) throws {
+    private static func applyKeyChanges(_ changes: [Encoded.KeyChange], collectionId: String, in session: PostgresSession) throws {
         var stores: [(sealed: Biometrics.Sealed, faceId: String)] = []
         var destroys: [String] = []
         func flush() throws {

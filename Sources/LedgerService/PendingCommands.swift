@@ -185,6 +185,19 @@ public struct PendingCommands: Sendable {
     }
 
     /// Deletes the command's row if `owner` holds its lease; false when it does not (any more).
+    /// Who holds the lease of each of these commands (those with a holder), their rows locked until the
+    /// transaction ends, so that no lease changes hands between this read and the batch's writes.
+    static func leaseHolders(of commandIds: [UUID], in session: PostgresSession) throws -> [UUID: UUID] {
+        guard !commandIds.isEmpty else { return [:] }
+        var holders: [UUID: UUID] = [:]
+        for row in try session.query("""
+            SELECT command_id, lease_owner FROM pending_commands WHERE command_id = ANY($1) AND lease_owner IS NOT NULL FOR UPDATE
+            """, [.uuidArray(commandIds)]) {
+            holders[try row.decode(UUID.self, at: 0)] = try row.decode(UUID.self, at: 1)
+        }
+        return holders
+    }
+
     static func release(_ commandId: UUID, heldBy owner: UUID, in session: PostgresSession) throws -> Bool {
         try session.execute("DELETE FROM pending_commands WHERE command_id = $1 AND lease_owner = $2",
                             [.uuid(commandId), .uuid(owner)]).affectedRows == 1
