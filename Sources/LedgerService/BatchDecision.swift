@@ -90,6 +90,16 @@ enum BatchDecision {
             }
             return true
         }
+        /// The validated command; nil, with the submission rejected, when the request was a client error.
+        func validated() -> LedgerCommand? {
+            switch submission.command {
+            case .failure(let error):
+                reject(error)
+                return nil
+            case .success(let command):
+                return command
+            }
+        }
         func bindToken(_ key: CommandBatch.TokenKey?, response: JSONValue) {
             guard let key, !key.token.hasPrefix(CommandStep.derivedTokenPrefix) else { return }
             tokens[key] = CommandBatch.StoredToken(requestHash: submission.requestHash, response: response, position: nil)
@@ -103,14 +113,7 @@ enum BatchDecision {
             // CollectionId, so the same token with another collection is a mismatch.
             let key = metadata.clientToken.map { CommandBatch.TokenKey(operation: submission.operation, token: $0) }
             if replay(key) { continue }
-            let command: LedgerCommand
-            switch submission.command {
-            case .failure(let error):
-                reject(error)
-                continue
-            case .success(let validated):
-                command = validated
-            }
+            guard let command = validated() else { continue }
             if case .forgetFaces(_, let faceIds, _) = command {
                 // An embedding the log holds in clear has no key to destroy: forgetting it would be a lie.
                 let inClear = Set(faceIds).intersection(facts.facesInClear)
@@ -149,14 +152,7 @@ enum BatchDecision {
                 }
                 continue
             }
-            let command: LedgerCommand
-            switch submission.command {
-            case .failure(let error):
-                reject(error)
-                continue
-            case .success(let validated):
-                command = validated
-            }
+            guard let command = validated() else { continue }
             plan.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest,
                                                                 upstreamToken: acceptance.upstreamToken))], metadata)
             let accepted = PendingUpstreamCommand(
