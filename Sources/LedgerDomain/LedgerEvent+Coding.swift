@@ -121,13 +121,28 @@ extension LedgerEvent {
     }
 }
 
-/// Embeddings as stored: little-endian IEEE-754 single precision, 4 bytes a number.
+/// Embeddings as stored: little-endian IEEE-754 single precision, 4 bytes a number (and, for a user's
+/// vector sum, double precision, 8 bytes a number).
 public enum EmbeddingBytes {
     public static func pack(_ embedding: [Float]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(embedding.count * 4)
         for value in embedding { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
         return bytes
+    }
+
+    /// Float64 numbers (a user's vector sum), little-endian.
+    public static func pack(_ values: [Double]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 8)
+        for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
+        return bytes
+    }
+
+    public static func unpackDoubles(_ bytes: [UInt8]) -> [Double] {
+        stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in
+            Double(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[i + $1]) << (8 * $1) })
+        }
     }
 
     public static func unpack(_ bytes: [UInt8]) -> [Float] {

@@ -10,10 +10,7 @@ import Testing
 struct BatchDecisionTests {
     private func submission(_ command: LedgerCommand, _ operation: String, token: String? = nil,
                             hash: String? = nil) -> CommandSubmission {
-        CommandSubmission(
-            operation: operation, collectionId: command.collectionId, recordedRequest: .object([:]),
-            requestHash: hash ?? "\(command)", command: .success(command),
-            metadata: EventMetadata(principal: "test", requestId: UUID().uuidString, clientToken: token, operation: operation))
+        .test(command, operation, token: token, hash: hash)
     }
 
     private var collection: LedgerState {

@@ -11,10 +11,7 @@ import TestSupport
 @Suite("The command processor against a real PostgreSQL")
 struct CommandProcessorTests {
     private func submission(_ command: LedgerCommand, _ operation: String, token: String? = nil) -> CommandSubmission {
-        CommandSubmission(
-            operation: operation, collectionId: command.collectionId, recordedRequest: .object(["op": .string(operation)]),
-            requestHash: "\(command)", command: .success(command),
-            metadata: EventMetadata(principal: "test", requestId: UUID().uuidString, clientToken: token, operation: operation))
+        .test(command, operation, token: token)
     }
 
     @Test("a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold")

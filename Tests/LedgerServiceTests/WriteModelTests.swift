@@ -24,13 +24,7 @@ struct WriteModelTests {
         }
     }
 
-    private func submission(_ command: LedgerCommand) -> CommandSubmission {
-        let operation = "\(command)".prefix { $0 != "(" }
-        return CommandSubmission(
-            operation: String(operation), collectionId: command.collectionId, recordedRequest: .object([:]),
-            requestHash: "\(command)", command: .success(command),
-            metadata: EventMetadata(principal: "test", requestId: UUID().uuidString, clientToken: nil, operation: String(operation)))
-    }
+    private func submission(_ command: LedgerCommand) -> CommandSubmission { .test(command) }
 
     /// Random commands on two collections: faces imported, associated, moved, disassociated, forgotten
     /// and deleted; users created and deleted; a collection deleted and created again.

@@ -87,7 +87,7 @@ enum PartialState {
             guard named.wholeCollections.contains(id) || users.contains(EntityKey(id, userId)) else { continue }
             state.collections[id]?.users[userId] = User(
                 userId: userId, createdAt: try row.decode(at: 2), faceCount: try row.decode(Int.self, at: 3),
-                vectorSum: try row.decode([UInt8]?.self, at: 4).map(VectorSumBytes.unpack))
+                vectorSum: try row.decode([UInt8]?.self, at: 4).map(EmbeddingBytes.unpackDoubles))
         }
         for (key, face) in faces {
             state.collections[key.collectionId]?.faces[face.faceId] = face
@@ -101,23 +101,5 @@ enum PartialState {
             state.collections[key.collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
         }
         return Loaded(state: state, covered: covered)
-    }
-}
-
-/// A user's vector sum as its rows keep it: float64, little-endian.
-enum VectorSumBytes {
-    static func pack(_ sum: [Double]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(sum.count * 8)
-        for value in sum { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
-        return bytes
-    }
-
-    static func unpack(_ bytes: [UInt8]) -> [Double] {
-        stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in
-            var bits: UInt64 = 0
-            for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * j) }
-            return Double(bitPattern: bits)
-        }
     }
 }

@@ -108,7 +108,7 @@ enum StateRows {
                 """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.user.userId)),
                       .timestampArray(chunk.map(\.user.createdAt)), .int64Array(chunk.map { Int64($0.user.faceCount) }),
                       .byteaArray(chunk.map { $0.user.vector.map { EmbeddingBytes.pack($0.map(Float.init)) } }),
-                      .byteaArray(chunk.map { $0.user.vectorSum.map(VectorSumBytes.pack) })])
+                      .byteaArray(chunk.map { $0.user.vectorSum.map { EmbeddingBytes.pack($0) } })])
         }
     }
 
