@@ -51,13 +51,15 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
-        // The domain: commands, events, decide and evolve. Pure Swift, no I/O.
+        // The domain: commands, events, decide and evolve. Pure Swift, no I/O, no wire.
         .target(name: "LedgerDomain"),
+        // The Rekognition wire: error codes and statuses, response shapes, the rendering of outcomes.
+        .target(name: "RekognitionWire", dependencies: ["LedgerDomain"]),
         // The write side (command processor) and the read side (projector, read models) on PostgreSQL.
         .target(
             name: "LedgerService",
             dependencies: [
-                "LedgerDomain", "EventLog", "Postgres",
+                "LedgerDomain", "RekognitionWire", "EventLog", "Postgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "FaceLedgerServer",
             dependencies: [
-                "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
+                "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "RekognitionWire", "LedgerService",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -93,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "faceledger",
             dependencies: [
-                "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "LedgerService",
+                "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "RekognitionWire", "LedgerService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -118,9 +120,11 @@ let package = Package(
             dependencies: ["Postgres", "EventLog", "EmbeddedPostgres"],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain"]),
-        .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain"]),
-        .testTarget(name: "LedgerServiceTests", dependencies: ["LedgerService", "LedgerDomain", "EventLog", "Postgres", "TestSupport"]),
+        // The domain's tests read its decisions as a client would, through the wire's rendering.
+        .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain", "RekognitionWire"]),
+        .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain", "RekognitionWire"]),
+        .testTarget(name: "RekognitionWireTests", dependencies: ["RekognitionWire", "LedgerDomain"]),
+        .testTarget(name: "LedgerServiceTests", dependencies: ["LedgerService", "LedgerDomain", "RekognitionWire", "EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "Postgres", "TestSupport"]),

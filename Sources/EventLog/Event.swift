@@ -70,25 +70,3 @@ public struct RecordedEvent: Sendable, Hashable {
     public var hash: [UInt8]
 }
 
-/// What an append expects a stream's current version to be.
-public enum ExpectedVersion: Sendable, Hashable {
-    /// Whatever it is.
-    case any
-    /// The stream has no events yet.
-    case noStream
-    /// The stream's last event has exactly this version.
-    case exactly(Int)
-}
-
-/// An append's expectation did not hold: someone else appended first. Re-read and retry.
-public struct WrongExpectedVersion: Error, Sendable, Hashable, CustomStringConvertible {
-    public let collectionId: String
-    public let stream: String
-    public let expected: ExpectedVersion
-    /// The stream's version at the time of the append (0: no events).
-    public let actual: Int
-
-    public var description: String {
-        "stream \(stream) of collection \(collectionId) is at version \(actual), not \(expected)"
-    }
-}

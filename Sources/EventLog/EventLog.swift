@@ -13,18 +13,10 @@ public struct EventLog: Sendable {
     public static let notificationChannel = "faceledger_events"
 
     /// Appends `events` to streams of one collection, atomically, in order.
-    ///
-    /// - Parameter expectations: per stream, the version it must have before the append; streams not
-    ///   named are `.any`.
-    /// - Throws: `WrongExpectedVersion` when an expectation does not hold (nothing is appended).
     @discardableResult
-    public func append(
-        _ events: [NewEvent], to collectionId: String, expecting expectations: [String: ExpectedVersion] = [:]
-    ) async throws -> [RecordedEvent] {
+    public func append(_ events: [NewEvent], to collectionId: String) async throws -> [RecordedEvent] {
         // One statement, so one round trip: it is its own transaction.
-        try await pool.run { session in
-            try EventLog.append(events, to: collectionId, expecting: expectations, in: session)
-        }
+        try await pool.run { session in try EventLog.append(events, to: collectionId, in: session) }
     }
 
     /// The events of one stream, oldest first, from version `fromVersion` on.

@@ -181,3 +181,22 @@ public enum CanonicalJSON {
         String(decoding: try encode(value), as: UTF8.self)
     }
 }
+
+extension JSONValue {
+    /// The member `key` of an object; nil for anything else or a missing member.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members[key]
+    }
+
+    public var stringValue: String? {
+        guard case .string(let value) = self else { return nil }
+        return value
+    }
+
+    /// The elements of an array; empty for anything else.
+    public var arrayValue: [JSONValue] {
+        guard case .array(let values) = self else { return [] }
+        return values
+    }
+}

@@ -45,10 +45,10 @@ public struct FaceToImport: Sendable, Hashable {
     }
 }
 
-/// What `decide` concluded: the events to append and the answer for the client.
+/// What `decide` concluded: the events to append and the outcome; a refusal carries no events.
 public struct Decision: Sendable, Hashable {
     public var events: [LedgerEvent]
-    public var result: Result<JSONValue, LedgerError>
+    public var result: Result<CommandOutcome, Refusal>
 
-    static func reject(_ error: LedgerError) -> Decision { Decision(events: [], result: .failure(error)) }
+    static func reject(_ refusal: Refusal) -> Decision { Decision(events: [], result: .failure(refusal)) }
 }

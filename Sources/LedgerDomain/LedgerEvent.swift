@@ -72,14 +72,25 @@ public struct CommandSettled: Sendable, Hashable, Codable {
 
 public struct CommandRejected: Sendable, Hashable, Codable {
     public var request: JSONValue
-    public var error: LedgerError
+    public var error: RecordedError
     /// Upstream mode: the error code the upstream answered with, when `error.code` cannot name it.
     public var upstreamCode: String?
 
-    public init(request: JSONValue, error: LedgerError, upstreamCode: String? = nil) {
+    public init(request: JSONValue, error: RecordedError, upstreamCode: String? = nil) {
         self.request = request
         self.error = error
         self.upstreamCode = upstreamCode
+    }
+}
+
+/// The error a client was answered with, as it was sent: its code (an AWS exception name) and message.
+public struct RecordedError: Sendable, Hashable, Codable {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
     }
 }
 

@@ -4,7 +4,7 @@ extension LedgerState {
     /// Decides a command against the state: pure, no I/O. The command side appends the events and
     /// answers with the result; a failure carries no events.
     public func decide(_ command: LedgerCommand) -> Decision {
-        do {
+        do throws(Refusal) {
             switch command {
             case .createCollection(let id, let arn, let tags): return try createCollection(id, arn: arn, tags: tags)
             case .deleteCollection(let id): return try deleteCollection(id)
@@ -16,76 +16,66 @@ extension LedgerState {
             case .deleteFaces(let id, let faceIds): return try deleteFaces(id, faceIds)
             case .importFaces(let id, let faces): return try importFaces(id, faces)
             case .indexFaces:
-                throw LedgerError.noImageModel
+                throw .noImageModel
             case .forgetFaces(let id, let faceIds, let reason): return try forgetFaces(id, faceIds, reason: reason)
             }
-        } catch let error as LedgerError {
-            return .reject(error)
         } catch {
-            return .reject(LedgerError(.internalServerError, "internal error"))
+            return .reject(error)
         }
     }
 
-    private func collection(_ id: String) throws -> FaceCollection {
-        guard let collection = collections[id] else { throw LedgerError.collectionNotFound(id) }
+    private func collection(_ id: String) throws(Refusal) -> FaceCollection {
+        guard let collection = collections[id] else { throw .collectionNotFound(id) }
         return collection
     }
 
-    private func user(_ userId: String, in collection: FaceCollection) throws -> User {
-        guard let user = collection.users[userId] else { throw LedgerError.userNotFound(userId) }
+    private func user(_ userId: String, in collection: FaceCollection) throws(Refusal) -> User {
+        guard let user = collection.users[userId] else { throw .userNotFound(userId) }
         return user
     }
 
-    private func accept(_ events: [LedgerEvent], _ response: some Encodable) throws -> Decision {
-        Decision(events: events, result: .success(try JSONValue(encoding: response)))
+    private func accept(_ events: [LedgerEvent], _ outcome: CommandOutcome) -> Decision {
+        Decision(events: events, result: .success(outcome))
     }
 
-    private func createCollection(_ id: String, arn: String, tags: [String: String]) throws -> Decision {
-        guard collections[id] == nil else {
-            throw LedgerError(.resourceAlreadyExists, "The collection id: \(id) already exists")
-        }
-        return try accept([.collectionCreated(CollectionCreated(collectionId: id, arn: arn, tags: tags))],
-                          CreateCollectionResponse(StatusCode: 200, CollectionArn: arn, FaceModelVersion: Limits.faceModelVersion))
+    private func createCollection(_ id: String, arn: String, tags: [String: String]) throws(Refusal) -> Decision {
+        guard collections[id] == nil else { throw .collectionAlreadyExists(id) }
+        return accept([.collectionCreated(CollectionCreated(collectionId: id, arn: arn, tags: tags))], .collectionCreated(arn: arn))
     }
 
-    private func deleteCollection(_ id: String) throws -> Decision {
+    private func deleteCollection(_ id: String) throws(Refusal) -> Decision {
         _ = try collection(id)
-        return try accept([.collectionDeleted(CollectionDeleted(collectionId: id))], StatusCodeResponse(StatusCode: 200))
+        return accept([.collectionDeleted(CollectionDeleted(collectionId: id))], .collectionDeleted)
     }
 
-    private func createUser(_ id: String, _ userId: String) throws -> Decision {
+    private func createUser(_ id: String, _ userId: String) throws(Refusal) -> Decision {
         let collection = try collection(id)
-        guard collection.users[userId] == nil else {
-            throw LedgerError(.conflict, "The user id: \(userId) already exists in the collection")
-        }
-        return try accept([.userCreated(UserCreated(userId: userId))], EmptyResponse())
+        guard collection.users[userId] == nil else { throw .userAlreadyExists(userId) }
+        return accept([.userCreated(UserCreated(userId: userId))], .userCreated)
     }
 
     /// Disassociates the user's faces, then deletes the user.
-    private func deleteUser(_ id: String, _ userId: String) throws -> Decision {
+    private func deleteUser(_ id: String, _ userId: String) throws(Refusal) -> Decision {
         let user = try user(userId, in: try collection(id))
         let events = user.faceIds.map { LedgerEvent.faceDisassociated(FaceDisassociated(faceId: $0, userId: userId)) }
             + [.userDeleted(UserDeleted(userId: userId))]
-        return try accept(events, EmptyResponse())
+        return accept(events, .userDeleted)
     }
 
-    /// CONTRACT §5, AssociateFaces, rule by rule.
-    private func associateFaces(_ id: String, _ userId: String, _ faceIds: [String], threshold: Double) throws -> Decision {
+    /// AssociateFaces, rule by rule (docs/api.md).
+    private func associateFaces(_ id: String, _ userId: String, _ faceIds: [String], threshold: Double) throws(Refusal) -> Decision {
         let collection = try collection(id)
         let user = try user(userId, in: collection)
-        guard user.faceCount < Limits.facesPerUser else {
-            throw LedgerError(.serviceQuotaExceeded, "The user \(userId) already has \(Limits.facesPerUser) faces")
-        }
+        guard user.faceCount < Limits.facesPerUser else { throw .userFaceLimit(userId: userId) }
         // Every face is scored against the user as it stood before the request, so order cannot matter.
         let userVector = user.vector
         var held = user.faceCount
         var events: [LedgerEvent] = []
-        var associated: [FaceIdEntry] = []
-        var unsuccessful: [UnsuccessfulFace] = []
-        func refuse(_ faceId: String, _ outcome: FaceOutcome, owner: String? = nil, confidence: Double? = nil, reasons: [String]) {
+        var changes = FaceChanges()
+        func refuse(_ faceId: String, _ outcome: FaceOutcome, owner: String? = nil, confidence: Double? = nil) {
             events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: outcome,
                                                        ownerUserId: owner, confidence: confidence)))
-            unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Confidence: confidence, Reasons: reasons))
+            changes.refused.append(RefusedFace(faceId: faceId, reason: outcome, ownerUserId: owner, confidence: confidence))
         }
         for faceId in faceIds.uniqued() {
             if collection.faces[faceId]?.userId == userId {
@@ -93,43 +83,42 @@ extension LedgerState {
                 continue
             }
             guard let face = collection.faces[faceId] else {
-                refuse(faceId, .faceNotFound, reasons: ["FACE_NOT_FOUND"])
+                refuse(faceId, .faceNotFound)
                 continue
             }
             if let owner = face.userId, owner != userId {
-                refuse(faceId, .associatedToADifferentUser, owner: owner, reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"])
+                refuse(faceId, .associatedToADifferentUser, owner: owner)
                 continue
             }
             let confidence = userVector.map { Similarity.confidence(face.embedding, against: $0) }
             if let confidence, confidence < threshold {
-                refuse(faceId, .lowMatchConfidence, confidence: confidence, reasons: ["LOW_MATCH_CONFIDENCE"])
+                refuse(faceId, .lowMatchConfidence, confidence: confidence)
                 continue
             }
             guard held < Limits.facesPerUser else {
+                // The event keeps the confidence; the client is told no more than Rekognition tells it.
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: .userFaceLimit,
                                                            confidence: confidence)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, Reasons: []))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .userFaceLimit))
                 continue
             }
             held += 1
             events.append(.faceAssociated(FaceAssociated(faceId: faceId, userId: userId, confidence: confidence)))
-            associated.append(FaceIdEntry(FaceId: faceId))
+            changes.changed.append(faceId)
         }
-        let status: UserStatus = associated.isEmpty ? .settled(faceCount: held) : .updating
-        return try accept(events, AssociateFacesResponse(
-            AssociatedFaces: associated, UnsuccessfulFaceAssociations: unsuccessful, UserStatus: status))
+        changes.userStatus = changes.changed.isEmpty ? .settled(faceCount: held) : .updating
+        return accept(events, .facesAssociated(changes))
     }
 
-    private func disassociateFaces(_ id: String, _ userId: String, _ faceIds: [String]) throws -> Decision {
+    private func disassociateFaces(_ id: String, _ userId: String, _ faceIds: [String]) throws(Refusal) -> Decision {
         let collection = try collection(id)
         let user = try user(userId, in: collection)
         var events: [LedgerEvent] = []
-        var disassociated: [FaceIdEntry] = []
-        var unsuccessful: [UnsuccessfulFace] = []
+        var changes = FaceChanges()
         for faceId in faceIds.uniqued() {
             guard let face = collection.faces[faceId] else {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: .faceNotFound)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, Reasons: ["FACE_NOT_FOUND"]))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .faceNotFound))
                 continue
             }
             switch face.userId {
@@ -137,97 +126,88 @@ extension LedgerState {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: .unchanged)))
             case userId?:
                 events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: userId)))
-                disassociated.append(FaceIdEntry(FaceId: faceId))
+                changes.changed.append(faceId)
             case let owner?:
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId,
                                                            outcome: .associatedToADifferentUser, ownerUserId: owner)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"]))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .associatedToADifferentUser, ownerUserId: owner))
             }
         }
-        let remaining = user.faceCount - disassociated.count
-        let status: UserStatus = disassociated.isEmpty ? .settled(faceCount: remaining) : .updating
-        return try accept(events, DisassociateFacesResponse(
-            DisassociatedFaces: disassociated, UnsuccessfulFaceDisassociations: unsuccessful, UserStatus: status))
+        let remaining = user.faceCount - changes.changed.count
+        changes.userStatus = changes.changed.isEmpty ? .settled(faceCount: remaining) : .updating
+        return accept(events, .facesDisassociated(changes))
     }
 
     /// Never deletes a face that belongs to a user.
-    private func deleteFaces(_ id: String, _ faceIds: [String]) throws -> Decision {
+    private func deleteFaces(_ id: String, _ faceIds: [String]) throws(Refusal) -> Decision {
         let collection = try collection(id)
         var events: [LedgerEvent] = []
-        var deleted: [String] = []
-        var unsuccessful: [UnsuccessfulFace] = []
+        var changes = FaceChanges()
         for faceId in faceIds.uniqued() {
             guard let face = collection.faces[faceId] else {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: .faceNotFound)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, Reasons: ["FACE_NOT_FOUND"]))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .faceNotFound))
                 continue
             }
             if let owner = face.userId {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: .associatedToADifferentUser, ownerUserId: owner)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, UserId: owner, Reasons: ["ASSOCIATED_TO_AN_EXISTING_USER"]))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .associatedToADifferentUser, ownerUserId: owner))
                 continue
             }
             // A face that belongs to nobody leaves with its biometrics: deleting it forgets it.
             events.append(.faceForgotten(FaceForgotten(faceId: faceId, reason: "DeleteFaces")))
             events.append(.faceDeleted(FaceDeleted(faceId: faceId)))
-            deleted.append(faceId)
+            changes.changed.append(faceId)
         }
-        return try accept(events, DeleteFacesResponse(DeletedFaces: deleted, UnsuccessfulFaceDeletions: unsuccessful))
+        return accept(events, .facesDeleted(changes))
     }
 
     /// Destroys the biometrics of the named faces; they stay in the collection, with their users.
-    private func forgetFaces(_ id: String, _ faceIds: [String], reason: String?) throws -> Decision {
+    private func forgetFaces(_ id: String, _ faceIds: [String], reason: String?) throws(Refusal) -> Decision {
         let collection = try collection(id)
         var events: [LedgerEvent] = []
-        var forgotten: [String] = []
-        var unsuccessful: [UnsuccessfulFace] = []
+        var changes = FaceChanges()
         for faceId in faceIds.uniqued() {
             guard collection.faces[faceId] != nil else {
                 events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: .faceNotFound)))
-                unsuccessful.append(UnsuccessfulFace(FaceId: faceId, Reasons: ["FACE_NOT_FOUND"]))
+                changes.refused.append(RefusedFace(faceId: faceId, reason: .faceNotFound))
                 continue
             }
             events.append(.faceForgotten(FaceForgotten(faceId: faceId, reason: reason)))
-            forgotten.append(faceId)
+            changes.changed.append(faceId)
         }
-        return try accept(events, ForgetFacesResponse(ForgottenFaces: forgotten, UnsuccessfulFaceForgets: unsuccessful))
+        return accept(events, .facesForgotten(changes))
     }
 
     /// Faces enter the collection with their embeddings; all of a collection's have one dimension.
-    private func importFaces(_ id: String, _ faces: [FaceToImport]) throws -> Decision {
+    private func importFaces(_ id: String, _ faces: [FaceToImport]) throws(Refusal) -> Decision {
         let collection = try collection(id)
         guard (1...Limits.facesPerImport).contains(faces.count) else {
-            throw LedgerError.invalidParameter("Faces must hold between 1 and \(Limits.facesPerImport) faces")
+            throw .invalidFaces("Faces must hold between 1 and \(Limits.facesPerImport) faces")
         }
         var dimension = collection.dimension
         var seen = Set<String>()
         for (index, face) in faces.enumerated() {
             guard Limits.embeddingDimensions.contains(face.embedding.count) else {
-                throw LedgerError.invalidParameter(
+                throw .invalidFaces(
                     "Faces[\(index)].Embedding must have between \(Limits.embeddingDimensions.lowerBound) and \(Limits.embeddingDimensions.upperBound) numbers")
             }
             guard face.embedding.allSatisfy(\.isFinite), Similarity.normalized(face.embedding) != nil else {
-                throw LedgerError.invalidParameter("Faces[\(index)].Embedding must be finite numbers with a non-zero norm")
+                throw .invalidFaces("Faces[\(index)].Embedding must be finite numbers with a non-zero norm")
             }
             if let expected = dimension, expected != face.embedding.count {
-                throw LedgerError.invalidParameter(
+                throw .invalidFaces(
                     "Faces[\(index)].Embedding has \(face.embedding.count) numbers; faces of collection \(id) have \(expected)")
             }
             dimension = face.embedding.count
             guard collection.faces[face.faceId] == nil, seen.insert(face.faceId).inserted else {
-                throw LedgerError.invalidParameter("Faces[\(index)].FaceId \(face.faceId) already exists")
+                throw .invalidFaces("Faces[\(index)].FaceId \(face.faceId) already exists")
             }
         }
-        let confidence = 100.0
-        let events = faces.map { face in
-            LedgerEvent.faceImported(FaceImported(faceId: face.faceId, externalImageId: face.externalImageId,
-                                                  imageId: face.imageId, confidence: confidence), embedding: face.embedding)
+        let imported = faces.map { face in
+            FaceImported(faceId: face.faceId, externalImageId: face.externalImageId, imageId: face.imageId, confidence: 100)
         }
-        let records = faces.map { face in
-            ImportedFaceRecord(Face: .init(FaceId: face.faceId, ExternalImageId: face.externalImageId,
-                                           ImageId: face.imageId, Confidence: confidence))
-        }
-        return try accept(events, ImportFacesResponse(FaceRecords: records))
+        return accept(zip(imported, faces).map { .faceImported($0, embedding: $1.embedding) }, .facesImported(imported))
     }
 }
 

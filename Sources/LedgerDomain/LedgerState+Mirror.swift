@@ -11,11 +11,11 @@ import Foundation
 /// it is first disassociated from that user. The events are the same types `decide` produces, so one
 /// `evolve` folds both modes.
 extension LedgerState {
-    /// The events recording `answer`, the upstream's successful response to `command`.
+    /// The events recording `outcome`, what the upstream's successful answer to `command` came to.
     ///
     /// A collection, user or face the upstream acted on but the ledger never saw (created before the
     /// ledger was put in front of it) is first recorded as observed, so the events fold.
-    public func mirror(_ command: LedgerCommand, answer: JSONValue) -> [LedgerEvent] {
+    public func mirror(_ command: LedgerCommand, outcome: CommandOutcome) -> [LedgerEvent] {
         var observed: [LedgerEvent] = []
         let id = command.collectionId
         switch command {
@@ -32,22 +32,22 @@ extension LedgerState {
         default:
             break
         }
-        if case .associateFaces = command {
-            for faceId in (answer["AssociatedFaces"]?.arrayValue ?? []).compactMap({ $0["FaceId"]?.stringValue }).uniqued()
-            where collections[id]?.faces[faceId] == nil {
+        if case .associateFaces = command, case .facesAssociated(let changes) = outcome {
+            for faceId in changes.changed.uniqued() where collections[id]?.faces[faceId] == nil {
                 observed.append(.faceImported(FaceImported(faceId: faceId, imageId: "", confidence: 0), embedding: []))
             }
         }
         var state = self
         for event in observed { state.evolve(event, EventContext(collectionId: id, position: 0, recordedAt: Date())) }
-        return observed + state.mirrorKnown(command, answer: answer)
+        return observed + state.mirrorKnown(command, outcome: outcome)
     }
 
-    private func mirrorKnown(_ command: LedgerCommand, answer: JSONValue) -> [LedgerEvent] {
+    private func mirrorKnown(_ command: LedgerCommand, outcome: CommandOutcome) -> [LedgerEvent] {
         switch command {
         case .createCollection(let id, let arn, let tags):
-            return [.collectionCreated(CollectionCreated(collectionId: id, arn: answer["CollectionArn"]?.stringValue ?? arn,
-                                                         tags: tags))]
+            var recordedArn = arn
+            if case .collectionCreated(let answered) = outcome, !answered.isEmpty { recordedArn = answered }
+            return [.collectionCreated(CollectionCreated(collectionId: id, arn: recordedArn, tags: tags))]
         case .deleteCollection(let id):
             return [.collectionDeleted(CollectionDeleted(collectionId: id))]
         case .createUser(_, let userId):
@@ -58,15 +58,15 @@ extension LedgerState {
             return faceIds.map { .faceDisassociated(FaceDisassociated(faceId: $0, userId: userId)) }
                 + [.userDeleted(UserDeleted(userId: userId))]
         case .associateFaces(let id, let userId, let faceIds, _):
-            return mirrorAssociation(in: id, userId: userId, requested: faceIds, answer: answer)
+            return mirrorAssociation(in: id, userId: userId, requested: faceIds, changes: outcome.faceChanges)
         case .disassociateFaces(let id, let userId, let faceIds):
-            return mirrorDisassociation(in: id, userId: userId, requested: faceIds, answer: answer)
+            return mirrorDisassociation(in: id, userId: userId, requested: faceIds, changes: outcome.faceChanges)
         case .deleteFaces(let id, let faceIds):
-            return mirrorDeletion(in: id, requested: faceIds, answer: answer)
+            return mirrorDeletion(in: id, requested: faceIds, changes: outcome.faceChanges)
         case .importFaces(_, let faces):
             // Only a FaceLedger upstream imports: it answers the request's faces with their ids.
             let embeddings = Dictionary(faces.map { ($0.faceId, $0.embedding) }, uniquingKeysWith: { first, _ in first })
-            return records(in: answer).map { face in
+            return outcome.importedFaces.map { face in
                 .faceImported(face, embedding: embeddings[face.faceId] ?? [])
             }
         case .forgetFaces:
@@ -74,14 +74,14 @@ extension LedgerState {
         case .indexFaces(let id, _):
             // An upstream's image model found these faces; it keeps their embeddings to itself. A face
             // the ledger already has (a probe's answer may name one) keeps its record and its user.
-            return records(in: answer).filter { collections[id]?.faces[$0.faceId] == nil }.map { .faceImported($0, embedding: []) }
+            return outcome.importedFaces.filter { collections[id]?.faces[$0.faceId] == nil }.map { .faceImported($0, embedding: []) }
         }
     }
 
     private func owner(of faceId: String, in id: String) -> String? { collections[id]?.faces[faceId]?.userId }
 
     /// What `command` touches, for ordering upstream calls: a command does not go upstream while an
-    /// earlier, unsettled one shares a key with it (DESIGN: the ordering hazard). `collection` is
+    /// earlier, unsettled one shares a key with it (docs/design.md: the ordering hazard). `collection` is
     /// shared with every command of the collection; users and faces as named, plus the users whose
     /// faces a DeleteFaces removes and the faces a DeleteUser frees; IndexFaces by its ExternalImageId,
     /// which is what resolves its unknown outcomes.
@@ -113,24 +113,15 @@ extension LedgerState {
     /// The key every command of a collection shares with CreateCollection and DeleteCollection.
     public static let collectionKey = "collection"
 
-    private func mirrorAssociation(in id: String, userId: String, requested: [String], answer: JSONValue) -> [LedgerEvent] {
-        // A face in AssociatedFaces, or in neither list (already this user's upstream), is the user's
+    private func mirrorAssociation(in id: String, userId: String, requested: [String], changes: FaceChanges) -> [LedgerEvent] {
+        // A face among the associated, or in neither list (already this user's upstream), is the user's
         // now: what decides the event is whether the ledger had it with the user already.
         var events: [LedgerEvent] = []
-        let unsuccessful = Dictionary(
-            (answer["UnsuccessfulFaceAssociations"]?.arrayValue ?? []).compactMap { entry in
-                entry["FaceId"]?.stringValue.map { ($0, entry) }
-            }, uniquingKeysWith: { first, _ in first })
+        let refused = changes.refusedByFace
         for faceId in requested.uniqued() {
-            if let entry = unsuccessful[faceId] {
-                let reasons = entry["Reasons"]?.arrayValue.compactMap(\.stringValue) ?? []
-                let outcome: FaceOutcome = reasons.contains("FACE_NOT_FOUND") ? .faceNotFound
-                    : reasons.contains("ASSOCIATED_TO_A_DIFFERENT_USER") ? .associatedToADifferentUser
-                    : reasons.contains("LOW_MATCH_CONFIDENCE") ? .lowMatchConfidence
-                    : .userFaceLimit  // Rekognition's answer for faces past the user's 100: no reasons
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: outcome,
-                                                           ownerUserId: entry["UserId"]?.stringValue,
-                                                           confidence: entry["Confidence"]?.doubleValue)))
+            if let refusal = refused[faceId] {
+                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: refusal.reason,
+                                                           ownerUserId: refusal.ownerUserId, confidence: refusal.confidence)))
             } else if owner(of: faceId, in: id) != userId {
                 // Associated now, or (in neither list) already this user's upstream: the ledger follows.
                 // (A face the ledger already has with this user is unchanged: recording the association
@@ -146,20 +137,14 @@ extension LedgerState {
         return events
     }
 
-    private func mirrorDisassociation(in id: String, userId: String, requested: [String], answer: JSONValue) -> [LedgerEvent] {
+    private func mirrorDisassociation(in id: String, userId: String, requested: [String], changes: FaceChanges) -> [LedgerEvent] {
         var events: [LedgerEvent] = []
-        let disassociated = Set(answer["DisassociatedFaces"]?.arrayValue.compactMap { $0["FaceId"]?.stringValue } ?? [])
-        let unsuccessful = Dictionary(
-            (answer["UnsuccessfulFaceDisassociations"]?.arrayValue ?? []).compactMap { entry in
-                entry["FaceId"]?.stringValue.map { ($0, entry) }
-            }, uniquingKeysWith: { first, _ in first })
+        let disassociated = Set(changes.changed)
+        let refused = changes.refusedByFace
         for faceId in requested.uniqued() {
-            if let entry = unsuccessful[faceId] {
-                let reasons = entry["Reasons"]?.arrayValue.compactMap(\.stringValue) ?? []
-                events.append(.faceAttempted(FaceAttempted(
-                    faceId: faceId, userId: userId,
-                    outcome: reasons.contains("FACE_NOT_FOUND") ? .faceNotFound : .associatedToADifferentUser,
-                    ownerUserId: entry["UserId"]?.stringValue)))
+            if let refusal = refused[faceId] {
+                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: refusal.reason,
+                                                           ownerUserId: refusal.ownerUserId)))
             } else if disassociated.contains(faceId), let previous = owner(of: faceId, in: id) {
                 events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: previous)))
             } else {
@@ -169,54 +154,45 @@ extension LedgerState {
         return events
     }
 
-    private func mirrorDeletion(in id: String, requested: [String], answer: JSONValue) -> [LedgerEvent] {
+    private func mirrorDeletion(in id: String, requested: [String], changes: FaceChanges) -> [LedgerEvent] {
         var events: [LedgerEvent] = []
-        let deleted = Set(answer["DeletedFaces"]?.arrayValue.compactMap(\.stringValue) ?? [])
-        let unsuccessful = Dictionary(
-            (answer["UnsuccessfulFaceDeletions"]?.arrayValue ?? []).compactMap { entry in
-                entry["FaceId"]?.stringValue.map { ($0, entry) }
-            }, uniquingKeysWith: { first, _ in first })
+        let deleted = Set(changes.changed)
+        let refused = changes.refusedByFace
         for faceId in requested.uniqued() {
             if deleted.contains(faceId) {
                 if let previous = owner(of: faceId, in: id) {
                     events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: previous)))
                 }
                 events.append(.faceDeleted(FaceDeleted(faceId: faceId)))
-            } else if let entry = unsuccessful[faceId] {
-                let reasons = entry["Reasons"]?.arrayValue.compactMap(\.stringValue) ?? []
-                events.append(.faceAttempted(FaceAttempted(
-                    faceId: faceId, outcome: reasons.contains("FACE_NOT_FOUND") ? .faceNotFound : .associatedToADifferentUser,
-                    ownerUserId: entry["UserId"]?.stringValue)))
+            } else if let refusal = refused[faceId] {
+                events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: refusal.reason,
+                                                           ownerUserId: refusal.ownerUserId)))
             }
         }
         return events
     }
+}
 
-    /// The faces of an IndexFaces or ImportFaces answer (`FaceRecords[].Face`).
-    private func records(in answer: JSONValue) -> [FaceImported] {
-        (answer["FaceRecords"]?.arrayValue ?? []).compactMap { record in
-            guard let face = record["Face"], let faceId = face["FaceId"]?.stringValue else { return nil }
-            return FaceImported(faceId: faceId, externalImageId: face["ExternalImageId"]?.stringValue,
-                                imageId: face["ImageId"]?.stringValue ?? "", confidence: face["Confidence"]?.doubleValue ?? 0)
+extension CommandOutcome {
+    /// The faces changed and refused, for the outcomes that have them (empty for the others).
+    var faceChanges: FaceChanges {
+        switch self {
+        case .facesAssociated(let changes), .facesDisassociated(let changes), .facesDeleted(let changes),
+            .facesForgotten(let changes):
+            changes
+        default:
+            FaceChanges()
         }
+    }
+
+    var importedFaces: [FaceImported] {
+        if case .facesImported(let faces) = self { faces } else { [] }
     }
 }
 
-extension JSONValue {
-    /// The member `key` of an object; nil for anything else or a missing member.
-    public subscript(key: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members[key]
-    }
-
-    public var stringValue: String? {
-        guard case .string(let value) = self else { return nil }
-        return value
-    }
-
-    /// The elements of an array; empty for anything else.
-    public var arrayValue: [JSONValue] {
-        guard case .array(let values) = self else { return [] }
-        return values
+extension FaceChanges {
+    /// The refused faces by id, the first entry of each.
+    var refusedByFace: [String: RefusedFace] {
+        Dictionary(refused.map { ($0.faceId, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }

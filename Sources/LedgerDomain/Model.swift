@@ -103,7 +103,7 @@ public enum UserStatus: String, Sendable, Codable, Hashable {
     public static func settled(faceCount: Int) -> UserStatus { faceCount > 0 ? .active : .created }
 }
 
-/// Limits of the embedded engine, from the Rekognition model and CONTRACT §5–6.
+/// Limits of the embedded engine, from the Rekognition model (docs/api.md).
 public enum Limits {
     public static let facesPerUser = 100
     public static let faceIdsPerAssociation = 100
@@ -111,7 +111,6 @@ public enum Limits {
     public static let embeddingDimensions = 2...4096
     public static let defaultUserMatchThreshold = 75.0
     public static let defaultSearchThreshold = 80.0
-    public static let faceModelVersion = "7.0"
 }
 
 extension FaceCollection {

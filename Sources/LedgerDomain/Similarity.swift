@@ -1,4 +1,4 @@
-/// The match arithmetic of the embedded engine (CONTRACT §7), on plain arrays.
+/// The match arithmetic of the embedded engine (docs/api.md, "Match confidence"), on plain arrays.
 public enum Similarity {
     /// The vector scaled to unit length, or nil for a zero vector.
     public static func normalized(_ vector: [Float]) -> [Double]? {

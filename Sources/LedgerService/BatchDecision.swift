@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LedgerDomain
+import RekognitionWire
 
 /// What a batch's transaction read before deciding: everything the pure step needs.
 struct BatchFacts {
@@ -70,7 +71,7 @@ enum BatchDecision {
         var metadata = submission.metadata
         if metadata.commandId == nil { metadata.commandId = UUID() }
         func reject(_ error: LedgerError, upstreamCode: String? = nil) {
-            plan.record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error,
+            plan.record([.commandRejected(CommandRejected(request: submission.recordedRequest, error: error.recorded,
                                                                upstreamCode: upstreamCode))], metadata)
             plan.outcomes.append(.answered(.failure(error)))
         }
@@ -127,9 +128,13 @@ enum BatchDecision {
             }
             let decision = state.decide(command)
             switch decision.result {
-            case .failure(let error):
-                reject(error)
-            case .success(let response):
+            case .failure(let refusal):
+                reject(LedgerError(refusal))
+            case .success(let outcome):
+                guard let response = try? JSONValue(rendering: outcome) else {
+                    reject(LedgerError(.internalServerError, "Internal server error"))
+                    continue
+                }
                 plan.record([.commandAccepted(CommandAccepted(request: submission.recordedRequest))] + decision.events,
                                   metadata)
                 plan.record([.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],
@@ -176,7 +181,8 @@ enum BatchDecision {
             let attempt = settlement.command.attempts + 1
             switch settlement.result {
             case .succeeded(let response):
-                let effects = state.mirror(settlement.ledgerCommand, answer: response)
+                let outcome = CommandOutcome(upstreamAnswer: response, to: settlement.ledgerCommand)
+                let effects = state.mirror(settlement.ledgerCommand, outcome: outcome)
                 plan.record([.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "SETTLED"))]
                                   + effects
                                   + [.commandSettled(CommandSettled(response: response, requestHash: submission.requestHash))],

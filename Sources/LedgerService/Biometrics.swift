@@ -103,7 +103,7 @@ public final class MasterKeys: Sendable {
 extension MasterKeys.Key {
     init(_ key: SymmetricKey) {
         self.bytes = key.withUnsafeBytes { Data($0) }
-        self.id = key.withUnsafeBytes { SHA256.hash(data: Data($0)) }.prefix(8).map { String(format: "%02x", $0) }.joined()
+        self.id = key.withUnsafeBytes { SHA256.hash(data: Data($0)) }.prefix(8).hexString
     }
 }
 

@@ -91,7 +91,7 @@ enum CommandBatch {
         let encoded = try Encoded(plan.events, collectionId: collectionId, biometrics: biometrics)
         var recorded: [RecordedEvent] = []
         for chunk in chunked(encoded.events) {
-            recorded += try EventLog.append(Array(chunk), to: collectionId, expecting: [:], in: session)
+            recorded += try EventLog.append(Array(chunk), to: collectionId, in: session)
         }
         let folded = zip(plan.events, recorded).filter { !LedgerEvent.typesWithoutStateEffect.contains($1.type) }
             .map { planned, recorded in

@@ -4,6 +4,7 @@ import LedgerDomain
 import Logging
 import Metrics
 import Postgres
+import RekognitionWire
 import Synchronization
 import Tracing
 
@@ -92,7 +93,7 @@ public final class CommandProcessor: Sendable {
             continuation.withLock { $0.take() }?.resume(returning: outcome)
         }
 
-        func answer(_ outcome: CommandOutcome) { answer(.answered(outcome)) }
+        func answer(_ outcome: CommandAnswer) { answer(.answered(outcome)) }
     }
 
     public init(
@@ -117,7 +118,7 @@ public final class CommandProcessor: Sendable {
     var inFlightCount: Int { queue.withLock { $0.inFlight.count } }
 
     /// Submits a command to be decided and waits for its outcome, at most `limits.deadline`.
-    public func submit(_ submission: CommandSubmission) async -> CommandOutcome {
+    public func submit(_ submission: CommandSubmission) async -> CommandAnswer {
         switch await perform(submission) {
         case .answered(let outcome): return outcome
         case .pending, .superseded, .adopted: return .failure(LedgerError(.internalServerError, "Internal server error"))
@@ -330,17 +331,5 @@ public final class CommandProcessor: Sendable {
         case .connectionFailed, .connectionLost, .poolTimeout, .closed, .decoding:
             return false
         }
-    }
-}
-
-extension LedgerError {
-    /// What a client hears when the database fails: 503 when it cannot be reached or did not answer
-    /// in time, else 500, never the database's own message. The outcome of a commit cut off mid-way
-    /// is unknown; a retry with the same ClientRequestToken finds out.
-    public static func databaseFailure(_ error: any Error) -> LedgerError {
-        if let error = error as? PostgresError, error.isConnectivityProblem || error.isTimeout {
-            return LedgerError(.serviceUnavailable, "The service is temporarily unavailable; retry the request")
-        }
-        return LedgerError(.internalServerError, "Internal server error")
     }
 }

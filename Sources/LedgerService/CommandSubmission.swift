@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LedgerDomain
+import RekognitionWire
 
 /// A request for a change, as the command processor receives it from the API.
 public struct CommandSubmission: Sendable {
@@ -40,5 +41,5 @@ public struct CommandSubmission: Sendable {
     }
 }
 
-/// What a command came to: the JSON response, or a client-visible error.
-public typealias CommandOutcome = Result<JSONValue, LedgerError>
+/// The answer a client gets for a command: the JSON response (as the log records it), or a client-visible error.
+public typealias CommandAnswer = Result<JSONValue, LedgerError>

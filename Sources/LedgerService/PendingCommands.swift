@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import LedgerDomain
 import Postgres
+import RekognitionWire
 
 /// The `pending_commands` table: upstream commands accepted and not settled (migration 009).
 ///
@@ -94,7 +95,7 @@ public struct PendingCommands: Sendable {
 
     /// How a command that is no longer pending ended: its settled response (by its token), its
     /// rejection or its abandonment (among its request's events); nil when the log has none of them.
-    public func outcome(of command: PendingUpstreamCommand) async throws -> (CommandOutcome, upstreamCode: String?)? {
+    public func outcome(of command: PendingUpstreamCommand) async throws -> (CommandAnswer, upstreamCode: String?)? {
         if let row = try await pool.query(
             "SELECT response::text FROM command_tokens WHERE client_token = $1 AND operation = $2",
             [.text(command.upstreamToken), .text(command.operation)]).first {
@@ -126,7 +127,7 @@ public struct PendingCommands: Sendable {
         switch try row.decode(String.self, at: 0) {
         case EventType.commandRejected.rawValue:
             let rejected = try JSONDecoder().decode(CommandRejected.self, from: data)
-            return (.failure(rejected.error), rejected.upstreamCode)
+            return (.failure(LedgerError(rejected.error)), rejected.upstreamCode)
         default:
             let abandoned = try JSONDecoder().decode(CommandAbandoned.self, from: data)
             return (.failure(LedgerError(.serviceUnavailable, CommandStep.abandonedPrefix + abandoned.reason)), nil)

@@ -34,7 +34,7 @@ public struct ReadModelRebuild: Sendable {
     public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
         try await connection.run { session in
             guard try session.query("SELECT pg_try_advisory_lock($1)", [.int64(Self.lockKey)])[0].decode(Bool.self, at: 0) else {
-                throw RebuildError(description: "another rebuild is running")
+                throw MaintenanceError(description: "another rebuild is running")
             }
             defer { _ = try? session.query("SELECT pg_advisory_unlock($1)", [.int64(Self.lockKey)]) }
             try session.executeScript("""
@@ -99,27 +99,5 @@ public struct ReadModelRebuild: Sendable {
                               secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))
         }
         return folded
-    }
-}
-
-public struct RebuildError: Error, CustomStringConvertible {
-    public let description: String
-}
-
-extension Array {
-    func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
-
-extension Duration {
-    var secondsDouble: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-
-    /// Whole milliseconds, for SQL intervals.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

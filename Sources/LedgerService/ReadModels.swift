@@ -1,6 +1,7 @@
 import Foundation
 import LedgerDomain
 import Postgres
+import RekognitionWire
 
 /// A collection as the read model holds it.
 public struct CollectionSummary: Sendable, Hashable {
@@ -149,7 +150,7 @@ public struct ReadModels: Sendable {
                 return try row.decode([UInt8]?.self, at: 0).map(EmbeddingBytes.unpack)
             }
             guard try Self.pendingUsers(in: collectionId, session: session)[userId] == true else {
-                throw LedgerError(.resourceNotFound, "The user id: \(userId) does not exist")
+                throw LedgerError(.userNotFound(userId))
             }
             return nil
         }

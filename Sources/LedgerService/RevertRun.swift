@@ -12,7 +12,7 @@ public enum RevertRun {
         try await connection.run { session in
             let then = try TimeTravel.collection(collectionId, asOf: instant, in: session)
             guard let now = try TimeTravel.collection(collectionId, asOf: .distantFuture, in: session) else {
-                throw RebuildError(description: "collection \(collectionId) does not exist")
+                throw MaintenanceError(description: "collection \(collectionId) does not exist")
             }
             let changes = try session.query("""
                 SELECT type, schema_version, data, principal FROM events
@@ -29,7 +29,7 @@ public enum RevertRun {
 
     /// Carries the plan out through the command processor, as `operator`; returns each command's outcome.
     public static func execute(_ plan: RevertPlan, collectionId: String, operator principal: String,
-                               processor: CommandProcessor) async -> [(LedgerCommand, CommandOutcome)] {
+                               processor: CommandProcessor) async -> [(LedgerCommand, CommandAnswer)] {
         await execute(plan, collectionId: collectionId, operator: principal) { operation, request, command, metadata in
             await processor.submit(CommandSubmission(
                 operation: operation, collectionId: collectionId, recordedRequest: .object(request), requestHash: "",
@@ -41,9 +41,9 @@ public enum RevertRun {
     /// gateway), as `operator`; returns each command's outcome.
     public static func execute(
         _ plan: RevertPlan, collectionId: String, operator principal: String,
-        submit: (_ operation: String, _ request: [String: JSONValue], LedgerCommand, EventMetadata) async -> CommandOutcome
-    ) async -> [(LedgerCommand, CommandOutcome)] {
-        var outcomes: [(LedgerCommand, CommandOutcome)] = []
+        submit: (_ operation: String, _ request: [String: JSONValue], LedgerCommand, EventMetadata) async -> CommandAnswer
+    ) async -> [(LedgerCommand, CommandAnswer)] {
+        var outcomes: [(LedgerCommand, CommandAnswer)] = []
         for command in plan.commands(collectionId: collectionId) {
             let (operation, request): (String, [String: JSONValue])
             switch command {
@@ -82,7 +82,7 @@ public enum RevertRun {
     /// The faces that did not go back: every face of a command that failed as a whole, and each face
     /// a command answered as unsuccessful (`UnsuccessfulFaceDisassociations` / `…Associations`), with
     /// its reasons. A face is listed once, for the first command that left it behind.
-    public static func facesNotPutBack(_ outcomes: [(LedgerCommand, CommandOutcome)]) -> [NotPutBack] {
+    public static func facesNotPutBack(_ outcomes: [(LedgerCommand, CommandAnswer)]) -> [NotPutBack] {
         var listed: [NotPutBack] = []
         var seen: Set<String> = []
         func add(_ faceId: String, _ reason: String) {

@@ -142,7 +142,7 @@ public struct UpstreamAbandonment: Sendable {
 /// What a step came to.
 public enum StepOutcome: Sendable {
     /// The client's answer: the command was decided, replayed, rejected or settled.
-    case answered(CommandOutcome)
+    case answered(CommandAnswer)
     /// The command is accepted and unsettled: the caller may try to execute it upstream. `isNew` is
     /// false when the submission was a retry of a command accepted earlier.
     case pending(PendingUpstreamCommand, isNew: Bool)

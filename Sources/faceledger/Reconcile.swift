@@ -6,6 +6,7 @@ import LedgerDomain
 import LedgerService
 import Logging
 import Postgres
+import RekognitionWire
 
 struct Reconcile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -47,7 +47,7 @@ struct Revert: AsyncParsableCommand {
                 printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")
             }
             for skip in plan.skipped { printLine("\(skip.faceId): left as it is: \(skip.reason)") }
-            if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandOutcome)]()) }
+            if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandAnswer)]()) }
             if let upstreamSettings {
                 // Upstream mode: the commands run upstream like a client's, so both sides change together.
                 let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 2)

@@ -25,7 +25,7 @@ struct EventLogTests {
                 NewEvent(stream: "user/u1", type: "UserCreated", data: #"{"userId":"u1"}"#, metadata: meta),
                 NewEvent(stream: "user/u1", type: "FaceAssociated", schemaVersion: 2, data: #"{"faceId":"f"}"#,
                          embedding: embedding, metadata: meta),
-            ], to: "c1", expecting: ["user/u1": .noStream])
+            ], to: "c1")
             #expect(recorded.map(\.version) == [1, 2])
             #expect(recorded[1].position > recorded[0].position)
 
@@ -39,41 +39,6 @@ struct EventLogTests {
             #expect(try await log.readStream("user/u1", in: "another collection").isEmpty)
             #expect(try await log.read(after: recorded[0].position) == [recorded[1]])
             #expect(try await log.headPosition() == recorded[1].position)
-        }
-    }
-
-    @Test("a wrong expected version is a typed conflict and appends nothing")
-    func optimisticConflict() async throws {
-        try await TestDatabase.withFresh { conninfo in
-            let log = EventLog(pool: PostgresPool(conninfo: conninfo))
-            try await log.append([Self.event("s")], to: "c", expecting: ["s": .noStream])
-            let conflict = await #expect(throws: WrongExpectedVersion.self) {
-                try await log.append([Self.event("s"), Self.event("other")], to: "c", expecting: ["s": .noStream])
-            }
-            #expect(conflict?.actual == 1)
-            #expect(conflict?.stream == "s")
-            await #expect(throws: WrongExpectedVersion.self) {
-                try await log.append([Self.event("s")], to: "c", expecting: ["s": .exactly(2)])
-            }
-            try await log.append([Self.event("s")], to: "c", expecting: ["s": .exactly(1)])
-            #expect(try await log.readStream("s", in: "c").map(\.version) == [1, 2])
-            #expect(try await log.readStream("other", in: "c").isEmpty)
-        }
-    }
-
-    @Test("racing appends with the same expectation: exactly one wins")
-    func racingExpectations() async throws {
-        try await TestDatabase.withFresh { conninfo in
-            let log = EventLog(pool: PostgresPool(conninfo: conninfo, maxConnections: 8))
-            let wins = await withTaskGroup(of: Bool.self) { group in
-                for _ in 0..<8 {
-                    group.addTask { (try? await log.append([Self.event("contested")], to: "c", expecting: ["contested": .noStream])) != nil }
-                }
-                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-            }
-            let stored = try await log.readStream("contested", in: "c")
-            #expect(wins == 1)
-            #expect(stored.count == 1)
         }
     }
 

@@ -29,7 +29,7 @@ struct TailingReaderTests {
                             let delay = Double.random(in: 0...0.008)
                             try await writerPool.run { session in
                                 try session.transaction {
-                                    _ = try EventLog.append(batch, to: "c\(writer % 4)", expecting: [:], in: session)
+                                    _ = try EventLog.append(batch, to: "c\(writer % 4)", in: session)
                                     // The positions are drawn; now commit late, by a random amount.
                                     try session.query("SELECT pg_sleep($1)", [.float64(delay)])
                                 }

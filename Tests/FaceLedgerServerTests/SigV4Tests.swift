@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Testing
 
 @testable import FaceLedgerServer
@@ -17,7 +18,7 @@ struct SigV4Tests {
             ("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
             ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
         ], body: [])
-        let now = try #require(SigV4Verifier.parseAmzDate("20150830T123600Z"))
+        let now = try #require(AmzDate.parse("20150830T123600Z"))
         let signer = try verifier.verify(request, now: now).get()
         #expect(signer.key.principal == "example")
         #expect(signer.region == "us-east-1")

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Testing
 
 /// A state built through `evolve`, as the real one is.
@@ -36,11 +37,11 @@ func face(_ n: Int) -> String { String(format: "00000000-0000-0000-0000-%012d", 
 
 extension Decision {
     var response: AssociateFacesResponse? {
-        guard case .success(let json) = result else { return nil }
+        guard case .success(let json) = rendered else { return nil }
         return try? JSONDecoder().decode(AssociateFacesResponse.self, from: json.data)
     }
     var error: LedgerError? {
-        guard case .failure(let error) = result else { return nil }
+        guard case .failure(let error) = rendered else { return nil }
         return error
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Testing
 
 @Suite("CreateCollection keeps its tags; DeleteFaces leaves out an empty DeletedFaces")
@@ -33,7 +34,7 @@ struct CollectionTagsTests {
         var given = Given.collection(users: ["u"], faces: [face(1): [1, 0]])
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
         let decision = given.run(.deleteFaces(collectionId: "c", faceIds: [face(1), face(2)]))
-        guard case .success(let json) = decision.result, case .object(let members) = json else {
+        guard case .success(let json) = decision.rendered, case .object(let members) = json else {
             Issue.record("rejected")
             return
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Testing
 
 @Suite("JSON values: floats stay floats, integers stay integers")

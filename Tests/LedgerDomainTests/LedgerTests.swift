@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Testing
 
 @Suite("The other commands, and the event codec")
@@ -9,7 +10,7 @@ struct LedgerTests {
         var given = Given.collection(users: ["u"], faces: [face(1): [1, 0], face(2): [0, 1]])
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
         let decision = given.run(.deleteFaces(collectionId: "c", faceIds: [face(1), face(2), face(3)]))
-        guard case .success(let json) = decision.result else { Issue.record("rejected"); return }
+        guard case .success(let json) = decision.rendered else { Issue.record("rejected"); return }
         let response = try JSONDecoder().decode(DeleteFacesResponse.self, from: json.data)
         #expect(response.DeletedFaces == [face(2)])
         #expect(response.UnsuccessfulFaceDeletions == [
@@ -36,7 +37,7 @@ struct LedgerTests {
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
         _ = given.run(.associateFaces(collectionId: "c", userId: "v", faceIds: [face(2)], userMatchThreshold: 75))
         let decision = given.run(.disassociateFaces(collectionId: "c", userId: "u", faceIds: [face(1), face(2), face(3), face(9)]))
-        guard case .success(let json) = decision.result else { Issue.record("rejected"); return }
+        guard case .success(let json) = decision.rendered else { Issue.record("rejected"); return }
         let response = try JSONDecoder().decode(DisassociateFacesResponse.self, from: json.data)
         #expect(response.DisassociatedFaces.map(\.FaceId) == [face(1)])
         #expect(response.UnsuccessfulFaceDisassociations == [
@@ -80,7 +81,7 @@ struct LedgerTests {
         let events: [LedgerEvent] = [
             .commandAccepted(CommandAccepted(request: .object(["CollectionId": .string("c"), "N": .number(1.5)]))),
             .commandSettled(CommandSettled(response: .object([:]), requestHash: "ab")),
-            .commandRejected(CommandRejected(request: .null, error: LedgerError(.conflict, "no"))),
+            .commandRejected(CommandRejected(request: .null, error: LedgerError(.conflict, "no").recorded)),
             .collectionCreated(CollectionCreated(collectionId: "c", arn: "arn")),
             .collectionDeleted(CollectionDeleted(collectionId: "c")),
             .userCreated(UserCreated(userId: "u")), .userDeleted(UserDeleted(userId: "u")),

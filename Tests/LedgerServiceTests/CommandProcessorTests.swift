@@ -36,7 +36,7 @@ struct CommandProcessorTests {
             try await holder.query("BEGIN")
             try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
             let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
-            let outcomes = await withTaskGroup(of: (String, CommandOutcome).self) { group in
+            let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
                 group.addTask { ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser"))) }
                 while processor.inFlightCount < 1 { await Task.yield() }
                 for name in names {
@@ -44,7 +44,7 @@ struct CommandProcessorTests {
                 }
                 while processor.queuedCount < names.count { await Task.yield() }
                 _ = try? await holder.query("COMMIT")
-                var outcomes: [String: CommandOutcome] = [:]
+                var outcomes: [String: CommandAnswer] = [:]
                 for await (name, outcome) in group { outcomes[name] = outcome }
                 return outcomes
             }

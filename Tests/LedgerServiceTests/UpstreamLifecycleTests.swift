@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Logging
 import Postgres
 import Testing

@@ -1,7 +1,7 @@
 """Malformed requests, end to end: one server, a table of bad inputs, and what each must answer.
 
 For every case: the exact status and `__type` (echoed in `x-amzn-ErrorType`), an `x-amzn-RequestId`,
-a message that reveals nothing of the implementation, and exactly the events the contract allows
+a message that reveals nothing of the implementation, and exactly the events docs/api.md ("What is recorded") allows
 (one `CommandRejected` for an authenticated write, nothing for reads, unknown operations and requests
 that fail authentication or the size limit). Afterwards the server still serves and the log holds
 nothing but those rejections.

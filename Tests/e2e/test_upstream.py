@@ -246,7 +246,7 @@ def test_the_reconciler_settles_a_command_the_client_gave_up_on(pair):
 
 
 def test_per_key_ordering_the_design_example(pair):
-    """DESIGN, "the ordering hazard": (1) AssociateFaces f→u is refused before it reaches the upstream;
+    """docs/design.md, "the ordering hazard": (1) AssociateFaces f→u is refused before it reaches the upstream;
     (2) another AssociateFaces f→u; (3) DisassociateFaces f from u. (2) waits until (1) settled, (3) runs
     last: the replay of (1) can never land after (3), and both sides end with f free."""
     c = pair.client()

@@ -68,12 +68,12 @@ struct GetUserHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(UserId, "userId", Validator.userId, required: true)
-        checkPage(&v)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.UserId, "userId", Validator.userId, required: true),
+            .custom { request, v in request.checkPage(&v) },
+        ]
     }
 
     var subject: AuditSubject { .user(collectionId: CollectionId!, userId: UserId!) }
@@ -88,12 +88,12 @@ struct GetPrincipalHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(Principal, "principal", Validator.principal, required: true)
-        v.check(CollectionId, "collectionId", Validator.collectionId)
-        checkPage(&v)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.Principal, "principal", Validator.principal, required: true),
+            .string(\.CollectionId, "collectionId", Validator.collectionId),
+            .custom { request, v in request.checkPage(&v) },
+        ]
     }
 
     var subject: AuditSubject { .principal(Principal!, collectionId: CollectionId) }
@@ -107,11 +107,11 @@ struct GetCollectionHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        checkPage(&v)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .custom { request, v in request.checkPage(&v) },
+        ]
     }
 
     var subject: AuditSubject { .collection(CollectionId!) }
@@ -125,11 +125,11 @@ struct GetRequestHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(RequestId, "requestId", Validator.requestId, required: true)
-        checkPage(&v)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.RequestId, "requestId", Validator.requestId, required: true),
+            .custom { request, v in request.checkPage(&v) },
+        ]
     }
 
     var subject: AuditSubject { .request(RequestId!) }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a key may do (CONTRACT §3).
+/// What a key may do (docs/api.md, "Roles").
 public enum Role: String, Sendable, Hashable {
     /// Everything.
     case admin

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import LedgerDomain
 import NIOCore
+import RekognitionWire
 
 /// One AWS JSON 1.1 exchange on `POST /`.
 ///
@@ -168,7 +169,7 @@ func render(_ answer: LedgerAPI.Answer, requestId: String, thenDrain unread: Req
     case .failure(let error):
         headers[HTTPField.Name("x-amzn-ErrorType")!] = error.code.rawValue
         status = HTTPResponse.Status(code: error.code.httpStatus)
-        json = .object(["__type": .string(error.code.rawValue), "message": .string(error.message)])
+        json = error.body()
     }
     let buffer = ByteBuffer(data: json.data)
     guard let unread else { return Response(status: status, headers: headers, body: .init(byteBuffer: buffer)) }

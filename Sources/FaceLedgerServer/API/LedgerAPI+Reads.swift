@@ -1,6 +1,7 @@
 import Foundation
 import LedgerDomain
 import LedgerService
+import RekognitionWire
 import Synchronization
 
 extension LedgerAPI {
@@ -10,13 +11,9 @@ extension LedgerAPI {
         case .describeCollection:
             let request = try decoded(CollectionRequest.self, body)
             let collection = try await existingCollection(request.CollectionId!)
-            return .object([
-                "CollectionARN": .string(collection.arn),
-                "CreationTimestamp": .number(collection.createdAt.timeIntervalSince1970),
-                "FaceCount": .integer(collection.faceCount),
-                "UserCount": .integer(collection.userCount),
-                "FaceModelVersion": .string(Limits.faceModelVersion),
-            ])
+            return try JSONValue(encoding: DescribeCollectionResponse(
+                CollectionARN: collection.arn, CreationTimestamp: collection.createdAt.timeIntervalSince1970,
+                FaceCount: collection.faceCount, UserCount: collection.userCount))
 
         case .listCollections:
             let request = try decoded(ListCollectionsRequest.self, body)
@@ -29,12 +26,7 @@ extension LedgerAPI {
             } ?? 0
             let page = try await readModels.collections(afterPosition: after, limit: limit + 1)
             let (items, next) = cut(page, limit: limit, operation: operation, scope: "") { String($0.createdPosition) }
-            var response: [String: JSONValue] = [
-                "CollectionIds": .array(items.map { .string($0.collectionId) }),
-                "FaceModelVersions": .array(items.map { _ in .string(Limits.faceModelVersion) }),
-            ]
-            response["NextToken"] = next
-            return .object(response)
+            return try JSONValue(encoding: ListCollectionsResponse(CollectionIds: items.map(\.collectionId), NextToken: next))
 
         case .listUsers:
             let request = try decoded(ListUsersRequest.self, body)
@@ -44,11 +36,7 @@ extension LedgerAPI {
             let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
             let page = try await readModels.users(in: collectionId, after: after, limit: limit + 1)
             let (items, next) = cut(page, limit: limit, operation: operation, scope: collectionId) { $0.userId }
-            var response: [String: JSONValue] = [
-                "Users": .array(items.map { .object(["UserId": .string($0.userId), "UserStatus": .string($0.status.rawValue)]) })
-            ]
-            response["NextToken"] = next
-            return .object(response)
+            return try JSONValue(encoding: ListUsersResponse(Users: items.map(Self.userEntry), NextToken: next))
 
         case .listFaces:
             let request = try decoded(ListFacesRequest.self, body)
@@ -58,12 +46,7 @@ extension LedgerAPI {
             let after = try request.NextToken.map { try tokens.read($0, operation: operation.rawValue, collectionId: collectionId) }
             let page = try await readModels.faces(in: collectionId, userId: request.UserId, faceIds: request.FaceIds, after: after, limit: limit + 1)
             let (items, next) = cut(page, limit: limit, operation: operation, scope: collectionId) { $0.faceId }
-            var response: [String: JSONValue] = [
-                "Faces": .array(items.map(Self.faceJSON)),
-                "FaceModelVersion": .string(Limits.faceModelVersion),
-            ]
-            response["NextToken"] = next
-            return .object(response)
+            return try JSONValue(encoding: ListFacesResponse(Faces: items.map(Self.faceEntry), NextToken: next))
 
         case .searchFaces:
             let request = try decoded(SearchFacesRequest.self, body)
@@ -89,29 +72,25 @@ extension LedgerAPI {
                     }
                 }
             }
-            let matches = best.withLock { $0.best }.map { (face: $0.item, similarity: $0.score) }
-            return .object([
-                "SearchedFaceId": .string(searched.faceId),
-                "FaceMatches": .array(matches.map { .object(["Similarity": .number($0.similarity), "Face": Self.faceJSON($0.face)]) }),
-                "FaceModelVersion": .string(Limits.faceModelVersion),
-            ])
+            let matches = best.withLock { $0.best }.map { FaceMatch(Similarity: $0.score, Face: Self.faceEntry($0.item)) }
+            return try JSONValue(encoding: SearchFacesResponse(SearchedFaceId: searched.faceId, FaceMatches: matches))
 
         case .searchUsers:
             let request = try decoded(SearchUsersRequest.self, body)
             let collectionId = request.CollectionId!
             _ = try await existingCollection(collectionId)
-            var response: [String: JSONValue] = ["FaceModelVersion": .string(Limits.faceModelVersion)]
+            var response = SearchUsersResponse(UserMatches: [], SearchedFace: nil, SearchedUser: nil)
             let query: [Float]?
             if let faceId = request.FaceId {
                 guard let face = try await readModels.faces(in: collectionId, userId: nil, faceIds: [faceId], after: nil, limit: 1).first else {
                     throw LedgerError.invalidParameter("The face \(faceId) is not in collection \(collectionId)")
                 }
                 query = face.embedding.isEmpty ? nil : face.embedding
-                response["SearchedFace"] = .object(["FaceId": .string(faceId)])
+                response.SearchedFace = FaceIdEntry(FaceId: faceId)
             } else {
                 let userId = request.UserId!
                 query = try await readModels.userVector(in: collectionId, userId: userId)
-                response["SearchedUser"] = .object(["UserId": .string(userId)])
+                response.SearchedUser = SearchedUser(UserId: userId)
             }
             let threshold = request.UserMatchThreshold ?? Limits.defaultSearchThreshold
             var best = TopMatches<UserSummary>(limit: request.MaxUsers ?? 100)
@@ -124,12 +103,8 @@ extension LedgerAPI {
                     }
                 }
             }
-            let matches = best.best.map { ($0.item, $0.score) }
-            response["UserMatches"] = .array(matches.map { user, similarity in
-                .object(["Similarity": .number(similarity),
-                         "User": .object(["UserId": .string(user.userId), "UserStatus": .string(user.status.rawValue)])])
-            })
-            return .object(response)
+            response.UserMatches = best.best.map { UserMatch(Similarity: $0.score, User: Self.userEntry($0.item)) }
+            return try JSONValue(encoding: response)
 
         case .getFaceHistory: return try await history(operation, decoded(GetFaceHistoryRequest.self, body))
         case .getUserHistory: return try await history(operation, decoded(GetUserHistoryRequest.self, body))
@@ -156,19 +131,17 @@ extension LedgerAPI {
         let window = AuditWindow(afterPosition: after, from: request.window.from, to: request.window.to)
         let page = try await audit.entries(subject, window: window, limit: limit + 1)
         let (items, next) = cut(page, limit: limit, operation: operation, scope: subject.tokenScope) { String($0.position) }
-        var response: [String: JSONValue] = ["Entries": .array(items.map(\.json))]
-        response["NextToken"] = next
-        return .object(response)
+        return try JSONValue(encoding: HistoryResponse(Entries: items.map(\.json), NextToken: next))
     }
 
     /// One page of a keyset listing read with `limit + 1` rows: the first `limit`, and a token for the
     /// rest (nil on the last page) holding the last listed item's key.
     private func cut<Item>(
         _ fetched: [Item], limit: Int, operation: Operation, scope: String, key: (Item) -> String
-    ) -> (items: ArraySlice<Item>, nextToken: JSONValue?) {
+    ) -> (items: ArraySlice<Item>, nextToken: String?) {
         guard fetched.count > limit else { return (fetched[...], nil) }
         let token = tokens.make(operation: operation.rawValue, collectionId: scope, lastKey: key(fetched[limit - 1]))
-        return (fetched.prefix(limit), .string(token))
+        return (fetched.prefix(limit), token)
     }
 
     private func decoded<R: OperationRequest>(_: R.Type, _ body: [UInt8]) throws -> R {
@@ -178,21 +151,14 @@ extension LedgerAPI {
     }
 
     private func existingCollection(_ id: String) async throws -> CollectionSummary {
-        guard let collection = try await readModels.collection(id) else {
-            throw LedgerError(.resourceNotFound, "The collection id: \(id) does not exist")
-        }
+        guard let collection = try await readModels.collection(id) else { throw LedgerError(.collectionNotFound(id)) }
         return collection
     }
 
-    static func faceJSON(_ face: FaceSummary) -> JSONValue {
-        var json: [String: JSONValue] = [
-            "FaceId": .string(face.faceId),
-            "ImageId": .string(face.imageId),
-            "Confidence": .number(face.confidence),
-            "IndexFacesModelVersion": .string(Limits.faceModelVersion),
-        ]
-        if let external = face.externalImageId { json["ExternalImageId"] = .string(external) }
-        if let userId = face.userId { json["UserId"] = .string(userId) }
-        return .object(json)
+    static func faceEntry(_ face: FaceSummary) -> FaceEntry {
+        FaceEntry(FaceId: face.faceId, ImageId: face.imageId, ExternalImageId: face.externalImageId, Confidence: face.confidence,
+                  UserId: face.userId)
     }
+
+    static func userEntry(_ user: UserSummary) -> UserEntry { UserEntry(UserId: user.userId, UserStatus: user.status) }
 }

@@ -5,6 +5,7 @@ import LedgerDomain
 import LedgerService
 import Logging
 import Postgres
+import RekognitionWire
 
 /// The Rekognition-compatible API over the ledger: authenticates, validates, and answers each
 /// operation from the command processor (changes) or the read models (reads).
@@ -136,7 +137,7 @@ public struct LedgerAPI: Sendable {
             }
         case .indexFaces:
             if upstream != nil { return await submit(IndexFacesRequest.self, operation, body, signer, metadata) }
-            return .answer(await reject(operation, body, metadata, LedgerError.noImageModel))
+            return .answer(await reject(operation, body, metadata, LedgerError(.noImageModel)))
         default:
             return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
         }
@@ -171,7 +172,7 @@ public struct LedgerAPI: Sendable {
         } catch {
             command = .failure(error as? LedgerError ?? .invalidParameter("Invalid request"))
         }
-        let hash = (try? CanonicalJSON.encode(request.withoutToken)).map { SigV4Verifier.hex(SHA256.hash(data: $0)) } ?? ""
+        let hash = (try? CanonicalJSON.encode(request.withoutToken)).map { SHA256.hash(data: $0).hexString } ?? ""
         var submission = CommandSubmission(
             operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: hash,
             command: command, metadata: metadata)
@@ -188,7 +189,7 @@ public struct LedgerAPI: Sendable {
         // is recorded with the command so that every replay reuses it. An operation that carries no
         // token upstream gets one derived from the request, so an SDK's retry joins its command.
         let token = R.carriesToken ? request.ClientRequestToken ?? UUID().uuidString.lowercased()
-            : CommandStep.derivedTokenPrefix + SigV4Verifier.hex(SHA256.hash(data: Array("\(signer.key.principal)\n\(operation.rawValue)\n".utf8) + body))
+            : CommandStep.derivedTokenPrefix + SHA256.hash(data: Array("\(signer.key.principal)\n\(operation.rawValue)\n".utf8) + body).hexString
         var upstreamBody = body
         if R.carriesToken && request.ClientRequestToken == nil, case .object(var members)? = try? JSONValue(parsing: Data(body)) {
             members["ClientRequestToken"] = .string(token)

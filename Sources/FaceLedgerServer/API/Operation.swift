@@ -1,4 +1,5 @@
 import LedgerDomain
+import RekognitionWire
 
 /// The operations FaceLedger serves, by `X-Amz-Target`.
 enum Operation: String, CaseIterable, Sendable {

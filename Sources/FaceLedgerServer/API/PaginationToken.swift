@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LedgerDomain
+import RekognitionWire
 
 /// Opaque, signed pagination tokens: the last key of a page, bound by HMAC to the operation and the
 /// collection. Keyset pagination survives concurrent writes (nothing listed twice, nothing that

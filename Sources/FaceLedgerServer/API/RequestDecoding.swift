@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 
 /// Turning request bodies into request values, with AWS-style errors.
 enum RequestDecoding {

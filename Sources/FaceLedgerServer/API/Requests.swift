@@ -4,8 +4,17 @@ import LedgerService
 
 /// A request body of one operation: the members of the Rekognition model (others are ignored).
 protocol OperationRequest: Codable, Sendable {
-    /// Checks the model's constraints; throws InvalidParameterException.
-    func validate() throws
+    /// The model's constraints on the members, checked in this order (a message lists every problem).
+    static var members: [MemberRule<Self>] { get }
+}
+
+extension OperationRequest {
+    /// Checks the member table; throws InvalidParameterException listing every problem.
+    func validate() throws {
+        var v = Validator()
+        for rule in Self.members { rule.check(self, &v) }
+        try v.finish()
+    }
 }
 
 /// A request that changes the ledger, so it goes through the command processor.
@@ -34,11 +43,11 @@ struct CreateCollectionRequest: CommandRequest {
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkTags(Tags, "tags")
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .tags(\.Tags, "tags"),
+        ]
     }
 
     /// The tags are kept: recorded on CollectionCreated and held by the collection.
@@ -53,10 +62,10 @@ struct CollectionRequest: CommandRequest {
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+        ]
     }
 
     func command(region: String) -> LedgerCommand { .deleteCollection(collectionId: CollectionId!) }
@@ -70,12 +79,12 @@ struct UserRequest<Kind: UserOperation>: CommandRequest {
     var ClientRequestToken: String?
     var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(UserId, "userId", Validator.userId, required: true)
-        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.UserId, "userId", Validator.userId, required: true),
+            .string(\.ClientRequestToken, "clientRequestToken", Validator.clientRequestToken),
+        ]
     }
 
     func command(region: String) -> LedgerCommand { Kind.command(collectionId: CollectionId!, userId: UserId!) }
@@ -103,14 +112,14 @@ struct AssociateFacesRequest: CommandRequest {
     var ClientRequestToken: String?
     var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(UserId, "userId", Validator.userId, required: true)
-        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: Limits.faceIdsPerAssociation, required: true)
-        v.checkPercent(UserMatchThreshold, "userMatchThreshold")
-        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.UserId, "userId", Validator.userId, required: true),
+            .faceIds(\.FaceIds, "faceIds", count: 1...Limits.faceIdsPerAssociation, required: true),
+            .percent(\.UserMatchThreshold, "userMatchThreshold"),
+            .string(\.ClientRequestToken, "clientRequestToken", Validator.clientRequestToken),
+        ]
     }
 
     func command(region: String) -> LedgerCommand {
@@ -127,13 +136,13 @@ struct DisassociateFacesRequest: CommandRequest {
     var ClientRequestToken: String?
     var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(UserId, "userId", Validator.userId, required: true)
-        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: Limits.faceIdsPerAssociation, required: true)
-        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.UserId, "userId", Validator.userId, required: true),
+            .faceIds(\.FaceIds, "faceIds", count: 1...Limits.faceIdsPerAssociation, required: true),
+            .string(\.ClientRequestToken, "clientRequestToken", Validator.clientRequestToken),
+        ]
     }
 
     func command(region: String) -> LedgerCommand {
@@ -147,11 +156,11 @@ struct DeleteFacesRequest: CommandRequest {
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096, required: true)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .faceIds(\.FaceIds, "faceIds", count: 1...4096, required: true),
+        ]
     }
 
     func command(region: String) -> LedgerCommand { .deleteFaces(collectionId: CollectionId!, faceIds: FaceIds!) }
@@ -189,29 +198,31 @@ struct ImportFacesRequest: CommandRequest {
         }
     }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
-        if let Faces {
-            if !(1...Limits.facesPerImport).contains(Faces.count) {
-                v.fail("Value at 'faces' failed to satisfy constraint: Member must have between 1 and \(Limits.facesPerImport) items")
-            }
-            for (index, face) in Faces.enumerated().prefix(Limits.facesPerImport) {
-                v.checkFaceId(face.FaceId, "faces.\(index + 1).member.faceId")
-                v.check(face.ExternalImageId, "faces.\(index + 1).member.externalImageId", Validator.externalImageId)
-                guard let embedding = face.Embedding else {
-                    v.fail("Value null at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must not be null")
-                    continue
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.ClientRequestToken, "clientRequestToken", Validator.clientRequestToken),
+            .custom { request, v in
+                guard let faces = request.Faces else {
+                    v.fail("Value null at 'faces' failed to satisfy constraint: Member must not be null")
+                    return
                 }
-                if !embedding.allSatisfy({ $0.isFinite && Float($0).isFinite }) {
-                    v.fail("Value at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers")
+                if !(1...Limits.facesPerImport).contains(faces.count) {
+                    v.fail("Value at 'faces' failed to satisfy constraint: Member must have between 1 and \(Limits.facesPerImport) items")
                 }
-            }
-        } else {
-            v.fail("Value null at 'faces' failed to satisfy constraint: Member must not be null")
-        }
-        try v.finish()
+                for (index, face) in faces.enumerated().prefix(Limits.facesPerImport) {
+                    v.checkFaceId(face.FaceId, "faces.\(index + 1).member.faceId")
+                    v.check(face.ExternalImageId, "faces.\(index + 1).member.externalImageId", Validator.externalImageId)
+                    guard let embedding = face.Embedding else {
+                        v.fail("Value null at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must not be null")
+                        continue
+                    }
+                    if !embedding.allSatisfy({ $0.isFinite && Float($0).isFinite }) {
+                        v.fail("Value at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers")
+                    }
+                }
+            },
+        ]
     }
 
     func command(region: String) -> LedgerCommand {
@@ -234,11 +245,11 @@ struct IndexFacesRequest: CommandRequest {
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(ExternalImageId, "externalImageId", Validator.externalImageId)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.ExternalImageId, "externalImageId", Validator.externalImageId),
+        ]
     }
 
     /// The image is not recorded (it is biometric data): the members above are, which the Codable
@@ -254,15 +265,17 @@ struct ForgetFacesRequest: CommandRequest {
     var ClientRequestToken: String?
     var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096, required: true)
-        v.check(ClientRequestToken, "clientRequestToken", Validator.clientRequestToken)
-        if let Reason, Reason.count > 1024 {
-            v.fail("Value at 'reason' failed to satisfy constraint: Member must have length less than or equal to 1024")
-        }
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .faceIds(\.FaceIds, "faceIds", count: 1...4096, required: true),
+            .string(\.ClientRequestToken, "clientRequestToken", Validator.clientRequestToken),
+            .custom { request, v in
+                if let reason = request.Reason, reason.count > 1024 {
+                    v.fail("Value at 'reason' failed to satisfy constraint: Member must have length less than or equal to 1024")
+                }
+            },
+        ]
     }
 
     func command(region: String) -> LedgerCommand {
@@ -276,11 +289,11 @@ struct ListCollectionsRequest: OperationRequest {
     var NextToken: String?
     var MaxResults: Int?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(NextToken, "nextToken", Validator.paginationToken)
-        v.checkRange(MaxResults, "maxResults", 0...4096)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.NextToken, "nextToken", Validator.paginationToken),
+            .range(\.MaxResults, "maxResults", 0...4096),
+        ]
     }
 }
 
@@ -289,12 +302,12 @@ struct ListUsersRequest: OperationRequest {
     var MaxResults: Int?
     var NextToken: String?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkRange(MaxResults, "maxResults", 1...500)
-        v.check(NextToken, "nextToken", Validator.paginationToken)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .range(\.MaxResults, "maxResults", 1...500),
+            .string(\.NextToken, "nextToken", Validator.paginationToken),
+        ]
     }
 }
 
@@ -305,14 +318,14 @@ struct ListFacesRequest: OperationRequest {
     var UserId: String?
     var FaceIds: [String]?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(NextToken, "nextToken", Validator.paginationToken)
-        v.checkRange(MaxResults, "maxResults", 0...4096)
-        v.check(UserId, "userId", Validator.userId)
-        v.checkFaceIds(FaceIds, "faceIds", min: 1, max: 4096)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.NextToken, "nextToken", Validator.paginationToken),
+            .range(\.MaxResults, "maxResults", 0...4096),
+            .string(\.UserId, "userId", Validator.userId),
+            .faceIds(\.FaceIds, "faceIds", count: 1...4096),
+        ]
     }
 }
 
@@ -323,17 +336,19 @@ struct SearchUsersRequest: OperationRequest {
     var UserMatchThreshold: Double?
     var MaxUsers: Int?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.check(UserId, "userId", Validator.userId)
-        v.checkFaceId(FaceId, "faceId")
-        v.checkPercent(UserMatchThreshold, "userMatchThreshold")
-        v.checkRange(MaxUsers, "maxUsers", 1...500)
-        if (UserId == nil) == (FaceId == nil) {
-            v.fail("Exactly one of FaceId and UserId must be given")
-        }
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.UserId, "userId", Validator.userId),
+            .faceId(\.FaceId, "faceId"),
+            .percent(\.UserMatchThreshold, "userMatchThreshold"),
+            .range(\.MaxUsers, "maxUsers", 1...500),
+            .custom { request, v in
+                if (request.UserId == nil) == (request.FaceId == nil) {
+                    v.fail("Exactly one of FaceId and UserId must be given")
+                }
+            },
+        ]
     }
 }
 
@@ -343,13 +358,13 @@ struct SearchFacesRequest: OperationRequest {
     var MaxFaces: Int?
     var FaceMatchThreshold: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkFaceId(FaceId, "faceId", required: true)
-        v.checkRange(MaxFaces, "maxFaces", 1...4096)
-        v.checkPercent(FaceMatchThreshold, "faceMatchThreshold")
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .faceId(\.FaceId, "faceId", required: true),
+            .range(\.MaxFaces, "maxFaces", 1...4096),
+            .percent(\.FaceMatchThreshold, "faceMatchThreshold"),
+        ]
     }
 }
 
@@ -362,12 +377,12 @@ struct GetFaceHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    func validate() throws {
-        var v = Validator()
-        v.check(CollectionId, "collectionId", Validator.collectionId, required: true)
-        v.checkFaceId(FaceId, "faceId", required: true)
-        checkPage(&v)
-        try v.finish()
+    static var members: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .faceId(\.FaceId, "faceId", required: true),
+            .custom { request, v in request.checkPage(&v) },
+        ]
     }
 
     var subject: AuditSubject { .face(collectionId: CollectionId!, faceId: FaceId!) }

@@ -1,6 +1,8 @@
 import Crypto
+import EventLog
 import Foundation
 import LedgerDomain
+import RekognitionWire
 import Synchronization
 
 /// A request as Signature Version 4 sees it.
@@ -77,7 +79,7 @@ public struct SigV4Verifier: Sendable {
             return .failure(LedgerError(.incompleteSignature,
                 "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm AWS4-HMAC-SHA256"))
         }
-        guard let amzDate = request.header("x-amz-date"), let signedAt = Self.parseAmzDate(amzDate) else {
+        guard let amzDate = request.header("x-amz-date"), let signedAt = AmzDate.parse(amzDate) else {
             return .failure(LedgerError(.incompleteSignature, "Authorization header requires existence of a valid 'X-Amz-Date' header"))
         }
         let scope = parsed.credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -107,87 +109,17 @@ public struct SigV4Verifier: Sendable {
 
     /// The final stage: the signature over the whole request, body included, with the claimed key's secret.
     public func verifySignature(_ claim: SignatureClaim, of request: SignedRequest) -> Result<Signer, LedgerError> {
-        let canonical = Self.canonicalRequest(request, signedHeaders: claim.signedHeaders)
+        let canonical = SigV4.canonicalRequest(request, signedHeaders: claim.signedHeaders)
         let stringToSign = [
             "AWS4-HMAC-SHA256", claim.amzDate, "\(claim.date)/\(claim.region)/\(service)/aws4_request",
-            Self.hex(SHA256.hash(data: Data(canonical.utf8))),
+            SHA256.hash(data: Data(canonical.utf8)).hexString,
         ].joined(separator: "\n")
         let signingKey = signingKeys.key(secret: claim.key.secretAccessKey, date: claim.date, region: claim.region, service: service)
-        let expected = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey))
+        let expected = HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey).hexString
         guard Self.constantTimeEqual(expected, claim.signature) else {
             return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."))
         }
         return .success(Signer(key: claim.key, region: claim.region))
-    }
-
-    static func canonicalRequest(_ request: SignedRequest, signedHeaders: [String]) -> String {
-        let headers = signedHeaders.map { name in
-            let value = request.header(name) ?? ""
-            let collapsed = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
-            return "\(name):\(collapsed)"
-        }
-        return [
-            request.method.uppercased(),
-            canonicalPath(request.path),
-            canonicalQuery(request.query),
-            headers.joined(separator: "\n") + "\n",
-            signedHeaders.joined(separator: ";"),
-            hex(SHA256.hash(data: request.body)),
-        ].joined(separator: "\n")
-    }
-
-    static func canonicalPath(_ path: String) -> String {
-        guard !path.isEmpty else { return "/" }
-        return path.split(separator: "/", omittingEmptySubsequences: false)
-            .map { uriEncode(String($0).removingPercentEncoding ?? String($0)) }
-            .joined(separator: "/")
-    }
-
-    static func canonicalQuery(_ query: String) -> String {
-        guard !query.isEmpty else { return "" }
-        return query.split(separator: "&").map { pair -> (String, String) in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            let decode = { (s: String) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? s }
-            return (uriEncode(decode(parts[0])), uriEncode(decode(parts.count > 1 ? parts[1] : "")))
-        }.sorted { $0 < $1 }.map { "\($0)=\($1)" }.joined(separator: "&")
-    }
-
-    /// RFC 3986 encoding as SigV4 wants it: unreserved characters as they are, the rest %XX.
-    static func uriEncode(_ value: String) -> String {
-        var out = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
-
-    static func signingKey(secret: String, date: String, region: String, service: String) -> SymmetricKey {
-        var key = SymmetricKey(data: Data(("AWS4" + secret).utf8))
-        for part in [date, region, service, "aws4_request"] {
-            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
-        }
-        return key
-    }
-
-    static func parseAmzDate(_ value: String) -> Date? { AmzDate.parse(value) }
-
-    /// Lowercase hex digits (by hand: `String(format:)` per byte is slow on Linux, and this runs on
-    /// every request).
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
@@ -234,11 +166,69 @@ final class SigningKeyCache: Sendable {
     func key(secret: String, date: String, region: String, service: String) -> SymmetricKey {
         let name = [secret, date, region, service].joined(separator: "\u{0}")
         if let bytes = keys.withLock({ $0[name] }) { return SymmetricKey(data: bytes) }
-        let key = SigV4Verifier.signingKey(secret: secret, date: date, region: region, service: service)
+        let key = SigV4.signingKey(secret: secret, date: date, region: region, service: service)
         let bytes = key.withUnsafeBytes { Array($0) }
         keys.withLock { keys in
             if keys.count >= 1024 { keys.removeAll() }
             keys[name] = bytes
+        }
+        return key
+    }
+}
+
+/// What signing and verifying share: the canonical request and the signing key of Signature Version 4.
+enum SigV4 {
+    static func canonicalRequest(_ request: SignedRequest, signedHeaders: [String]) -> String {
+        let headers = signedHeaders.map { name in
+            let value = request.header(name) ?? ""
+            let collapsed = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            return "\(name):\(collapsed)"
+        }
+        return [
+            request.method.uppercased(),
+            canonicalPath(request.path),
+            canonicalQuery(request.query),
+            headers.joined(separator: "\n") + "\n",
+            signedHeaders.joined(separator: ";"),
+            SHA256.hash(data: request.body).hexString,
+        ].joined(separator: "\n")
+    }
+
+    static func canonicalPath(_ path: String) -> String {
+        guard !path.isEmpty else { return "/" }
+        return path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { uriEncode(String($0).removingPercentEncoding ?? String($0)) }
+            .joined(separator: "/")
+    }
+
+    static func canonicalQuery(_ query: String) -> String {
+        guard !query.isEmpty else { return "" }
+        return query.split(separator: "&").map { pair -> (String, String) in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let decode = { (s: String) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? s }
+            return (uriEncode(decode(parts[0])), uriEncode(decode(parts.count > 1 ? parts[1] : "")))
+        }.sorted { $0 < $1 }.map { "\($0)=\($1)" }.joined(separator: "&")
+    }
+
+    /// RFC 3986 encoding as SigV4 wants it: unreserved characters as they are, the rest %XX.
+    static func uriEncode(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+
+    static func signingKey(secret: String, date: String, region: String, service: String) -> SymmetricKey {
+        var key = SymmetricKey(data: Data(("AWS4" + secret).utf8))
+        for part in [date, region, service, "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
         return key
     }

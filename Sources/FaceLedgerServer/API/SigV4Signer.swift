@@ -1,8 +1,9 @@
 import Crypto
+import EventLog
 import Foundation
 
 /// Signs requests as the AWS SDKs do: the ledger's calls to its upstream, `faceledger loadtest`'s
-/// requests, and the tests'. The canonical form is `SigV4Verifier`'s, so what one signs the other verifies.
+/// requests, and the tests'. The canonical form is `SigV4`'s, so what one signs the other verifies.
 public enum SigV4Signer {
     /// Returns the headers to send, `Authorization` and `X-Amz-Date` included.
     public static func sign(
@@ -16,11 +17,11 @@ public enum SigV4Signer {
         let signedHeaders = Set(all.map { $0.name.lowercased() }).sorted()
         let request = SignedRequest(method: method, path: url.path.isEmpty ? "/" : url.path, query: url.query ?? "",
                                     headers: all, body: body)
-        let canonical = SigV4Verifier.canonicalRequest(request, signedHeaders: signedHeaders)
+        let canonical = SigV4.canonicalRequest(request, signedHeaders: signedHeaders)
         let scope = "\(date)/\(region)/\(service)/aws4_request"
-        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, SigV4Verifier.hex(SHA256.hash(data: Data(canonical.utf8)))].joined(separator: "\n")
-        let key = SigV4Verifier.signingKey(secret: secretAccessKey, date: date, region: region, service: service)
-        let signature = SigV4Verifier.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, SHA256.hash(data: Data(canonical.utf8)).hexString].joined(separator: "\n")
+        let key = SigV4.signingKey(secret: secretAccessKey, date: date, region: region, service: service)
+        let signature = HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key).hexString
         all.append((name: "Authorization",
                     value: "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"))
         return all.filter { $0.name != "host" }

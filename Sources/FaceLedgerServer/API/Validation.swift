@@ -1,4 +1,5 @@
 import LedgerDomain
+import RekognitionWire
 
 /// Checks request members against the Rekognition model's constraints, which botocore does not
 /// enforce (it checks only `required` and `min`). Messages follow AWS's wording.
@@ -150,3 +151,38 @@ struct Validator {
             "\(count) validation error\(count == 1 ? "" : "s") detected: " + problems.joined(separator: "; "))
     }
 }
+
+/// One member's check, as a request's member table declares it (`OperationRequest.members`).
+struct MemberRule<Request> {
+    let check: (Request, inout Validator) -> Void
+
+    static func string(_ value: KeyPath<Request, String?>, _ member: String, _ rule: Validator.StringRule,
+                       required: Bool = false) -> Self {
+        Self { request, v in v.check(request[keyPath: value], member, rule, required: required) }
+    }
+
+    static func faceId(_ value: KeyPath<Request, String?>, _ member: String, required: Bool = false) -> Self {
+        Self { request, v in v.checkFaceId(request[keyPath: value], member, required: required) }
+    }
+
+    static func faceIds(_ value: KeyPath<Request, [String]?>, _ member: String, count: ClosedRange<Int>,
+                        required: Bool = false) -> Self {
+        Self { request, v in v.checkFaceIds(request[keyPath: value], member, min: count.lowerBound, max: count.upperBound, required: required) }
+    }
+
+    static func range(_ value: KeyPath<Request, Int?>, _ member: String, _ range: ClosedRange<Int>) -> Self {
+        Self { request, v in v.checkRange(request[keyPath: value], member, range) }
+    }
+
+    static func percent(_ value: KeyPath<Request, Double?>, _ member: String) -> Self {
+        Self { request, v in v.checkPercent(request[keyPath: value], member) }
+    }
+
+    static func tags(_ value: KeyPath<Request, [String: String]?>, _ member: String) -> Self {
+        Self { request, v in v.checkTags(request[keyPath: value], member) }
+    }
+
+    /// A check the kinds above cannot say: several members together, or a nested structure.
+    static func custom(_ check: @escaping (Request, inout Validator) -> Void) -> Self { Self(check: check) }
+}
+

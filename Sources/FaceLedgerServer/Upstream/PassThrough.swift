@@ -1,5 +1,6 @@
 import Foundation
 import LedgerDomain
+import RekognitionWire
 
 /// Upstream mode: the Rekognition operations the ledger does not record go to the upstream as they
 /// came, re-signed with the ledger's credentials, and the upstream's answer — error or not — goes back

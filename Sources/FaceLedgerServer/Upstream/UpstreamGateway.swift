@@ -4,6 +4,7 @@ import LedgerDomain
 import LedgerService
 import Logging
 import Metrics
+import RekognitionWire
 
 /// Upstream mode's write path: every ledgered command is accepted in the log before the upstream
 /// is called, executed upstream by whoever holds its lease, and settled with the upstream's answer —
@@ -41,7 +42,7 @@ public struct UpstreamGateway: Sendable {
 
     /// What the client gets: the ledger's own answer, or the upstream's, byte for byte.
     public enum Reply: Sendable {
-        case answer(CommandOutcome)
+        case answer(CommandAnswer)
         case upstream(UpstreamAnswer)
     }
 
@@ -65,7 +66,7 @@ public struct UpstreamGateway: Sendable {
                         if case .failure(let error) = outcome, let upstreamCode {
                             return .upstream(UpstreamAnswer(
                                 status: 400, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", upstreamCode)],
-                                body: Array(JSONValue.object(["__type": .string(upstreamCode), "message": .string(error.message)]).data)))
+                                body: Array(error.body(code: upstreamCode).data)))
                         }
                         return .answer(outcome)
                     }
@@ -81,7 +82,7 @@ public struct UpstreamGateway: Sendable {
     /// the body, with a generated token recorded as the client's. The outcome is the upstream's answer
     /// as the ledger reads it.
     public func execute(operation: String, request: [String: JSONValue], command: LedgerCommand, metadata: EventMetadata,
-                        wait: Duration = .seconds(120)) async -> CommandOutcome {
+                        wait: Duration = .seconds(120)) async -> CommandAnswer {
         let token = UUID().uuidString.lowercased()
         var request = request
         request["ClientRequestToken"] = .string(token)

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerDomain
 import LedgerService
+import RekognitionWire
 
 /// What one call to the upstream came to, as the wire showed it.
 public enum UpstreamExchange: Sendable {
@@ -37,7 +38,7 @@ public struct UpstreamAnswer: Sendable {
 extension UpstreamAnswer {
     /// The answer as an outcome: the JSON of a success, or the error (an error code the ledger does
     /// not know reads as InvalidParameterException, its message kept).
-    public var outcome: CommandOutcome {
+    public var outcome: CommandAnswer {
         let json = try? JSONValue(parsing: Data(body))
         if (200..<300).contains(status), let json { return .success(json) }
         let message = json?["message"]?.stringValue ?? json?["Message"]?.stringValue ?? "the upstream answered \(status)"

@@ -1,3 +1,8 @@
+import LedgerDomain
+
+/// The face model version the embedded engine answers with, where Rekognition names its model.
+public let faceModelVersion = "7.0"
+
 /// Response shapes of the Rekognition model, with its member names (absent members are left out).
 public struct CreateCollectionResponse: Codable, Hashable, Sendable {
     public var StatusCode: Int

@@ -1,3 +1,7 @@
+// The wire of the Amazon Rekognition API as FaceLedger speaks it: error codes and their HTTP
+// statuses, the response shapes, and how the domain's outcomes and refusals are rendered. The
+// domain (`LedgerDomain`) knows none of it.
+
 /// The AWS error codes the ledger answers with.
 public enum ErrorCode: String, Sendable, Hashable, Codable {
     case invalidParameter = "InvalidParameterException"
@@ -32,29 +36,5 @@ public enum ErrorCode: String, Sendable, Hashable, Codable {
         case .serviceUnavailable: 503
         default: 400
         }
-    }
-}
-
-/// A client-visible failure: an AWS error code and a message fit for the client.
-public struct LedgerError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
-    public let code: ErrorCode
-    public let message: String
-
-    public init(_ code: ErrorCode, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code.rawValue): \(message)" }
-
-    public static func invalidParameter(_ message: String) -> LedgerError { LedgerError(.invalidParameter, message) }
-    /// IndexFaces in the embedded engine, which finds no faces in images.
-    public static let noImageModel = invalidParameter(
-        "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
-    static func collectionNotFound(_ id: String) -> LedgerError {
-        LedgerError(.resourceNotFound, "The collection id: \(id) does not exist")
-    }
-    static func userNotFound(_ id: String) -> LedgerError {
-        LedgerError(.resourceNotFound, "The user id: \(id) does not exist")
     }
 }

@@ -1,0 +1,45 @@
+/// What a command came to when it succeeded, in the domain's words. `decide` concludes it for the
+/// embedded engine; in upstream mode it is read from the upstream's answer, and `mirror` records it.
+/// How a client sees it (member names, reasons as strings) is the wire's business, not the domain's.
+public enum CommandOutcome: Sendable, Hashable {
+    case collectionCreated(arn: String)
+    case collectionDeleted
+    case userCreated
+    case userDeleted
+    case facesAssociated(FaceChanges)
+    case facesDisassociated(FaceChanges)
+    case facesDeleted(FaceChanges)
+    case facesForgotten(FaceChanges)
+    /// The faces that entered the collection (ImportFaces, or an upstream's IndexFaces).
+    case facesImported([FaceImported])
+}
+
+/// The faces a command changed, those it did not and why, and (for associations) the user's status after it.
+public struct FaceChanges: Sendable, Hashable {
+    public var changed: [String]
+    public var refused: [RefusedFace]
+    public var userStatus: UserStatus?
+
+    public init(changed: [String] = [], refused: [RefusedFace] = [], userStatus: UserStatus? = nil) {
+        self.changed = changed
+        self.refused = refused
+        self.userStatus = userStatus
+    }
+}
+
+/// A face a command could not change, and why.
+public struct RefusedFace: Sendable, Hashable {
+    public var faceId: String
+    public var reason: FaceOutcome
+    /// The user the face belongs to, when that is the reason.
+    public var ownerUserId: String?
+    /// The match confidence, when a low one is the reason.
+    public var confidence: Double?
+
+    public init(faceId: String, reason: FaceOutcome, ownerUserId: String? = nil, confidence: Double? = nil) {
+        self.faceId = faceId
+        self.reason = reason
+        self.ownerUserId = ownerUserId
+        self.confidence = confidence
+    }
+}
