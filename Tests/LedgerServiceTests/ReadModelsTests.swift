@@ -1,0 +1,131 @@
+import EventLog
+import Foundation
+import LedgerDomain
+import Logging
+import Postgres
+import Testing
+import TestSupport
+
+@testable import LedgerService
+
+/// The read side without a projector running: `rebuild`'s swap, and the statuses of users whose
+/// events are not folded yet.
+@Suite("Read models: rebuild's swap and users' statuses, against a real PostgreSQL")
+struct ReadModelsTests {
+    /// Runs `commands` through a command processor (no projector: the read models stay as they were).
+    private func submit(_ commands: [LedgerCommand], connection: PostgresConnection, biometrics: Biometrics) async throws {
+        let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
+        try await processor.warmUp()
+        let worker = Task { await processor.run() }
+        for command in commands {
+            let answer = await processor.submit(.test(command))
+            if case .failure(let error) = answer { Issue.record("\(command): \(error)") }
+        }
+        processor.finish()
+        await worker.value
+    }
+
+    private let history: [LedgerCommand] = [
+        .createCollection(collectionId: "c", arn: "arn:c"),
+        .createUser(collectionId: "c", userId: "u"),
+        .createUser(collectionId: "c", userId: "v"),
+        .importFaces(collectionId: "c", faces: (0..<4).map {
+            FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: "img", imageId: "i", embedding: [1, Float($0), 0.5])
+        }),
+        .associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0),
+        .forgetFaces(collectionId: "c", faceIds: ["f3"], reason: "test"),
+    ]
+
+    /// Rows of the read model `table` and of the write model's (same shape, folded with every batch)
+    /// that differ, over every column.
+    private func differences(_ table: String, in connection: PostgresConnection) async throws -> Int {
+        try await connection.query("""
+            SELECT count(*) FROM ((TABLE rm_\(table) EXCEPT ALL TABLE wm_\(table)) UNION ALL (TABLE wm_\(table) EXCEPT ALL TABLE rm_\(table))) d
+            """)[0].decode(Int.self, at: 0)
+    }
+
+    private func checkpoint(_ connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query("SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0)",
+                                   [.text(Projector.name)])[0].decode(Int64.self, at: 0)
+    }
+
+    @Test("rebuild folds the log into fresh tables and swaps them in, the checkpoint at the head; damaged read models come back")
+    func rebuildSwaps() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            try await submit(history, connection: connection, biometrics: biometrics)
+            #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 0)
+
+            let rebuild = ReadModelRebuild(connection: connection, biometrics: biometrics)
+            let outcome = try await rebuild.run()
+            let head = try await EventLog(pool: PostgresPool(conninfo: conninfo)).headPosition()
+            #expect(outcome.position == head)
+            #expect(try await checkpoint(connection) == head)
+            for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
+            #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 2)
+
+            try await connection.run { try $0.executeScript("DELETE FROM rm_users; UPDATE rm_faces SET user_id = NULL") }
+            _ = try await rebuild.run()
+            for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
+            // No table of the swap is left behind.
+            #expect(try await connection.query("""
+                SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%\\_rebuild' OR tablename LIKE 'rm\\_%\\_old'
+                """)[0].decode(Int.self, at: 0) == 0)
+            await connection.close()
+        }
+    }
+
+    @Test("a rebuild while another runs is refused, and changes nothing")
+    func oneRebuildAtATime() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            let other = try await PostgresConnection.connect(conninfo)
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            try await submit(history, connection: connection, biometrics: biometrics)
+            // The other session holds the rebuild lock, as a running rebuild does.
+            try await other.query("SELECT pg_advisory_lock($1)", [.int64(ReadModelRebuild.lockKey)])
+            let refused = await #expect(throws: MaintenanceError.self) {
+                try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
+            }
+            #expect(refused?.description == "another rebuild is running")
+            #expect(try await checkpoint(connection) == 0)
+            #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 0)
+            await other.close()
+            _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
+            #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 4)
+            await connection.close()
+        }
+    }
+
+    @Test("a user whose events are not folded yet is CREATING or UPDATING; the others ACTIVE or CREATED")
+    func statuses() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let connection = try await PostgresConnection.connect(conninfo)
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            try await submit(history + [.createUser(collectionId: "c", userId: "w")], connection: connection, biometrics: biometrics)
+            _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
+            let pool = PostgresPool(conninfo: conninfo)
+            let readModels = ReadModels(pool: pool)
+            func statuses() async throws -> [String: UserStatus] {
+                Dictionary(uniqueKeysWithValues: try await readModels.users(in: "c", after: nil, limit: 100).map { ($0.userId, $0.status) })
+            }
+            #expect(try await statuses() == ["u": .active, "v": .created, "w": .created])
+
+            // Appended, not folded: a new user, a user gaining a face, a user losing its faces.
+            try await submit([
+                .createUser(collectionId: "c", userId: "n"),
+                .associateFaces(collectionId: "c", userId: "v", faceIds: ["f2"], userMatchThreshold: 0),
+                .disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]),
+            ], connection: connection, biometrics: biometrics)
+            #expect(try await statuses() == ["n": .creating, "u": .updating, "v": .updating, "w": .created])
+            // A page after `v` lists only what follows it, the unfolded new user included.
+            #expect(try await readModels.users(in: "c", after: "m", limit: 2).map(\.userId) == ["n", "u"])
+
+            _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
+            #expect(try await statuses() == ["n": .created, "u": .active, "v": .active, "w": .created])
+            await pool.close()
+            await connection.close()
+        }
+    }
+}
