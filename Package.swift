@@ -119,7 +119,15 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain"]),
-        .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain"]),
+        .testTarget(
+            name: "FaceLedgerServerTests",
+            dependencies: [
+                "FaceLedgerServer", "LedgerDomain", "LedgerService", "TestSupport",
+                // In-process requests through the real router (`app.test(.router)`).
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "LedgerServiceTests", dependencies: ["LedgerService", "LedgerDomain", "EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "Postgres", "TestSupport"]),
