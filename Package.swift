@@ -122,7 +122,15 @@ let package = Package(
         ),
         // The domain's tests read its decisions as a client would, through the wire's rendering.
         .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerDomain", "RekognitionWire"]),
-        .testTarget(name: "FaceLedgerServerTests", dependencies: ["FaceLedgerServer", "LedgerDomain", "RekognitionWire"]),
+        .testTarget(
+            name: "FaceLedgerServerTests",
+            dependencies: [
+                "FaceLedgerServer", "LedgerDomain", "RekognitionWire", "LedgerService", "TestSupport",
+                // In-process requests through the real router (`app.test(.router)`).
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "RekognitionWireTests", dependencies: ["RekognitionWire", "LedgerDomain"]),
         .testTarget(name: "LedgerServiceTests", dependencies: ["LedgerService", "LedgerDomain", "RekognitionWire", "EventLog", "Postgres", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
