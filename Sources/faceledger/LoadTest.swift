@@ -10,7 +10,7 @@ import Synchronization
 struct LoadTest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loadtest",
-        abstract: "Drive concurrent, signed AssociateFaces calls against a server and report throughput and latency.",
+        abstract: "Drive concurrent, signed calls (AssociateFaces, or a mix) against a server and report throughput and latency.",
         discussion: """
             Creates a collection of its own (loadtest-<random>), imports the faces it needs first (FaceLedger.ImportFaces), \
             then runs --concurrency callers, each associating one fresh face per AssociateFaces call, for a one-second \
@@ -20,6 +20,15 @@ struct LoadTest: AsyncParsableCommand {
             "warmup_requests" so the counts can be checked against the service's log. With --collections N the \
             callers are spread over N collections of their own (loadtest-<random>-<i>; caller c works in collection \
             c mod N), listed in "collection_ids". The collections are deleted at the end (their events stay in the log).
+
+            --mix sets the operations and their weights, e.g. associate=8,disassociate=1,list-users=1,search-users=1 \
+            (operations: associate, disassociate, list-users, list-faces, search-users, describe-collection; default \
+            associate=1); a disassociation takes back a face the caller associated, which it associates again later. \
+            "operations" in the JSON gives each one's requests, errors, p50_ms and p99_ms. --rate R makes the run \
+            open-loop: the callers together send R requests per second on a fixed schedule (each caller R/concurrency), \
+            whatever the answers' pace, and a latency counts from when a request was due, so a server that falls \
+            behind shows it in the percentiles instead of slowing the senders down; "requests" is then exactly the \
+            schedule's count, round(duration × rate / concurrency) per caller. Without --rate each caller sends its next request when the previous one is answered.
             """)
 
     @Option(help: "The server's URL, e.g. http://127.0.0.1:8080 (env FACELEDGER_ENDPOINT).") var endpoint: String?
@@ -28,6 +37,10 @@ struct LoadTest: AsyncParsableCommand {
     @Option(help: "Concurrent callers (default 32; env FACELEDGER_CONCURRENCY).") var concurrency: Int?
     @Option(help: "Measured seconds, after a one-second warm-up (default 10; env FACELEDGER_DURATION).") var duration: Double?
     @Option(help: "Collections the callers are spread over (default 1; env FACELEDGER_COLLECTIONS).") var collections: Int?
+    @Option(help: "Operations and their weights, e.g. associate=8,list-users=1 (default associate=1; env FACELEDGER_MIX).")
+    var mix: String?
+    @Option(help: "Open loop: requests per second from all callers together, on a fixed schedule (env FACELEDGER_RATE).")
+    var rate: Double?
     @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
 
     func run() async throws {
@@ -50,6 +63,14 @@ struct LoadTest: AsyncParsableCommand {
         guard callers > 0, seconds > 0, collectionCount > 0 else {
             throw ValidationError("--concurrency, --duration and --collections must be positive")
         }
+        let operations = try LoadMix(parsing: mix ?? environmentValue(forFlag: "mix") ?? "associate=1")
+        let requestsPerSecond = try rate ?? environmentValue(forFlag: "rate").map {
+            guard let value = Double($0) else { throw ValidationError("FACELEDGER_RATE is not a number") }
+            return value
+        }
+        if let requestsPerSecond, !(requestsPerSecond > 0 && requestsPerSecond.isFinite) {
+            throw ValidationError("--rate must be a positive number of requests per second")
+        }
         let json = try resolveFlag(self.json, flag: "json")
 
         let client = SignedClient(url: url, accessKey: accessKey, secretKey: secretKey, connections: callers)
@@ -61,7 +82,8 @@ struct LoadTest: AsyncParsableCommand {
                 try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
                 created.append(collectionId)
             }
-            return try await LoadRun(client: client, collectionIds: collectionIds, callers: callers, seconds: seconds).run()
+            return try await LoadRun(client: client, collectionIds: collectionIds, callers: callers, seconds: seconds,
+                                     mix: operations, rate: requestsPerSecond).run()
         }
         // The collections were only the run's scaffolding: delete them, also after a failed run.
         var cleanup: Error?
@@ -79,11 +101,15 @@ struct LoadTest: AsyncParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print("""
-                collection \(collectionId): \(report.requests) AssociateFaces in \(String(format: "%.1f", seconds)) s \
-                with \(callers) callers, \(report.errors) errors
+                collection \(collectionId): \(report.requests) requests in \(String(format: "%.1f", seconds)) s \
+                with \(callers) callers\(requestsPerSecond.map { String(format: " at %.0f req/s", $0) } ?? ""), \(report.errors) errors
                 throughput \(String(format: "%.0f", report.throughput)) req/s, p50 \(String(format: "%.2f", report.p50)) ms, \
                 p99 \(String(format: "%.2f", report.p99)) ms
                 """)
+            for (name, operation) in report.operations.sorted(by: { $0.key < $1.key }) where report.operations.count > 1 {
+                print("  \(name): \(operation.requests) requests, \(operation.errors) errors, "
+                      + String(format: "p50 %.2f ms, p99 %.2f ms", operation.p50, operation.p99))
+            }
         }
         if let cleanup { throw RuntimeError("a collection of the run (\(collectionId)) could not be deleted: \(cleanup)") }
     }
@@ -130,12 +156,15 @@ struct SignedClient: Sendable {
     }
 }
 
-/// One load run: faces imported first, then timed AssociateFaces callers.
+/// One load run: faces imported first, then timed callers, each drawing its operations from the mix.
 struct LoadRun {
     let client: SignedClient
     let collectionIds: [String]
     let callers: Int
     let seconds: Double
+    let mix: LoadMix
+    /// Requests per second from all callers together (open loop); nil: each caller waits for its answers.
+    let rate: Double?
     let warmUp = 1.0
 
     struct Report {
@@ -146,10 +175,24 @@ struct LoadRun {
         var p99: Double
         var warmupRequests: Int
         var collectionIds: [String]
+        var operations: [String: OperationReport]
 
         var json: [String: Any] {
             ["requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
-             "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds]
+             "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds,
+             "operations": operations.mapValues(\.json)]
+        }
+    }
+
+    struct OperationReport {
+        var requests: Int
+        var errors: Int
+        var warmupRequests: Int
+        var p50: Double
+        var p99: Double
+
+        var json: [String: Any] {
+            ["requests": requests, "errors": errors, "warmup_requests": warmupRequests, "p50_ms": p50, "p99_ms": p99]
         }
     }
 
@@ -165,21 +208,39 @@ struct LoadRun {
             for try await result in group { all.append(result) }
             return all
         }
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        for result in results { histogram.add(result.latencies) }
-        let requests = results.reduce(0) { $0 + $1.requests }
-        let errors = results.reduce(0) { $0 + $1.errors }
+        func percentile(_ histogram: Histogram<UInt64>, _ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
+        var histogram = CallerResult.histogram()
+        var operations: [String: OperationReport] = [:]
+        for operation in Set(results.flatMap(\.byOperation.keys)) {
+            let counts = results.compactMap { $0.byOperation[operation] }
+            var latencies = CallerResult.histogram()
+            for count in counts { latencies.add(count.latencies) }
+            histogram.add(latencies)
+            operations[operation] = OperationReport(
+                requests: counts.reduce(0) { $0 + $1.requests }, errors: counts.reduce(0) { $0 + $1.errors },
+                warmupRequests: counts.reduce(0) { $0 + $1.warmupRequests }, p50: percentile(latencies, 50), p99: percentile(latencies, 99))
+        }
+        let requests = operations.values.reduce(0) { $0 + $1.requests }
+        let errors = operations.values.reduce(0) { $0 + $1.errors }
         return Report(
             requests: requests, errors: errors, throughput: Double(requests - errors) / seconds,
-            p50: Double(histogram.valueAtPercentile(50)) / 1000, p99: Double(histogram.valueAtPercentile(99)) / 1000,
-            warmupRequests: results.reduce(0) { $0 + $1.warmupRequests }, collectionIds: collectionIds)
+            p50: percentile(histogram, 50), p99: percentile(histogram, 99),
+            warmupRequests: operations.values.reduce(0) { $0 + $1.warmupRequests }, collectionIds: collectionIds,
+            operations: operations)
     }
 
     struct CallerResult: Sendable {
-        var requests = 0
-        var errors = 0
-        var warmupRequests = 0
-        var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        struct Counts: Sendable {
+            var requests = 0
+            var errors = 0
+            var warmupRequests = 0
+            var latencies = CallerResult.histogram()
+        }
+        var byOperation: [String: Counts] = [:]
+
+        static func histogram() -> Histogram<UInt64> {
+            Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        }
     }
 
     private func runCaller(_ caller: Int, measuredFrom: ContinuousClock.Instant) async throws -> CallerResult {
@@ -189,32 +250,73 @@ struct LoadRun {
         var batch = 0
         // Import and set up before the clock starts; refill (outside the measurement) if the run outlasts them.
         var faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
+        var associated: [String] = []
         let deadline = measuredFrom + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if faces.faceIds.isEmpty {
+        // Open loop: this caller's requests are due every `interval` seconds, in slots counted from
+        // `measuredFrom`: the warm-up's slots are negative, and the measured window holds exactly
+        // round(seconds / interval) of them.
+        let interval = rate.map { Double(callers) / $0 }
+        var slot = -Int((warmUp / (interval ?? 1)).rounded())
+        let slots = Int((seconds / (interval ?? 1)).rounded())
+        while true {
+            var operation = mix.draw()
+            if operation == .disassociate && associated.isEmpty { operation = .associate }
+            if operation == .associate && faces.faceIds.isEmpty {
+                // This user holds its hundred faces: a new one, set up before the request is due.
                 batch += 1
                 faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
-                continue
+                associated = []
             }
-            let faceId = faces.faceIds.removeFirst()
-            let started = ContinuousClock.now
+            var due: ContinuousClock.Instant?
+            if let interval {
+                guard slot < slots else { break }
+                due = measuredFrom + .nanoseconds(Int64((Double(slot) * interval * 1e9).rounded()))
+                slot += 1
+                if ContinuousClock.now < due! { try await Task.sleep(until: due!, clock: .continuous) }
+            } else if ContinuousClock.now >= deadline {
+                break
+            }
+            let target: String
+            let body: [String: Any]
+            switch operation {
+            case .associate:
+                let faceId = faces.faceIds.removeFirst()
+                associated.append(faceId)
+                (target, body) = ("AssociateFaces", ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
+                                                     "ClientRequestToken": UUID().uuidString])
+            case .disassociate:
+                let faceId = associated.removeLast()
+                faces.faceIds.append(faceId)
+                (target, body) = ("DisassociateFaces", ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
+                                                        "ClientRequestToken": UUID().uuidString])
+            case .listUsers:
+                (target, body) = ("ListUsers", ["CollectionId": collectionId, "MaxResults": 100])
+            case .listFaces:
+                (target, body) = ("ListFaces", ["CollectionId": collectionId, "UserId": faces.userId, "MaxResults": 100])
+            case .searchUsers:
+                (target, body) = ("SearchUsers", ["CollectionId": collectionId, "FaceId": faces.faceIds.first ?? associated[0]])
+            case .describeCollection:
+                (target, body) = ("DescribeCollection", ["CollectionId": collectionId])
+            }
+            // Open loop: the latency counts from when the request was due, waiting included.
+            let started = due ?? ContinuousClock.now
             var failed = false
             do {
-                try await client.call("RekognitionService.AssociateFaces",
-                                      ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
-                                       "ClientRequestToken": UUID().uuidString])
+                try await client.call("RekognitionService." + target, body)
             } catch {
                 failed = true
             }
             let elapsed = ContinuousClock.now - started
+            var counts = result.byOperation[target, default: CallerResult.Counts()]
+            defer { result.byOperation[target] = counts }
             if started < measuredFrom {
-                if !failed { result.warmupRequests += 1 }
+                if !failed { counts.warmupRequests += 1 }
                 continue
             }
-            result.requests += 1
-            if failed { result.errors += 1 }
+            counts.requests += 1
+            if failed { counts.errors += 1 }
             let micros = UInt64(max(1, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
-            _ = result.latencies.record(micros)
+            _ = counts.latencies.record(micros)
         }
         return result
     }
@@ -239,5 +341,38 @@ extension Result where Failure == any Error {
         } catch {
             self = .failure(error)
         }
+    }
+}
+
+/// The operations of a load run and their weights (`--mix`).
+struct LoadMix: Sendable {
+    enum Operation: String, CaseIterable, Sendable {
+        case associate, disassociate
+        case listUsers = "list-users", listFaces = "list-faces", searchUsers = "search-users"
+        case describeCollection = "describe-collection"
+    }
+
+    /// Each operation with the running total of the weights up to it.
+    let cumulative: [(operation: Operation, upTo: Int)]
+
+    init(parsing text: String) throws {
+        var total = 0
+        var cumulative: [(Operation, Int)] = []
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let operation = Operation(rawValue: pair[0]), pair.count == 2, let weight = Int(pair[1]), weight >= 0 else {
+                throw ValidationError("--mix: '\(part)' is not OPERATION=WEIGHT with an operation among "
+                                      + Operation.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            total += weight
+            if weight > 0 { cumulative.append((operation, total)) }
+        }
+        guard total > 0 else { throw ValidationError("--mix: the weights add up to nothing") }
+        self.cumulative = cumulative
+    }
+
+    func draw() -> Operation {
+        let pick = Int.random(in: 0..<cumulative.last!.upTo)
+        return cumulative.first { pick < $0.upTo }!.operation
     }
 }

@@ -70,3 +70,49 @@ def test_loadtest_spreads_its_callers_over_collections(faceledger, api):
         assert {u.split("-")[1] for u in users} == {str(index), str(index + 3)}, users
         assert psql(api.database_url, f"SELECT count(*) FROM events WHERE collection_id = '{collection}' AND type = 'CollectionDeleted'") == "1"
     assert total == report["requests"] - report["errors"] + report["warmup_requests"]
+
+
+def test_loadtest_open_loop_sends_exactly_its_schedule(faceledger, api):
+    """--rate 20 with 2 callers: one request every 100 ms per caller, so the 2-second measured window holds
+    exactly 40, and the one-second warm-up 20, however fast the server answers."""
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    result = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                             "--concurrency", "2", "--duration", "2", "--rate", "20", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["errors"] == 0
+    assert report["requests"] == 40 and report["warmup_requests"] == 20
+    assert set(report["operations"]) == {"AssociateFaces"}
+    settled = psql(api.database_url, f"""SELECT count(*) FROM events WHERE collection_id = '{report["collection_id"]}'
+                                          AND type = 'CommandSettled' AND operation = 'AssociateFaces'""")
+    assert int(settled) == 60
+
+
+def test_loadtest_mix_sends_each_operation_and_counts_them_apart(faceledger, api):
+    """--mix with every operation: each one's count in the report, the commands' counts agreeing with the log
+    (a disassociation takes back a face the caller associated). FACELEDGER_MIX and FACELEDGER_RATE are read
+    like the other flags; a malformed mix is a usage error."""
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    mix = "associate=2,disassociate=1,list-users=1,list-faces=1,search-users=1,describe-collection=1"
+    result = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                             "--concurrency", "2", "--duration", "2", "--json"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "FACELEDGER_MIX": mix, "FACELEDGER_RATE": "60"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    operations = report["operations"]
+    # 60 req/s for 2 s, and 1 s of warm-up: 180 requests, of which a seventh or more of each kind.
+    assert report["requests"] == 120 and report["errors"] == 0
+    assert set(operations) == {"AssociateFaces", "DisassociateFaces", "ListUsers", "ListFaces", "SearchUsers",
+                               "DescribeCollection"}, operations
+    assert sum(o["requests"] for o in operations.values()) == report["requests"]
+    assert sum(o["warmup_requests"] for o in operations.values()) == report["warmup_requests"] == 60
+    for name in ("AssociateFaces", "DisassociateFaces"):
+        settled = psql(api.database_url, f"""SELECT count(*) FROM events WHERE collection_id = '{report["collection_id"]}'
+                                              AND type = 'CommandSettled' AND operation = '{name}'""")
+        assert int(settled) == operations[name]["requests"] + operations[name]["warmup_requests"], name
+    for name, operation in operations.items():
+        assert 0 < operation["p50_ms"] <= operation["p99_ms"], name
+    bad = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                          "--mix", "associate=1,dance=2"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 64 and "dance=2" in bad.stderr
