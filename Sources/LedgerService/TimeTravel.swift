@@ -26,7 +26,7 @@ public enum TimeTravel {
             let rows = try session.query("""
                 SELECT position, type, schema_version, data, recorded_at FROM events
                 WHERE collection_id = $1 AND position > $2 AND recorded_at <= $3 AND NOT (type = ANY($4))
-                ORDER BY position LIMIT 5000
+                ORDER BY position LIMIT \(Biometrics.pageSize)
                 """, [.text(collectionId), .int64(after), .timestamp(instant),
                       .textArray(LedgerEvent.typesWithoutStateEffect.sorted())])
             guard !rows.isEmpty else { break }

@@ -51,7 +51,6 @@ public struct SessionSettings: Sendable, Hashable {
     }
 
     private static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return String(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)) + "ms"
+        String(max(1, Int64(duration / .milliseconds(1)))) + "ms"
     }
 }

@@ -315,7 +315,7 @@ struct LoadRun {
             }
             counts.requests += 1
             if failed { counts.errors += 1 }
-            let micros = UInt64(max(1, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+            let micros = UInt64(max(1, elapsed / .microseconds(1)))
             _ = counts.latencies.record(micros)
         }
         return result

@@ -26,8 +26,7 @@ struct Rebuild: AsyncParsableCommand {
             }
         }
         if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-        let seconds = (ContinuousClock.now - started).components
-        let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
         printLine(String(format: "rebuilt the read models from %lld events (up to position %lld) in %.1f s",
                          outcome.events, outcome.position, elapsed))
     }

@@ -116,8 +116,7 @@ struct VerifyLog: AsyncParsableCommand {
     }
 
     private static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = (ContinuousClock.now - start).components
-        return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        (ContinuousClock.now - start) / .seconds(1)
     }
 
     /// One progress line on stderr, rewritten in place.

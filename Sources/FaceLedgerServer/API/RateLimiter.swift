@@ -20,7 +20,7 @@ final class RateLimiter: Sendable {
         return buckets.withLock { buckets in
             var bucket = buckets[key.accessKeyId] ?? Bucket(tokens: capacity, updated: now)
             let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed / .seconds(1)
             bucket.tokens = min(capacity, bucket.tokens + seconds * rate)
             bucket.updated = now
             let admitted = bucket.tokens >= 1
