@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `merge` and `AsyncTimerSequence`: the projector's and the audit tail's wake-ups as one sequence.
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -32,13 +34,15 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
-        // A small, safe, Sendable API over libpq: connections on their own threads, a pool, a listener.
+        // A small, safe, Sendable API over libpq: connections on their own threads, a pool, a listener
+        // (the pool and the listener are services, closing what they opened when they stop).
         .target(
             name: "Postgres",
             dependencies: [
                 "CLibPQ",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The append-only event log and the schema migrations (the SQL files of `migrations/`).
@@ -63,6 +67,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 // AES-GCM of the biometrics in the log and of their data keys.
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -97,6 +102,7 @@ let package = Package(
             dependencies: [
                 "FaceLedgerServer", "EventLog", "Postgres", "EmbeddedPostgres", "LedgerDomain", "RekognitionWire", "LedgerService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

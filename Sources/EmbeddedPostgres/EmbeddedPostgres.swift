@@ -171,7 +171,16 @@ public struct EmbeddedPostgres: Sendable {
     private func createDatabaseIfMissing() async throws {
         let admin = try await PostgresConnection.connect(
             "host=\(Self.quote(clusterDirectory.path)) port=\(port) user=postgres dbname=postgres")
-        defer { Task { await admin.close() } }
+        do {
+            try await createDatabaseIfMissing(on: admin)
+        } catch {
+            await admin.close()
+            throw error
+        }
+        await admin.close()
+    }
+
+    private func createDatabaseIfMissing(on admin: PostgresConnection) async throws {
         let exists = try await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(databaseName)])
         guard exists.isEmpty else { return }
         do {

@@ -1,15 +1,15 @@
 import Foundation
+import Synchronization
 
 /// An advisory lock on a file, held with flock(2) until `release()` or the end of the process.
 ///
 /// The kernel drops a flock when its last descriptor closes, so a process killed with SIGKILL leaves
 /// no stale lock behind. The descriptor is opened close-on-exec: a child (pg_ctl, the postmaster it
 /// starts) must not inherit it, or the lock would outlive the process that took it.
-public final class FileLock: @unchecked Sendable {
+public final class FileLock: Sendable {
     public let path: String
     private let descriptor: Int32
-    private let released = NSLock()
-    private var isReleased = false
+    private let released = Mutex(false)
 
     private init(path: String, descriptor: Int32) {
         self.path = path
@@ -61,11 +61,11 @@ public final class FileLock: @unchecked Sendable {
     }
 
     public func release() {
-        released.lock()
-        defer { released.unlock() }
-        guard !isReleased else { return }
-        isReleased = true
-        close(descriptor)  // closing the last descriptor drops the lock
+        released.withLock { isReleased in
+            guard !isReleased else { return }
+            isReleased = true
+            close(descriptor)  // closing the last descriptor drops the lock
+        }
     }
 
     deinit { release() }

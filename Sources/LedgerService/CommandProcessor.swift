@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Postgres
 import RekognitionWire
+import ServiceLifecycle
 import Synchronization
 import Tracing
 
@@ -50,8 +51,14 @@ public struct CommandProcessorLimits: Sendable {
 /// causes the refusal fails alone: one poison command costs its batch O(log₂ n) extra transactions,
 /// never the other commands' success. The processor keeps no state of the ledger between batches:
 /// each loads what it names from the write model (`CommandBatch`).
-public final class CommandProcessor: Sendable {
-    private let connection: PostgresConnection
+///
+/// As a service it owns its connection: `run()` opens it, brings the write model up to the log's head
+/// (`ready()` returns then), works until graceful shutdown, and closes it.
+public final class CommandProcessor: Service, Sendable {
+    private let conninfo: String
+    private let reconnectTimeout: Duration
+    private let settings: SessionSettings
+    private let startup = Startup()
     private let logger: Logger
     private let limits: CommandProcessorLimits
     private let onCommitted: @Sendable () -> Void
@@ -96,12 +103,16 @@ public final class CommandProcessor: Sendable {
         func answer(_ outcome: CommandAnswer) { answer(.answered(outcome)) }
     }
 
+    /// - Parameter reconnectTimeout, settings: those of the processor's connection (`PostgresConnection.connect`).
     public init(
-        connection: PostgresConnection, logger: Logger, biometrics: Biometrics,
-        limits: CommandProcessorLimits = CommandProcessorLimits(), onCommitted: @escaping @Sendable () -> Void = {}
+        conninfo: String, reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none, logger: Logger,
+        biometrics: Biometrics, limits: CommandProcessorLimits = CommandProcessorLimits(),
+        onCommitted: @escaping @Sendable () -> Void = {}
     ) {
         self.biometrics = biometrics
-        self.connection = connection
+        self.conninfo = conninfo
+        self.reconnectTimeout = reconnectTimeout
+        self.settings = settings
         self.logger = logger
         self.limits = limits
         self.onCommitted = onCommitted
@@ -155,7 +166,7 @@ public final class CommandProcessor: Sendable {
     /// write model existed (then it is folded once, a page per transaction, so other writers wait for
     /// a page at most). What is in the log then counts as committed: reads after a restart wait for
     /// the projector to fold it, as they wait for this process's own writes.
-    public func warmUp() async throws {
+    private func warmUp(on connection: PostgresConnection) async throws {
         let head = try await connection.run { [biometrics] session in
             var caughtUp = false
             while !caughtUp {
@@ -169,18 +180,72 @@ public final class CommandProcessor: Sendable {
         committed.store(head, ordering: .releasing)
     }
 
+    /// Opens the processor's connection and warms up (`warmUp`), then runs the worker until graceful
+    /// shutdown or `finish()`: it finishes what is queued (the HTTP server, stopped first, has no
+    /// requests left in flight), then fails what is still queued and closes the connection. A failure
+    /// to connect or to warm up is thrown, here and to `ready()`.
+    public func run() async throws {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(conninfo, reconnectTimeout: reconnectTimeout, settings: settings)
+            do {
+                try await warmUp(on: connection)
+            } catch {
+                await connection.close()
+                throw error
+            }
+        } catch {
+            startup.end(.failure(error))
+            failQueued()
+            throw error
+        }
+        startup.end(.success(()))
+        await withGracefulShutdownHandler {
+            await work(on: connection)
+        } onGracefulShutdown: {
+            self.finish()
+        }
+        await connection.close()
+    }
+
+    /// Waits until `run()` has warmed up and takes submissions; throws what kept it from doing so.
+    public func ready() async throws { try await startup.wait() }
+
+    /// Runs the processor beside `body`, which starts once it is ready; then finishes what is queued
+    /// and waits for `run()` to close its connection. For a command-line tool's few commands.
+    public func running<T>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+            group.addTask { try await self.run() }
+            let result: Result<T, any Error>
+            do {
+                try await ready()
+                result = .success(try await body())
+            } catch {
+                result = .failure(error)
+            }
+            finish()
+            try await group.waitForAll()
+            return try result.get()
+        }
+    }
+
     /// Runs the worker until `finish()` (or cancellation); then fails what is still queued.
-    public func run() async {
+    private func work(on connection: PostgresConnection) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.answerOverdue() }
             for await _ in wakeUps {
                 while let batch = takeBatch() {
-                    await process(batch)
+                    await process(batch, on: connection)
                 }
                 if Task.isCancelled { break }
             }
             group.cancelAll()
         }
+        failQueued()
+    }
+
+    /// Stops taking submissions and fails those still queued.
+    private func failQueued() {
         let abandoned = queue.withLock { queue in
             defer { queue = Queue(stopped: true) }
             return queue.waiting + queue.inFlight
@@ -241,15 +306,15 @@ public final class CommandProcessor: Sendable {
         }
     }
 
-    private func process(_ batch: [Pending]) async {
+    private func process(_ batch: [Pending], on connection: PostgresConnection) async {
         await withSpan("command batch", ofKind: .internal) { span in
             span.attributes["faceledger.commands"] = batch.count
             for pending in batch { span.addLink(SpanLink(context: pending.context, attributes: [:])) }
-            await processTraced(batch)
+            await processTraced(batch, on: connection)
         }
     }
 
-    private func processTraced(_ batch: [Pending]) async {
+    private func processTraced(_ batch: [Pending], on connection: PostgresConnection) async {
         Recorder(label: "faceledger_command_batch_size").record(batch.count)
         // One transaction per collection: no transaction spans two collections.
         var order: [String] = []
@@ -259,7 +324,7 @@ public final class CommandProcessor: Sendable {
             groups[pending.submission.collectionId, default: []].append(pending)
         }
         for collectionId in order {
-            await commit(groups[collectionId]!, collectionId: collectionId)
+            await commit(groups[collectionId]!, collectionId: collectionId, on: connection)
         }
         let answered = Set(batch.map(ObjectIdentifier.init))
         queue.withLock { queue in
@@ -270,7 +335,7 @@ public final class CommandProcessor: Sendable {
 
     /// Commits one collection's submissions in one transaction; when the database refuses it for
     /// something a command carried, retries each half alone, so only the offending command fails.
-    private func commit(_ group: [Pending], collectionId: String) async {
+    private func commit(_ group: [Pending], collectionId: String, on connection: PostgresConnection) async {
         // A command whose client was already answered at its deadline, and that has not started, does
         // not start now: its client was told 503, so it must not take effect behind their back.
         let now = ContinuousClock.now
@@ -281,7 +346,7 @@ public final class CommandProcessor: Sendable {
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
         do {
-            let result = try await transaction(group.map(\.submission), collectionId: collectionId)
+            let result = try await transaction(group.map(\.submission), collectionId: collectionId, on: connection)
             if let appended = result.appended { committed.store(appended.lastPosition, ordering: .releasing) }
             let outcomes = result.outcomes
             for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
@@ -291,8 +356,8 @@ public final class CommandProcessor: Sendable {
                 "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
             ])
             let half = group.count / 2
-            await commit(Array(group[..<half]), collectionId: collectionId)
-            await commit(Array(group[half...]), collectionId: collectionId)
+            await commit(Array(group[..<half]), collectionId: collectionId, on: connection)
+            await commit(Array(group[half...]), collectionId: collectionId, on: connection)
         } catch {
             logger.error("command failed", metadata: [
                 "collection": "\(collectionId)", "commands": "\(group.count)",
@@ -305,7 +370,9 @@ public final class CommandProcessor: Sendable {
     }
 
     /// Runs one batch's transaction.
-    private func transaction(_ submissions: [CommandSubmission], collectionId: String) async throws -> CommandBatch.Result {
+    private func transaction(
+        _ submissions: [CommandSubmission], collectionId: String, on connection: PostgresConnection
+    ) async throws -> CommandBatch.Result {
         try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
             span.attributes["db.system"] = "postgresql"
             span.attributes["faceledger.collection"] = collectionId
@@ -330,6 +397,52 @@ public final class CommandProcessor: Sendable {
             return !["08", "53", "55", "57", "58", "40", "25"].contains(String(state.prefix(2)))
         case .connectionFailed, .connectionLost, .poolTimeout, .closed, .decoding:
             return false
+        }
+    }
+}
+
+/// Whether `CommandProcessor.run()` warmed up: `ready()` waits for it.
+private final class Startup: Sendable {
+    private enum State {
+        case starting(waiters: [UUID: CheckedContinuation<Void, any Error>])
+        case ended(Result<Void, any Error>)
+    }
+
+    private let state = Mutex(State.starting(waiters: [:]))
+
+    func end(_ result: Result<Void, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard case .starting(let waiters) = state else { return [] }
+            state = .ended(result)
+            return Array(waiters.values)
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    /// Waits for `end`; cancellation ends the wait with `CancellationError`.
+    func wait() async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome = state.withLock { state -> Result<Void, any Error>? in
+                    switch state {
+                    case .ended(let result): return result
+                    case .starting(var waiters):
+                        if Task.isCancelled { return .failure(CancellationError()) }
+                        waiters[id] = continuation
+                        state = .starting(waiters: waiters)
+                        return nil
+                    }
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard case .starting(var waiters) = state, let waiter = waiters.removeValue(forKey: id) else { return nil }
+                state = .starting(waiters: waiters)
+                return waiter
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 }

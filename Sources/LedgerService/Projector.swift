@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import EventLog
 import Foundation
 import LedgerDomain
@@ -70,23 +71,29 @@ public final class Projector: Service, Sendable {
         guard foldedPosition < target else { return }
         poke()
         let id = UUID()
-        var timer: Task<Void, Never>?
-        await withCheckedContinuation { continuation in
-            let ready = waiters.withLock { waiters -> Bool in
-                if foldedPosition >= target { return true }
-                waiters.append((id, target, continuation))
-                return false
-            }
-            if ready {
-                continuation.resume()
-            } else {
-                timer = Task { [weak self] in
-                    try? await Task.sleep(for: timeout)
-                    self?.resumeWaiters { waiter in waiter.id == id }
-                }
-            }
+        // Whichever ends first, the fold or the timeout, ends the other.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForFold(of: target, id: id) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
-        timer?.cancel()
+    }
+
+    /// Waits until `advance` passes `target`; cancellation ends the wait.
+    private func waitForFold(of target: Int64, id: UUID) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = waiters.withLock { waiters -> Bool in
+                    if foldedPosition >= target || Task.isCancelled { return true }
+                    waiters.append((id, target, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            resumeWaiters { waiter in waiter.id == id }
+        }
     }
 
     private func advance(to folded: Int64) {
@@ -117,18 +124,33 @@ public final class Projector: Service, Sendable {
         }
     }
 
+    /// One run over one connection and one listener, both closed before it returns.
     private func runConnected() async throws {
         let connection = try await PostgresConnection.connect(conninfo, settings: settings)
+        do {
+            try await runListening(on: connection)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+    }
+
+    private func runListening(on connection: PostgresConnection) async throws {
         let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel])
-        defer { Task { await listener.stop(); await connection.close() } }
-        // A fresh subscription to the pokes for every run (see `Pokes`).
-        var wakeUps = Self.wakeUps(listener.events.map { _ in () }, pokes.subscribe(), every: pollInterval).makeAsyncIterator()
-        while try await standBy(on: connection) {
-            do {
-                try await lead(on: connection, wakeUps: &wakeUps)
-                return
-            } catch is ProjectorLeaseLost {
-                logger.warning("another instance took over the projector lease; standing by")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await listener.run() }
+            // A fresh subscription to the pokes for every run (see `Pokes`).
+            var wakeUps = Self.wakeUps(listener.events.map { _ in () }, pokes.subscribe(), every: pollInterval)
+                .makeAsyncIterator()
+            defer { group.cancelAll() }  // stops the listener, whose end the group awaits
+            while try await standBy(on: connection) {
+                do {
+                    try await lead(on: connection, wakeUps: &wakeUps)
+                    return
+                } catch is ProjectorLeaseLost {
+                    logger.warning("another instance took over the projector lease; standing by")
+                }
             }
         }
     }
@@ -150,7 +172,7 @@ public final class Projector: Service, Sendable {
 
     /// Projects as the owner of the lease until graceful shutdown; throws `ProjectorLeaseLost` when
     /// another instance took the lease over.
-    private func lead(on connection: PostgresConnection, wakeUps: inout AsyncStream<Void>.Iterator) async throws {
+    private func lead(on connection: PostgresConnection, wakeUps: inout WakeUps.AsyncIterator) async throws {
         let state = ProjectorState()
         try await reload(state, on: connection)
         while true {
@@ -240,23 +262,19 @@ public final class Projector: Service, Sendable {
         return true
     }
 
-    /// One stream of wake-ups: notifications, pokes, and a tick every `interval`.
+    /// The projector's wake-ups (see `wakeUps`).
+    typealias WakeUps = AsyncBufferSequence<AsyncMerge3Sequence<
+        AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncStream<Void>,
+        AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>>>
+
+    /// One sequence of wake-ups: notifications, pokes, and a tick every `interval`. Those that come
+    /// while a batch runs count as one: the next read finds everything they announced.
     static func wakeUps(
-        _ notifications: some AsyncSequence<Void, Never> & Sendable, _ pokes: AsyncStream<Void>, every interval: Duration
-    ) -> AsyncStream<Void> {
-        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let tasks = [
-                Task { for await _ in notifications { continuation.yield() } },
-                Task { for await _ in pokes { continuation.yield() } },
-                Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: interval)
-                        continuation.yield()
-                    }
-                },
-            ]
-            continuation.onTermination = { _ in tasks.forEach { $0.cancel() } }
-        }
+        _ notifications: AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, _ pokes: AsyncStream<Void>,
+        every interval: Duration
+    ) -> WakeUps {
+        merge(notifications, pokes, AsyncTimerSequence(interval: interval, clock: .continuous).map { _ in () })
+            .buffer(policy: .bufferingLatest(1))
     }
 }
 

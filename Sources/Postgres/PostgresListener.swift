@@ -1,5 +1,6 @@
 import Foundation
-import NIOConcurrencyHelpers
+import ServiceLifecycle
+import Synchronization
 
 /// A notification sent with `NOTIFY` / `pg_notify`.
 public struct PostgresNotification: Sendable, Hashable {
@@ -14,10 +15,14 @@ public struct PostgresNotification: Sendable, Hashable {
 
 /// Listens on channels over a dedicated connection and thread, reconnecting when the database goes away.
 ///
+/// Nothing happens until `run()`: it starts the listener's thread (libpq's wait for notifications
+/// blocks), and returns once that thread has closed its connection, after cancellation or graceful
+/// shutdown. `events` finishes then.
+///
 /// Notifications are hints, never the source of truth: one sent while the listener was disconnected
 /// is lost. So the stream also yields `.connected` after every (re)connection, and a consumer catches
 /// up from its own checkpoint whenever it sees one.
-public final class PostgresListener: Sendable {
+public final class PostgresListener: Service, Sendable {
     public enum Event: Sendable, Hashable {
         /// The listener (re)connected and is listening; anything may have been missed before.
         case connected
@@ -26,18 +31,18 @@ public final class PostgresListener: Sendable {
 
     public let events: AsyncStream<Event>
     private let continuation: AsyncStream<Event>.Continuation
-    private let stopped = NIOLockedValueBox(false)
-    private let finished = NIOLockedValueBox<[CheckedContinuation<Void, Never>]?>([])
+    private let conninfo: String
+    private let channels: [String]
+    private let retryDelay: Duration
+    private let stopped = Atomic(false)
 
-    /// Starts listening on `channels` (lowercase identifiers such as `faceledger_events`).
+    /// A listener on `channels` (lowercase identifiers such as `faceledger_events`), listening while `run()` runs.
     public init(conninfo: String, channels: [String], retryDelay: Duration = .milliseconds(250)) {
         precondition(channels.allSatisfy(Self.isValidChannel), "invalid channel name")
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1024))
-        let thread = Thread { [self] in
-            self.loop(conninfo: conninfo, channels: channels, retryDelay: retryDelay)
-        }
-        thread.name = "postgres-listener"
-        thread.start()
+        self.conninfo = conninfo
+        self.channels = channels
+        self.retryDelay = retryDelay
     }
 
     static func isValidChannel(_ channel: String) -> Bool {
@@ -46,22 +51,33 @@ public final class PostgresListener: Sendable {
             && !("0"..."9").contains(channel.unicodeScalars.first!)
     }
 
-    /// Stops listening and waits until the listener's thread has closed its connection.
-    public func stop() async {
-        stopped.withLockedValue { $0 = true }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let alreadyFinished = finished.withLockedValue { waiters -> Bool in
-                guard waiters != nil else { return true }
-                waiters!.append(done)
-                return false
+    /// Listens on the listener's own thread until cancelled or shut down gracefully, then waits until
+    /// that thread has closed its connection. Runs once: `events` has finished when it returns.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (joined: CheckedContinuation<Void, Never>) in
+                    let thread = Thread { [self] in
+                        loop()
+                        joined.resume()
+                    }
+                    thread.name = "postgres-listener"
+                    thread.start()
+                }
+            } onCancel: {
+                stop()
             }
-            if alreadyFinished { done.resume() }
+        } onGracefulShutdown: {
+            self.stop()
         }
     }
 
-    private var isStopped: Bool { stopped.withLockedValue { $0 } }
+    /// Tells the thread to close its connection and end (within one 200 ms wait for notifications).
+    private func stop() { stopped.store(true, ordering: .releasing) }
 
-    private func loop(conninfo: String, channels: [String], retryDelay: Duration) {
+    private var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    private func loop() {
         let session = PostgresSession(conninfo: conninfo, reconnectTimeout: .zero)
         var connected = false
         while !isStopped {
@@ -83,10 +99,5 @@ public final class PostgresListener: Sendable {
         }
         session.close()
         continuation.finish()
-        let waiters = finished.withLockedValue { waiters in
-            defer { waiters = nil }
-            return waiters ?? []
-        }
-        waiters.forEach { $0.resume() }
     }
 }

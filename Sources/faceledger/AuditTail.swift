@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncAlgorithms
 import Dispatch
 import EventLog
 import Foundation
@@ -43,24 +44,36 @@ struct AuditTail: AsyncParsableCommand {
 
         // SIGINT/SIGTERM end the feed between two lines, so a consumer never sees half an entry, and
         // the embedded cluster this command may have started is stopped on the way out.
-        let feed = Task { try await Self.follow(subject, after: position, connection: connection, wakeUps: Self.wakeUps(listener)) }
-        let signals = [SIGINT, SIGTERM].map { number in
+        let (signals, signalled) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { feed.cancel() }
+            source.setEventHandler { signalled.yield() }
             source.resume()
             return source
         }
-        defer { signals.forEach { $0.cancel() } }
-        let result = await feed.result
-        await listener.stop()
+        defer { sources.forEach { $0.cancel() } }
+        let result = await Result {
+            // The feed, the listener and the wait for a signal: the first to end (the feed by failing,
+            // the wait by a signal) ends the others, and the listener has closed its connection when
+            // the group returns.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                group.addTask {
+                    try await Self.follow(subject, after: position, connection: connection, wakeUps: Self.wakeUps(listener))
+                }
+                group.addTask { for await _ in signals { return } }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
         await connection.close()
         if case .failure(let error) = result, !(error is CancellationError) { throw error }
     }
 
     /// Reads and prints everything after `position`, then waits for a wake-up, until cancelled.
     static func follow(_ subject: AuditSubject, after position: Int64, connection: PostgresConnection,
-                       wakeUps: AsyncStream<Void>) async throws
+                       wakeUps: WakeUps) async throws
     {
         var last = position
         var wakeUps = wakeUps.makeAsyncIterator()
@@ -81,19 +94,13 @@ struct AuditTail: AsyncParsableCommand {
         }
     }
 
-    /// A wake-up for each notification and (re)connection of the listener, and every second.
-    static func wakeUps(_ listener: PostgresListener) -> AsyncStream<Void> {
-        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let tasks = [
-                Task { for await _ in listener.events { continuation.yield() } },
-                Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(1))
-                        continuation.yield()
-                    }
-                },
-            ]
-            continuation.onTermination = { _ in tasks.forEach { $0.cancel() } }
-        }
+    typealias WakeUps = AsyncBufferSequence<AsyncMerge2Sequence<
+        AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>>>
+
+    /// A wake-up for each notification and (re)connection of the listener, and every second; those
+    /// that come while a page is printed count as one.
+    static func wakeUps(_ listener: PostgresListener) -> WakeUps {
+        merge(listener.events.map { _ in () }, AsyncTimerSequence(interval: .seconds(1), clock: .continuous).map { _ in () })
+            .buffer(policy: .bufferingLatest(1))
     }
 }

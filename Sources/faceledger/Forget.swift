@@ -30,21 +30,20 @@ struct Forget: AsyncParsableCommand {
         let biometrics = Biometrics(masterKeys: try masterKey.resolved(database: database))
         let logger = makeLogger()
         let principal = operatorPrincipal()
-        let outcome = try await database.withConnection(logger: logger) { connection in
+        let target = try await database.open(logger: logger)
+        defer { target.close(logger: logger) }
+        let outcome = try await database.withConnection(to: target) { connection in
             try await connection.run { try biometrics.verify(in: $0) }
-            let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)
-            try await processor.warmUp()
-            let worker = Task { await processor.run() }
-            var request: [String: JSONValue] = ["CollectionId": .string(collection), "FaceIds": .array(faceIds.map(JSONValue.string))]
-            if let reason { request["Reason"] = .string(reason) }
-            let outcome = await processor.submit(CommandSubmission(
-                operation: "ForgetFaces", collectionId: collection, recordedRequest: .object(request), requestHash: "",
-                command: .success(.forgetFaces(collectionId: collection, faceIds: faceIds, reason: reason)),
-                metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: "ForgetFaces",
-                                        sourceAddress: "faceledger forget")))
-            processor.finish()
-            await worker.value
-            return outcome
+            let processor = CommandProcessor(conninfo: target.conninfo, logger: logger, biometrics: biometrics)
+            return try await processor.running {
+                var request: [String: JSONValue] = ["CollectionId": .string(collection), "FaceIds": .array(faceIds.map(JSONValue.string))]
+                if let reason { request["Reason"] = .string(reason) }
+                return await processor.submit(CommandSubmission(
+                    operation: "ForgetFaces", collectionId: collection, recordedRequest: .object(request), requestHash: "",
+                    command: .success(.forgetFaces(collectionId: collection, faceIds: faceIds, reason: reason)),
+                    metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: "ForgetFaces",
+                                            sourceAddress: "faceledger forget")))
+            }
         }
         switch outcome {
         case .success(let response):

@@ -107,6 +107,18 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
+/// Runs `body` with `pool`, and closes the pool afterwards (once the connections `body` lent out are back).
+func withPool<T>(_ pool: PostgresPool, _ body: (PostgresPool) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(pool)
+        await pool.close()
+        return result
+    } catch {
+        await pool.close()
+        throw error
+    }
+}
+
 /// Log lines go to standard error; standard output is kept for the commands' own output.
 /// The process's logger, to standard error: lines of text, or one JSON object a line with
 /// `format` `json`. The level and format default to `FACELEDGER_LOG_LEVEL` and `FACELEDGER_LOG_FORMAT`,

@@ -55,35 +55,34 @@ struct Reconcile: AsyncParsableCommand {
         let sessions = SessionSettings.service(deadline: .seconds(30))
         let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 4, acquireTimeout: .seconds(30),
                                 reconnectTimeout: .seconds(5), settings: sessions)
-        let pending = PendingCommands(pool: pool)
-        if list { return try await printList(pending: pending, pool: pool) }
+        try await withPool(pool) { pool in
+            let pending = PendingCommands(pool: pool)
+            if list { return try await printList(pending: pending, pool: pool) }
 
-        guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
-        let runtime = try await UpstreamRuntime.start(settings, conninfo: target.conninfo, pool: pool,
-                                                      masterKeys: try masterKey.resolved(database: database), logger: logger)
-        let (client, processor, gateway) = (runtime.client, runtime.processor, runtime.gateway)
-        let reconciler = Reconciler(gateway: gateway, configuration: reconcilerConfiguration, region: settings.identity.region,
-                                    logger: logger)
-        var outcome: Result<Bool, any Error> = .success(false)
-        do {
-            if check {
-                outcome = .success(try await checkDrift(client: client, processor: processor, pool: pool, adopt: adopt))
-            } else if once {
-                let summary = await reconciler.pass(dueOnly: false)
-                let left = try await pending.count()
-                printLine("settled \(summary.settled), postponed \(summary.postponed), abandoned \(summary.abandoned); \(left) unsettled")
-            } else {
-                logger.info("reconciler running", metadata: ["upstream": "\(settings.client.endpoint)"])
-                while !Task.isCancelled {
-                    _ = await reconciler.pass(dueOnly: true)
-                    try await Task.sleep(for: reconcilerConfiguration.interval)
+            guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
+            let differs = try await UpstreamRuntime.with(settings, conninfo: target.conninfo, pool: pool,
+                                                         masterKeys: try masterKey.resolved(database: database), logger: logger) {
+                runtime in
+                let (client, processor, gateway) = (runtime.client, runtime.processor, runtime.gateway)
+                let reconciler = Reconciler(gateway: gateway, configuration: reconcilerConfiguration,
+                                            region: settings.identity.region, logger: logger)
+                if check {
+                    return try await checkDrift(client: client, processor: processor, pool: pool, adopt: adopt)
+                } else if once {
+                    let summary = await reconciler.pass(dueOnly: false)
+                    let left = try await pending.count()
+                    printLine("settled \(summary.settled), postponed \(summary.postponed), abandoned \(summary.abandoned); \(left) unsettled")
+                } else {
+                    logger.info("reconciler running", metadata: ["upstream": "\(settings.client.endpoint)"])
+                    while !Task.isCancelled {
+                        _ = await reconciler.pass(dueOnly: true)
+                        try await Task.sleep(for: reconcilerConfiguration.interval)
+                    }
                 }
+                return false
             }
-        } catch {
-            outcome = .failure(error)
+            if differs { throw ExitCode.failure }
         }
-        await runtime.stop()
-        if try outcome.get() { throw ExitCode.failure }
     }
 
     /// Prints the differences; true when there are some that were not adopted.

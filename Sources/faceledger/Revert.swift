@@ -50,14 +50,15 @@ struct Revert: AsyncParsableCommand {
             if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandAnswer)]()) }
             if let upstreamSettings {
                 // Upstream mode: the commands run upstream like a client's, so both sides change together.
-                let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 2)
-                let runtime = try await UpstreamRuntime.start(upstreamSettings, conninfo: target.conninfo, pool: pool,
-                                                              masterKeys: masterKeys!, logger: logger)
-                let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: actor) {
-                    operation, request, command, metadata in
-                    await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
+                let outcomes = try await withPool(PostgresPool(conninfo: target.conninfo, maxConnections: 2)) { pool in
+                    try await UpstreamRuntime.with(upstreamSettings, conninfo: target.conninfo, pool: pool,
+                                                   masterKeys: masterKeys!, logger: logger) { runtime in
+                        await RevertRun.execute(plan, collectionId: collection, operator: actor) {
+                            operation, request, command, metadata in
+                            await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
+                        }
+                    }
                 }
-                await runtime.stop()
                 return (plan, outcomes)
             }
             if try await RevertRun.isUpstreamLedger(collectionId: collection, connection: connection) {
@@ -66,12 +67,10 @@ struct Revert: AsyncParsableCommand {
             }
             let biometrics = Biometrics(masterKeys: masterKeys!)
             try await connection.run { try biometrics.verify(in: $0) }
-            let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics)
-            try await processor.warmUp()
-            let worker = Task { await processor.run() }
-            let outcomes = await RevertRun.execute(plan, collectionId: collection, operator: actor, processor: processor)
-            processor.finish()
-            await worker.value
+            let processor = CommandProcessor(conninfo: target.conninfo, logger: logger, biometrics: biometrics)
+            let outcomes = try await processor.running {
+                await RevertRun.execute(plan, collectionId: collection, operator: actor, processor: processor)
+            }
             return (plan, outcomes)
         }
         if dryRun || plan.steps.isEmpty {

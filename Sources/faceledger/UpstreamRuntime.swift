@@ -10,32 +10,31 @@ struct UpstreamRuntime {
     let processor: CommandProcessor
     let client: UpstreamClient
     let gateway: UpstreamGateway
-    private let connection: PostgresConnection
-    private let worker: Task<Void, Never>
 
-    static func start(_ settings: UpstreamSettings, conninfo: String, pool: PostgresPool, masterKeys: MasterKeys,
-                      logger: Logger) async throws -> UpstreamRuntime {
+    /// Runs `body` with a runtime whose processor is ready; then finishes what the processor has
+    /// queued, closes its connection and shuts the upstream client down.
+    static func with<T>(
+        _ settings: UpstreamSettings, conninfo: String, pool: PostgresPool, masterKeys: MasterKeys, logger: Logger,
+        _ body: (UpstreamRuntime) async throws -> T
+    ) async throws -> T {
         let sessions = SessionSettings.service(deadline: .seconds(30))
-        let connection = try await PostgresConnection.connect(conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits)
         let biometrics = Biometrics(masterKeys: masterKeys)
-        try await connection.run { try biometrics.verify(in: $0) }
-        let processor = CommandProcessor(connection: connection, logger: logger, biometrics: biometrics,
-                                         limits: CommandProcessorLimits(deadline: .seconds(60)))
-        try await processor.warmUp()
-        let worker = Task { await processor.run() }
+        try await pool.run { try biometrics.verify(in: $0) }
+        let processor = CommandProcessor(conninfo: conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits,
+                                         logger: logger, biometrics: biometrics, limits: CommandProcessorLimits(deadline: .seconds(60)))
         let client = UpstreamClient(configuration: settings.client, identity: settings.identity)
         let gateway = UpstreamGateway(
             client: client, processor: processor, pending: PendingCommands(pool: pool),
             probe: UpstreamProbe(client: client, pool: pool),
             configuration: .init(lease: settings.lease(deadline: .seconds(30)), retryPolicy: settings.retryPolicy), logger: logger)
-        return UpstreamRuntime(processor: processor, client: client, gateway: gateway, connection: connection, worker: worker)
-    }
-
-    /// Finishes what the processor has queued, then closes the connections.
-    func stop() async {
-        processor.finish()
-        await worker.value
+        let runtime = UpstreamRuntime(processor: processor, client: client, gateway: gateway)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await processor.running { try await body(runtime) })
+        } catch {
+            result = .failure(error)
+        }
         try? await client.shutdown()
-        await connection.close()
+        return try result.get()
     }
 }

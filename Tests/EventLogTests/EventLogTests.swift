@@ -60,11 +60,14 @@ struct EventLogTests {
     func notifies() async throws {
         try await TestDatabase.withFresh { conninfo in
             let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel])
-            var events = listener.events.makeAsyncIterator()
-            #expect(await events.next() == .connected)
-            try await EventLog(pool: PostgresPool(conninfo: conninfo)).append([Self.event("s")], to: "c")
-            #expect(await events.next() == .notification(PostgresNotification(channel: EventLog.notificationChannel, payload: "")))
-            await listener.stop()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                var events = listener.events.makeAsyncIterator()
+                #expect(await events.next() == .connected)
+                try await EventLog(pool: PostgresPool(conninfo: conninfo)).append([Self.event("s")], to: "c")
+                #expect(await events.next() == .notification(PostgresNotification(channel: EventLog.notificationChannel, payload: "")))
+                group.cancelAll()
+            }
         }
     }
 }

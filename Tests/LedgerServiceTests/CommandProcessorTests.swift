@@ -25,46 +25,44 @@ struct CommandProcessorTests {
                 BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
                 CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
                 """) }
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
-            try await processor.warmUp()
-            let worker = Task { await processor.run() }
-            guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-            else { Issue.record("CreateCollection failed"); return }
+            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
+            try await processor.running {
+                guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                else { Issue.record("CreateCollection failed"); return }
 
-            // Hold the append lock: a first command takes the worker's batch and waits; the others queue
-            // up behind it, and are decided together once the lock is released.
-            try await holder.query("BEGIN")
-            try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-            let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
-            let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
-                group.addTask { ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser"))) }
-                while processor.inFlightCount < 1 { await Task.yield() }
-                for name in names {
-                    group.addTask { (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser"))) }
+                // Hold the append lock: a first command takes the worker's batch and waits; the others queue
+                // up behind it, and are decided together once the lock is released.
+                try await holder.query("BEGIN")
+                try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
+                let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
+                    group.addTask { ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser"))) }
+                    while processor.inFlightCount < 1 { await Task.yield() }
+                    for name in names {
+                        group.addTask { (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser"))) }
+                    }
+                    while processor.queuedCount < names.count { await Task.yield() }
+                    _ = try? await holder.query("COMMIT")
+                    var outcomes: [String: CommandAnswer] = [:]
+                    for await (name, outcome) in group { outcomes[name] = outcome }
+                    return outcomes
                 }
-                while processor.queuedCount < names.count { await Task.yield() }
-                _ = try? await holder.query("COMMIT")
-                var outcomes: [String: CommandAnswer] = [:]
-                for await (name, outcome) in group { outcomes[name] = outcome }
-                return outcomes
-            }
-            for (name, outcome) in outcomes {
-                switch outcome {
-                case .success: #expect(name != "poison")
-                case .failure(let error): #expect(name == "poison" && error.code == .internalServerError, "\(name): \(error)")
+                for (name, outcome) in outcomes {
+                    switch outcome {
+                    case .success: #expect(name != "poison")
+                    case .failure(let error): #expect(name == "poison" && error.code == .internalServerError, "\(name): \(error)")
+                    }
                 }
-            }
-            let created = try await connection.query("SELECT data->>'userId' FROM events WHERE type = 'UserCreated'")
-                .map { try $0.decode(String.self, at: 0) }
-            #expect(Set(created) == Set(["first"] + names.filter { $0 != "poison" }))
+                let created = try await connection.query("SELECT data->>'userId' FROM events WHERE type = 'UserCreated'")
+                    .map { try $0.decode(String.self, at: 0) }
+                #expect(Set(created) == Set(["first"] + names.filter { $0 != "poison" }))
 
-            // The poison's creation left nothing in the write model: once the trigger is gone it can be
-            // created, not refused as a ConflictException.
-            try await holder.query("DROP TRIGGER refuse_poison ON events")
-            let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
-            guard case .success = retried else { Issue.record("\(retried)"); return }
-            processor.finish()
-            await worker.value
+                // The poison's creation left nothing in the write model: once the trigger is gone it can be
+                // created, not refused as a ConflictException.
+                try await holder.query("DROP TRIGGER refuse_poison ON events")
+                let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
+                guard case .success = retried else { Issue.record("\(retried)"); return }
+            }
         }
     }
 
@@ -73,24 +71,23 @@ struct CommandProcessorTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             defer { Task { await connection.close() } }
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
+            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
                                              limits: CommandProcessorLimits(deadline: .milliseconds(100)))
-            try await processor.warmUp()
-            // The worker's deadline keeper runs, but its batches are held up by the append lock.
             let holder = try await PostgresConnection.connect(conninfo)
             defer { Task { await holder.close() } }
-            try await holder.query("BEGIN")
-            try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-            let worker = Task { await processor.run() }
-            let first = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-            let second = await processor.submit(submission(.createCollection(collectionId: "d", arn: "arn:d"), "CreateCollection"))
-            for outcome in [first, second] {
-                guard case .failure(let error) = outcome else { Issue.record("answered \(outcome)"); continue }
-                #expect(error.code == .serviceUnavailable)
+            // Once the processor has warmed up (which takes the append lock too), its deadline keeper
+            // runs, but its batches are held up by the append lock.
+            try await processor.running {
+                try await holder.query("BEGIN")
+                try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                let first = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                let second = await processor.submit(submission(.createCollection(collectionId: "d", arn: "arn:d"), "CreateCollection"))
+                for outcome in [first, second] {
+                    guard case .failure(let error) = outcome else { Issue.record("answered \(outcome)"); continue }
+                    #expect(error.code == .serviceUnavailable)
+                }
+                try await holder.query("COMMIT")
             }
-            try await holder.query("COMMIT")
-            processor.finish()
-            await worker.value
             // The second never started (it waited in the queue); the first may have committed later, as
             // its client was told ("outcome unknown"). Nothing of "d" is in the log.
             let d = try await connection.query("SELECT count(*) FROM events WHERE collection_id = 'd'")[0].decode(Int.self, at: 0)

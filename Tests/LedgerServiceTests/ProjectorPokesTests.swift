@@ -1,3 +1,4 @@
+import Logging
 import Testing
 
 @testable import LedgerService
@@ -19,5 +20,17 @@ struct ProjectorPokesTests {
         pokes.poke()
         var iterator = second.makeAsyncIterator()
         #expect(await iterator.next() != nil)
+    }
+
+    /// A read waits for the projector at most its timeout, even when no projector runs at all.
+    @Test("waiting for a fold ends at the timeout when nothing folds")
+    func waitEndsAtTimeout() async {
+        let projector = Projector(conninfo: "dbname=unused", logger: Logger(label: "test"),
+                                  biometrics: Biometrics(masterKeys: .ephemeral()))
+        let started = ContinuousClock.now
+        await projector.waitUntilFolded(1, timeout: .milliseconds(100))
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(100))
+        #expect(waited < .seconds(5))
     }
 }

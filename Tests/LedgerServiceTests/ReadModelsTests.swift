@@ -13,16 +13,14 @@ import TestSupport
 @Suite("Read models: rebuild's swap and users' statuses, against a real PostgreSQL")
 struct ReadModelsTests {
     /// Runs `commands` through a command processor (no projector: the read models stay as they were).
-    private func submit(_ commands: [LedgerCommand], connection: PostgresConnection, biometrics: Biometrics) async throws {
-        let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
-        try await processor.warmUp()
-        let worker = Task { await processor.run() }
-        for command in commands {
-            let answer = await processor.submit(.test(command))
-            if case .failure(let error) = answer { Issue.record("\(command): \(error)") }
+    private func submit(_ commands: [LedgerCommand], conninfo: String, biometrics: Biometrics) async throws {
+        let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
+        try await processor.running {
+            for command in commands {
+                let answer = await processor.submit(.test(command))
+                if case .failure(let error) = answer { Issue.record("\(command): \(error)") }
+            }
         }
-        processor.finish()
-        await worker.value
     }
 
     private let history: [LedgerCommand] = [
@@ -54,12 +52,12 @@ struct ReadModelsTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history, connection: connection, biometrics: biometrics)
+            try await submit(history, conninfo: conninfo, biometrics: biometrics)
             #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 0)
 
             let rebuild = ReadModelRebuild(connection: connection, biometrics: biometrics)
             let outcome = try await rebuild.run()
-            let head = try await EventLog(pool: PostgresPool(conninfo: conninfo)).headPosition()
+            let head = try await connection.query("SELECT max(position) FROM events")[0].decode(Int64.self, at: 0)
             #expect(outcome.position == head)
             #expect(try await checkpoint(connection) == head)
             for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
@@ -82,7 +80,7 @@ struct ReadModelsTests {
             let connection = try await PostgresConnection.connect(conninfo)
             let other = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history, connection: connection, biometrics: biometrics)
+            try await submit(history, conninfo: conninfo, biometrics: biometrics)
             // The other session holds the rebuild lock, as a running rebuild does.
             try await other.query("SELECT pg_advisory_lock($1)", [.int64(ReadModelRebuild.lockKey)])
             let refused = await #expect(throws: MaintenanceError.self) {
@@ -103,7 +101,7 @@ struct ReadModelsTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history + [.createUser(collectionId: "c", userId: "w")], connection: connection, biometrics: biometrics)
+            try await submit(history + [.createUser(collectionId: "c", userId: "w")], conninfo: conninfo, biometrics: biometrics)
             _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
             let pool = PostgresPool(conninfo: conninfo)
             let readModels = ReadModels(pool: pool)
@@ -117,7 +115,7 @@ struct ReadModelsTests {
                 .createUser(collectionId: "c", userId: "n"),
                 .associateFaces(collectionId: "c", userId: "v", faceIds: ["f2"], userMatchThreshold: 0),
                 .disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]),
-            ], connection: connection, biometrics: biometrics)
+            ], conninfo: conninfo, biometrics: biometrics)
             #expect(try await statuses() == ["n": .creating, "u": .updating, "v": .updating, "w": .created])
             // A page after `v` lists only what follows it, the unfolded new user included.
             #expect(try await readModels.users(in: "c", after: "m", limit: 2).map(\.userId) == ["n", "u"])

@@ -25,13 +25,9 @@ struct UpstreamLifecycleTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 2)
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
-            try await processor.warmUp()
-            let worker = Task { await processor.run() }
-            defer { processor.finish() }
-            let result = try await body(processor, PendingCommands(pool: pool), connection)
-            processor.finish()
-            await worker.value
+            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
+            let result = try await processor.running { try await body(processor, PendingCommands(pool: pool), connection) }
+            await pool.close()
             await connection.close()
             return result
         }

@@ -71,37 +71,37 @@ struct WriteModelTests {
             let connection = try await PostgresConnection.connect(conninfo)
             let checker = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            let processor = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
-            try await processor.warmUp()
-            let worker = Task { await processor.run() }
-            var random = SplitMix(state: 20_261_130)
-            for id in ["c", "d"] {
-                _ = await processor.submit(submission(.createCollection(collectionId: id, arn: "arn:\(id)")))
-            }
-            // Groups submitted together land in shared batches, so later commands of a batch decide
-            // against what earlier ones changed.
-            let commands = randomCommands(600, using: &random)
-            var succeeded = 0
-            for group in stride(from: 0, to: commands.count, by: 12).map({ Array(commands[$0..<min($0 + 12, commands.count)]) }) {
-                succeeded += await withTaskGroup(of: Int.self) { tasks in
-                    for command in group {
-                        tasks.addTask {
-                            if case .success = await processor.submit(self.submission(command)) { return 1 }
-                            return 0
-                        }
-                    }
-                    return await tasks.reduce(0, +)
+            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
+            try await processor.running {
+                var random = SplitMix(state: 20_261_130)
+                for id in ["c", "d"] {
+                    _ = await processor.submit(submission(.createCollection(collectionId: id, arn: "arn:\(id)")))
                 }
+                // Groups submitted together land in shared batches, so later commands of a batch decide
+                // against what earlier ones changed.
+                let commands = randomCommands(600, using: &random)
+                var succeeded = 0
+                for group in stride(from: 0, to: commands.count, by: 12).map({ Array(commands[$0..<min($0 + 12, commands.count)]) }) {
+                    succeeded += await withTaskGroup(of: Int.self) { tasks in
+                        for command in group {
+                            tasks.addTask {
+                                if case .success = await processor.submit(self.submission(command)) { return 1 }
+                                return 0
+                            }
+                        }
+                        return await tasks.reduce(0, +)
+                    }
+                }
+                #expect(succeeded > 300)
             }
-            #expect(succeeded > 300)
-            processor.finish()
-            await worker.value
 
             let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics,
                                       pollInterval: .milliseconds(20))
-            let projecting = Task { try await projector.run() }
-            await projector.waitUntilFolded(processor.committedPosition, timeout: .seconds(120))
-            projecting.cancel()
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await projector.run() }
+                await projector.waitUntilFolded(processor.committedPosition, timeout: .seconds(120))
+                group.cancelAll()
+            }
             #expect(projector.foldedPosition == processor.committedPosition)
 
             try await checker.run { session in
@@ -138,35 +138,31 @@ struct WriteModelTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            let first = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
-            try await first.warmUp()
-            let worker = Task { await first.run() }
-            _ = await first.submit(submission(.createCollection(collectionId: "c", arn: "arn:c")))
-            _ = await first.submit(submission(.createUser(collectionId: "c", userId: "u")))
-            let faces = (0..<3).map { FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i",
-                                                   embedding: [1, Float($0), 0.5]) }
-            _ = await first.submit(submission(.importFaces(collectionId: "c", faces: faces)))
-            _ = await first.submit(submission(.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)))
-            first.finish()
-            await worker.value
+            let first = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
+            try await first.running {
+                _ = await first.submit(submission(.createCollection(collectionId: "c", arn: "arn:c")))
+                _ = await first.submit(submission(.createUser(collectionId: "c", userId: "u")))
+                let faces = (0..<3).map { FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i",
+                                                       embedding: [1, Float($0), 0.5]) }
+                _ = await first.submit(submission(.importFaces(collectionId: "c", faces: faces)))
+                _ = await first.submit(submission(.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)))
+            }
             let expected = try await connection.query("SELECT f::text FROM wm_faces f ORDER BY face_id").map { try $0.decode(String.self, at: 0) }
 
             // As if the write model had just been created over this log.
             try await connection.run { try $0.executeScript("TRUNCATE wm_collections, wm_users, wm_faces; UPDATE write_model SET position = 0") }
-            let second = CommandProcessor(connection: connection, logger: Logger(label: "test"), biometrics: biometrics)
-            try await second.warmUp()
-            let folded = try await connection.query("SELECT f::text FROM wm_faces f ORDER BY face_id").map { try $0.decode(String.self, at: 0) }
-            #expect(folded == expected)
-            #expect(try await connection.query("SELECT face_count, user_count FROM wm_collections")[0].decode(Int.self, at: 0) == 3)
+            let second = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
+            try await second.running {  // ready once warmed up
+                let folded = try await connection.query("SELECT f::text FROM wm_faces f ORDER BY face_id").map { try $0.decode(String.self, at: 0) }
+                #expect(folded == expected)
+                #expect(try await connection.query("SELECT face_count, user_count FROM wm_collections")[0].decode(Int.self, at: 0) == 3)
 
-            // And it decides on it: f0 and f1 are u's, so another user cannot have them.
-            let again = Task { await second.run() }
-            _ = await second.submit(submission(.createUser(collectionId: "c", userId: "v")))
-            let outcome = await second.submit(submission(.associateFaces(collectionId: "c", userId: "v", faceIds: ["f0"], userMatchThreshold: 0)))
-            guard case .success(let response) = outcome else { Issue.record("\(outcome)"); return }
-            #expect(response["AssociatedFaces"]?.arrayValue.isEmpty == true)
-            second.finish()
-            await again.value
+                // And it decides on it: f0 and f1 are u's, so another user cannot have them.
+                _ = await second.submit(submission(.createUser(collectionId: "c", userId: "v")))
+                let outcome = await second.submit(submission(.associateFaces(collectionId: "c", userId: "v", faceIds: ["f0"], userMatchThreshold: 0)))
+                guard case .success(let response) = outcome else { Issue.record("\(outcome)"); return }
+                #expect(response["AssociatedFaces"]?.arrayValue.isEmpty == true)
+            }
             await connection.close()
         }
     }

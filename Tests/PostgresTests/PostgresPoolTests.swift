@@ -42,6 +42,41 @@ struct PostgresPoolTests {
         }
     }
 
+    @Test("closing the pool waits for a connection lent out to come back, and closes it")
+    func closeWaitsForLentConnections() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await pool.run { try $0.query("SELECT pg_sleep(2)") } }
+                while try await poolIsBusy(conninfo) == false { try await Task.sleep(for: .milliseconds(10)) }
+                await pool.close()
+                #expect(pool.usage.open == 0)
+                // The borrower was done before close returned.
+                #expect(try await poolIsBusy(conninfo) == false)
+                try await group.waitForAll()
+            }
+            let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+            #expect(error?.code == .closed)
+        }
+    }
+
+    @Test("as a service, the pool lends connections until its run ends, then is closed")
+    func poolService() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            let pool = PostgresPool(conninfo: conninfo, maxConnections: 2)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await pool.run() }
+                #expect(try await pool.query("SELECT 1").count == 1)
+                #expect(pool.usage.open == 1)
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+            #expect(pool.usage.open == 0)
+            let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+            #expect(error?.code == .closed)
+        }
+    }
+
     private func poolIsBusy(_ conninfo: String) async throws -> Bool {
         let probe = try await PostgresConnection.connect(conninfo)
         defer { Task { await probe.close() } }
@@ -55,12 +90,17 @@ struct PostgresPoolTests {
     func listener() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let listener = PostgresListener(conninfo: conninfo, channels: ["test_channel"])
-            var events = listener.events.makeAsyncIterator()
-            #expect(await events.next() == .connected)
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
-            try await pool.query("SELECT pg_notify($1, $2)", ["test_channel", "hello"])
-            #expect(await events.next() == .notification(PostgresNotification(channel: "test_channel", payload: "hello")))
-            await listener.stop()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                var events = listener.events.makeAsyncIterator()
+                #expect(await events.next() == .connected)
+                try await pool.query("SELECT pg_notify($1, $2)", ["test_channel", "hello"])
+                #expect(await events.next() == .notification(PostgresNotification(channel: "test_channel", payload: "hello")))
+                group.cancelAll()
+                try await group.waitForAll()
+                #expect(await events.next() == nil, "the listener's events end with its run")
+            }
             await pool.close()
         }
     }
@@ -76,17 +116,20 @@ struct PostgresPoolTests {
         let pool = PostgresPool(conninfo: conninfo, maxConnections: 2)
         let before = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
         let listener = PostgresListener(conninfo: conninfo, channels: ["restart_test"])
-        var events = listener.events.makeAsyncIterator()
-        #expect(await events.next() == .connected)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await listener.run() }
+            var events = listener.events.makeAsyncIterator()
+            #expect(await events.next() == .connected)
 
-        try cluster.restart()
+            try cluster.restart()
 
-        let after = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
-        #expect(after != before)
-        #expect(await events.next() == .connected)
-        try await pool.query("SELECT pg_notify($1, $2)", ["restart_test", "back"])
-        #expect(await events.next() == .notification(PostgresNotification(channel: "restart_test", payload: "back")))
-        await listener.stop()
+            let after = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+            #expect(after != before)
+            #expect(await events.next() == .connected)
+            try await pool.query("SELECT pg_notify($1, $2)", ["restart_test", "back"])
+            #expect(await events.next() == .notification(PostgresNotification(channel: "restart_test", payload: "back")))
+            group.cancelAll()
+        }
         await pool.close()
     }
 }
