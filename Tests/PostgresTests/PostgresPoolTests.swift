@@ -1,6 +1,7 @@
 import EmbeddedPostgres
 import Foundation
 import Postgres
+import Synchronization
 import Testing
 import TestSupport
 
@@ -10,7 +11,6 @@ struct PostgresPoolTests {
     func bounded() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 3)
-            defer { Task { await pool.close() } }
             let backends = try await withThrowingTaskGroup(of: Int32.self) { group in
                 for _ in 0..<30 {
                     group.addTask {
@@ -24,6 +24,7 @@ struct PostgresPoolTests {
             }
             #expect(backends.count <= 3)
             #expect(backends.count >= 1)
+            await pool.close()
         }
     }
 
@@ -31,14 +32,18 @@ struct PostgresPoolTests {
     func waitTimeout() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 1, acquireTimeout: .milliseconds(200))
-            defer { Task { await pool.close() } }
-            let holder = Task { try await pool.run { try $0.query("SELECT pg_sleep(2)") } }
-            // Wait until the holder really holds the only connection.
-            while try await poolIsBusy(conninfo) == false { try await Task.sleep(for: .milliseconds(10)) }
-            let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
-            #expect(error?.code == .poolTimeout)
-            _ = try await holder.value
+            let gate = try await Gate.closed(conninfo)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The holder takes the only connection and waits at the gate until the test opens it.
+                group.addTask { try await pool.run { try Gate.pass($0) } }
+                try await gate.waitForSomeoneWaiting()
+                let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+                #expect(error?.code == .poolTimeout)
+                try await gate.open()
+                try await group.waitForAll()
+            }
             #expect(try await pool.query("SELECT 1").count == 1)
+            await pool.close()
         }
     }
 
@@ -46,13 +51,24 @@ struct PostgresPoolTests {
     func closeWaitsForLentConnections() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
+            let gate = try await Gate.closed(conninfo)
+            let borrowerDone = Flag()
+            let closing = Flag()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await pool.run { try $0.query("SELECT pg_sleep(2)") } }
-                while try await poolIsBusy(conninfo) == false { try await Task.sleep(for: .milliseconds(10)) }
-                await pool.close()
-                #expect(pool.usage.open == 0)
-                // The borrower was done before close returned.
-                #expect(try await poolIsBusy(conninfo) == false)
+                group.addTask {
+                    try await pool.run { try Gate.pass($0) }
+                    borrowerDone.set()
+                }
+                try await gate.waitForSomeoneWaiting()
+                group.addTask {
+                    closing.set()
+                    await pool.close()
+                    // The borrower was done before close returned.
+                    #expect(borrowerDone.isSet)
+                    #expect(pool.usage.open == 0)
+                }
+                while !closing.isSet { await Task.yield() }
+                try await gate.open()
                 try await group.waitForAll()
             }
             let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
@@ -75,15 +91,6 @@ struct PostgresPoolTests {
             let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             #expect(error?.code == .closed)
         }
-    }
-
-    private func poolIsBusy(_ conninfo: String) async throws -> Bool {
-        let probe = try await PostgresConnection.connect(conninfo)
-        defer { Task { await probe.close() } }
-        let rows = try await probe.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1 AND pid <> pg_backend_pid()",
-            ["SELECT pg_sleep(2)%"])
-        return try rows[0].decode(Int.self, at: 0) > 0
     }
 
     @Test("the listener delivers notifications")
@@ -132,4 +139,46 @@ struct PostgresPoolTests {
         }
         await pool.close()
     }
+}
+
+/// A connection holding an advisory lock: whoever passes the gate (`pass`) waits on the lock until the
+/// gate opens. It holds a pool's connection for exactly as long as a test needs, whatever the load.
+private struct Gate {
+    static let key: Int64 = 0x6761_7465
+    let connection: PostgresConnection
+
+    static func closed(_ conninfo: String) async throws -> Gate {
+        let connection = try await PostgresConnection.connect(conninfo)
+        try await connection.query("SELECT pg_advisory_lock($1)", [.int64(key)])
+        return Gate(connection: connection)
+    }
+
+    /// On the caller's session: waits for the gate to open, then lets go of the lock again.
+    static func pass(_ session: PostgresSession) throws {
+        try session.query("SELECT pg_advisory_lock($1)", [.int64(key)])
+        try session.query("SELECT pg_advisory_unlock($1)", [.int64(key)])
+    }
+
+    /// Returns once a session waits at the gate.
+    func waitForSomeoneWaiting() async throws {
+        while try await connection.query("""
+            SELECT count(*) FROM pg_locks
+            WHERE locktype = 'advisory' AND NOT granted AND objid::bigint = $1
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """, [.int64(Self.key)])[0].decode(Int.self, at: 0) == 0 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    func open() async throws {
+        try await connection.query("SELECT pg_advisory_unlock($1)", [.int64(Self.key)])
+        await connection.close()
+    }
+}
+
+/// A flag one task sets and another reads.
+private final class Flag: Sendable {
+    private let value = Atomic(false)
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
 }
