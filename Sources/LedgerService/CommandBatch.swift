@@ -287,7 +287,7 @@ extension CommandSubmission {
 extension UpstreamCall {
     func recorded(attempt: Int, verdict: String) -> UpstreamAttempted {
         UpstreamAttempted(attempt: attempt, status: status, errorCode: errorCode,
-                          durationMs: duration.secondsDouble * 1000,
+                          durationMs: duration / .milliseconds(1),
                           verdict: verdict, reason: reason, by: by)
     }
 }

@@ -46,7 +46,7 @@ public struct PendingCommands: Sendable {
                 WHERE command_id = $1 AND (lease_until IS NULL OR lease_until < now()) AND \(Self.isUnblocked)
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(Self.columns)
-            """, [.uuid(commandId), .uuid(owner), .int64(lease.milliseconds)]
+            """, [.uuid(commandId), .uuid(owner), .int64(Int64(lease / .milliseconds(1)))]
         ).first.map(Self.command(from:))
     }
 
@@ -68,7 +68,7 @@ public struct PendingCommands: Sendable {
                 ORDER BY accepted_position LIMIT $4
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(Self.columns)
-            """, [.uuid(owner), .int64(lease.milliseconds), .int64(grace.milliseconds), .int64(Int64(limit)), .bool(dueOnly),
+            """, [.uuid(owner), .int64(Int64(lease / .milliseconds(1))), .int64(Int64(grace / .milliseconds(1))), .int64(Int64(limit)), .bool(dueOnly),
                   .uuidArray(Array(excluding))]
         ).map(Self.command(from:)).sorted { $0.acceptedPosition < $1.acceptedPosition }
     }
@@ -79,7 +79,7 @@ public struct PendingCommands: Sendable {
         try await pool.run { session in
             try session.execute(
                 "UPDATE pending_commands SET lease_until = now() + $3 * interval '1 millisecond' WHERE command_id = $1 AND lease_owner = $2",
-                [.uuid(commandId), .uuid(owner), .int64(lease.milliseconds)]).affectedRows == 1
+                [.uuid(commandId), .uuid(owner), .int64(Int64(lease / .milliseconds(1)))]).affectedRows == 1
         }
     }
 

@@ -158,7 +158,7 @@ public final class Projector: Service, Sendable {
     /// Waits until this instance owns the lease, meanwhile following the active projector's
     /// checkpoint so that reads here wait only for its progress. False when the service stops first.
     private func standBy(on connection: PostgresConnection) async throws -> Bool {
-        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        let (owner, lease) = (self.owner, self.lease / .seconds(1))
         while true {
             let acquired = try await connection.run { session in try Self.acquire(owner: owner, lease: lease, in: session) }
             if acquired { return true }
@@ -189,7 +189,7 @@ public final class Projector: Service, Sendable {
 
     /// Resumes from the checkpoint: the read models are the projector's state.
     private func reload(_ state: ProjectorState, on connection: PostgresConnection) async throws {
-        let (owner, lease) = (self.owner, self.lease.secondsDouble)
+        let (owner, lease) = (self.owner, self.lease / .seconds(1))
         state.position = try await connection.run { session in
             try Self.renew(owner: owner, lease: lease, in: session)
             return try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)])
@@ -204,7 +204,7 @@ public final class Projector: Service, Sendable {
     /// projector reload from it; a lease taken over throws `ProjectorLeaseLost`. After any other
     /// failure the caller starts over from the checkpoint.
     func project(_ state: ProjectorState, on connection: PostgresConnection) async throws {
-        let (owner, lease, biometrics) = (self.owner, self.lease.secondsDouble, self.biometrics)
+        let (owner, lease, biometrics) = (self.owner, self.lease / .seconds(1), self.biometrics)
         while true {
             let folded: Bool
             do {

@@ -93,7 +93,7 @@ public struct ReadModelRebuild: Sendable {
         let started = ContinuousClock.now
         try biometrics.forEachPage(after: folded.position, in: session) { events in
             _ = try folded.foldTracking(events)
-            let elapsed = (ContinuousClock.now - started).secondsDouble
+            let elapsed = (ContinuousClock.now - started) / .seconds(1)
             let rate = elapsed > 0 ? Double(folded.eventCount) / elapsed : 0
             progress(Progress(done: folded.eventCount, total: max(total, folded.eventCount), eventsPerSecond: rate,
                               secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))

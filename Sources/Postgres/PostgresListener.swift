@@ -94,7 +94,7 @@ public final class PostgresListener: Service, Sendable {
             } catch {
                 connected = false
                 session.close()
-                Thread.sleep(forTimeInterval: retryDelay.seconds)
+                Thread.sleep(forTimeInterval: retryDelay / .seconds(1))
             }
         }
         session.close()

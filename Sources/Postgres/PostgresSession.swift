@@ -67,7 +67,7 @@ public final class PostgresSession {
             if ContinuousClock.now + delay > deadline {
                 throw PostgresError(.connectionFailed, serverMessage: message)
             }
-            Thread.sleep(forTimeInterval: delay.seconds)
+            Thread.sleep(forTimeInterval: delay / .seconds(1))
             delay = min(delay * 2, .seconds(1))
         }
     }
@@ -387,12 +387,6 @@ struct PostgresParameters {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
-}
 
 /// Lends `strings` to C as a NULL-terminated array of NUL-terminated strings.
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
