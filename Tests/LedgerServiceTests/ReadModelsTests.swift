@@ -89,6 +89,8 @@ struct ReadModelsTests {
             #expect(refused?.description == "another rebuild is running")
             #expect(try await checkpoint(connection) == 0)
             #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 0)
+            // Unlocked explicitly: a closed session's locks go only when its backend has exited, a moment later.
+            try await other.query("SELECT pg_advisory_unlock($1)", [.int64(ReadModelRebuild.lockKey)])
             await other.close()
             _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
             #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 4)
