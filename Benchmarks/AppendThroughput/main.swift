@@ -7,7 +7,7 @@ import Postgres
 // own stream, and prints one JSON line: {"concurrency", "batch", "appends_per_s", "events_per_s"}.
 let arguments = CommandLine.arguments
 guard arguments.count == 5, let concurrency = Int(arguments[2]), let seconds = Double(arguments[3]),
-      let batch = Int(arguments[4])
+    let batch = Int(arguments[4])
 else {
     FileHandle.standardError.write(Data("usage: AppendThroughput CONNINFO CONCURRENCY SECONDS EVENTS_PER_APPEND\n".utf8))
     exit(2)
@@ -40,4 +40,5 @@ let appends = try await withThrowingTaskGroup(of: Int.self) { group in
 let elapsed = (ContinuousClock.now - started)
 let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 let perSecond = Double(appends) / elapsedSeconds
-print(#"{"concurrency": \#(concurrency), "batch": \#(batch), "appends_per_s": \#(Int(perSecond)), "events_per_s": \#(Int(perSecond * Double(batch)))}"#)
+print(
+    #"{"concurrency": \#(concurrency), "batch": \#(batch), "appends_per_s": \#(Int(perSecond)), "events_per_s": \#(Int(perSecond * Double(batch)))}"#)

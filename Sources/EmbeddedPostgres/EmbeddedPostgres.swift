@@ -71,7 +71,7 @@ public struct EmbeddedPostgres: Sendable {
     public func postmasterIsAlive() -> Bool {
         let pidFile = clusterDirectory.appendingPathComponent("postmaster.pid").path
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = text.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }), pid > 0
+            let pid = text.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }), pid > 0
         else { return false }
         return kill(pid, 0) == 0 || errno == EPERM
     }
@@ -95,10 +95,12 @@ public struct EmbeddedPostgres: Sendable {
                 try initialise()
             }
             if !(try isRunning()) {
-                try runner.run(binaries.pgCtl, [
-                    "-D", clusterDirectory.path, "-l", clusterDirectory.appendingPathComponent("postgres.log").path,
-                    "-w", "-t", "60", "start",
-                ], failure: "could not start the embedded PostgreSQL (see \(clusterDirectory.path)/postgres.log)")
+                try runner.run(
+                    binaries.pgCtl,
+                    [
+                        "-D", clusterDirectory.path, "-l", clusterDirectory.appendingPathComponent("postgres.log").path,
+                        "-w", "-t", "60", "start",
+                    ], failure: "could not start the embedded PostgreSQL (see \(clusterDirectory.path)/postgres.log)")
             }
         }
         try await createDatabaseIfMissing()
@@ -114,16 +116,19 @@ public struct EmbeddedPostgres: Sendable {
     /// Stops the cluster (fast shutdown: connections are closed, nothing committed is lost).
     public func stop() throws {
         guard try isRunning() else { return }
-        try runner.run(binaries.pgCtl, ["-D", clusterDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"],
-                       failure: "could not stop the embedded PostgreSQL")
+        try runner.run(
+            binaries.pgCtl, ["-D", clusterDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"],
+            failure: "could not stop the embedded PostgreSQL")
     }
 
     /// Restarts the cluster, as an operator's `pg_ctl restart` would.
     public func restart() throws {
-        try runner.run(binaries.pgCtl, [
-            "-D", clusterDirectory.path, "-l", clusterDirectory.appendingPathComponent("postgres.log").path,
-            "-m", "fast", "-w", "-t", "60", "restart",
-        ], failure: "could not restart the embedded PostgreSQL")
+        try runner.run(
+            binaries.pgCtl,
+            [
+                "-D", clusterDirectory.path, "-l", clusterDirectory.appendingPathComponent("postgres.log").path,
+                "-m", "fast", "-w", "-t", "60", "restart",
+            ], failure: "could not restart the embedded PostgreSQL")
     }
 
     /// True when a postmaster is running on the cluster directory.
@@ -136,8 +141,9 @@ public struct EmbeddedPostgres: Sendable {
     private func prepareDirectory() throws {
         let fileManager = FileManager.default
         if !fileManager.fileExists(atPath: clusterDirectory.path) {
-            try fileManager.createDirectory(at: clusterDirectory, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
+            try fileManager.createDirectory(
+                at: clusterDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         try runner.takeOwnership(of: clusterDirectory.path)
         guard try runner.status("/usr/bin/test", ["-w", clusterDirectory.path]) == 0 else {
@@ -148,9 +154,11 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     private func initialise() throws {
-        try runner.run(binaries.initdb, [
-            "-D", clusterDirectory.path, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
-        ], failure: "initdb failed for \(clusterDirectory.path)")
+        try runner.run(
+            binaries.initdb,
+            [
+                "-D", clusterDirectory.path, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
+            ], failure: "initdb failed for \(clusterDirectory.path)")
         // Only a unix socket inside the cluster directory: nothing listens on the network.
         let settings = """
 

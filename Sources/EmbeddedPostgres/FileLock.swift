@@ -35,7 +35,10 @@ public final class FileLock: Sendable {
             Thread {
                 var result: Int32 = 0
                 while flock(descriptor, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-                    if errno != EINTR { result = errno; break }
+                    if errno != EINTR {
+                        result = errno
+                        break
+                    }
                 }
                 continuation.resume(returning: result)
             }.start()

@@ -43,8 +43,9 @@ struct CommandRunner: Sendable {
             throw EmbeddedPostgresError(
                 "running as root, the embedded PostgreSQL needs a 'postgres' system user (apt-get install postgresql creates it)")
         }
-        guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
-            .first(where: FileManager.default.isExecutableFile(atPath:))
+        guard
+            let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+                .first(where: FileManager.default.isExecutableFile(atPath:))
         else { throw EmbeddedPostgresError("running as root, the embedded PostgreSQL needs runuser (util-linux)") }
         return CommandRunner(serverUser: "postgres", runuser: runuser)
     }

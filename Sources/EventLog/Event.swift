@@ -69,4 +69,3 @@ public struct RecordedEvent: Sendable, Hashable {
     /// `faceledger verify` walks (see `HashChain`).
     public var hash: [UInt8]
 }
-

@@ -19,22 +19,25 @@ extension EventLog {
         // `append_events()` can also check streams' expected versions (its second and third
         // arguments, for an operator's SQL); the ledger never needs to: a batch decides under the
         // append lock, so nothing can append between its reading and its writing.
-        return try session.query(appendSQL, [
-            .text(collectionId),
-            .textArray([]),
-            .int64Array([]),
-            .textArray(events.map(\.stream)),
-            .textArray(events.map(\.type)),
-            .int64Array(events.map { Int64($0.schemaVersion) }),
-            .jsonbArray(events.map(\.data)),
-            .byteaArray(events.map(\.embedding)),
-            .textArray(events.map(\.metadata.principal)),
-            .textArray(events.map(\.metadata.requestId)),
-            .textArray(events.map(\.metadata.clientToken)),
-            .textArray(events.map(\.metadata.operation)),
-            .textArray(events.map(\.metadata.sourceAddress)),
-            .uuidArray(events.map(\.metadata.commandId)),
-        ]).map(RecordedEvent.init(row:))
+        return try session.query(
+            appendSQL,
+            [
+                .text(collectionId),
+                .textArray([]),
+                .int64Array([]),
+                .textArray(events.map(\.stream)),
+                .textArray(events.map(\.type)),
+                .int64Array(events.map { Int64($0.schemaVersion) }),
+                .jsonbArray(events.map(\.data)),
+                .byteaArray(events.map(\.embedding)),
+                .textArray(events.map(\.metadata.principal)),
+                .textArray(events.map(\.metadata.requestId)),
+                .textArray(events.map(\.metadata.clientToken)),
+                .textArray(events.map(\.metadata.operation)),
+                .textArray(events.map(\.metadata.sourceAddress)),
+                .uuidArray(events.map(\.metadata.commandId)),
+            ]
+        ).map(RecordedEvent.init(row:))
     }
 
     private static let appendSQL = """

@@ -13,7 +13,7 @@ extension Sequence<UInt8> {
     }
 }
 
-extension Array<UInt8> {
+extension [UInt8] {
     /// Parses lower- or upper-case hexadecimal; nil when it is not.
     public init?(hexString: String) {
         let characters = Array(hexString.utf8)

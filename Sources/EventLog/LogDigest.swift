@@ -21,7 +21,9 @@ public struct LogDigest: Codable, Sendable, Hashable {
     public var signature: String
 
     enum CodingKeys: String, CodingKey {
-        case position, hash, time, publicKey = "public_key", signature
+        case position, hash, time
+        case publicKey = "public_key"
+        case signature
     }
 
     var signedMessage: Data {
@@ -30,13 +32,15 @@ public struct LogDigest: Codable, Sendable, Hashable {
 
     /// Signs the current head of the log; nil when the log is empty (there is nothing to vouch for).
     public static func ofHead(in session: PostgresSession, key: DigestKey) throws -> LogDigest? {
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT position, hash, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM events ORDER BY position DESC LIMIT 1
             """)
         guard let row = rows.first else { return nil }
-        var digest = LogDigest(position: try row.decode(at: 0), hash: (try row.decode([UInt8].self, at: 1)).hexString,
-                               time: try row.decode(at: 2), publicKey: key.publicKey, signature: "")
+        var digest = LogDigest(
+            position: try row.decode(at: 0), hash: (try row.decode([UInt8].self, at: 1)).hexString,
+            time: try row.decode(at: 2), publicKey: key.publicKey, signature: "")
         digest.signature = try key.privateKey.signature(for: digest.signedMessage).base64EncodedString()
         return digest
     }
@@ -44,7 +48,7 @@ public struct LogDigest: Codable, Sendable, Hashable {
     /// Whether `signature` is `publicKey`'s signature of this digest's position, hash and time.
     public var signatureIsValid: Bool {
         guard let keyBytes = Data(base64Encoded: publicKey), let signatureBytes = Data(base64Encoded: signature),
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
         else { return false }
         return key.isValidSignature(signatureBytes, for: signedMessage)
     }
@@ -72,7 +76,7 @@ public struct DigestKey: Sendable {
     /// Parses a key file's contents; nil when they are not a base64 32-byte key.
     public init?(fileContents: String) {
         guard let raw = Data(base64Encoded: fileContents.trimmingCharacters(in: .whitespacesAndNewlines)),
-              (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) != nil
+            (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) != nil
         else { return nil }
         rawKey = raw
     }

@@ -62,9 +62,11 @@ public enum LogVerification {
                 for row in rows {
                     let position: Int64 = try row.decode(at: 0)
                     let stored: [UInt8]? = try row.decode(at: HashChain.columns.count)
-                    if let failure = check(row: row, position: position, stored: stored, previous: previous,
-                                           previousPosition: report.head, expectation: expectation,
-                                           expectationMet: &expectationMet) {
+                    if let failure = check(
+                        row: row, position: position, stored: stored, previous: previous,
+                        previousPosition: report.head, expectation: expectation,
+                        expectationMet: &expectationMet)
+                    {
                         report.failure = failure
                         break
                     }
@@ -96,11 +98,13 @@ public enum LogVerification {
             return Failure(position: position, reason: "unreadable event (\(error))")
         }
         if let expectation, !expectationMet, position > expectation.position {
-            return Failure(position: expectation.position,
-                           reason: "the digest's event is gone (the log goes from position \(previousPosition) to \(position))")
+            return Failure(
+                position: expectation.position,
+                reason: "the digest's event is gone (the log goes from position \(previousPosition) to \(position))")
         }
         guard stored == computed else {
-            let link = previousPosition == 0
+            let link =
+                previousPosition == 0
                 ? "or events before it were removed"
                 : "or the event before it (position \(previousPosition)) is not the one it was chained to (one was removed, inserted or reordered)"
             return Failure(position: position, reason: "the hash chain breaks here: this event was altered, \(link)")
@@ -114,6 +118,7 @@ public enum LogVerification {
         return nil
     }
 
-    private static let pageSQL = "SELECT " + HashChain.columns.joined(separator: ", ")
+    private static let pageSQL =
+        "SELECT " + HashChain.columns.joined(separator: ", ")
         + ", hash FROM events WHERE position > $1 ORDER BY position LIMIT $2"
 }

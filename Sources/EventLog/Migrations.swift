@@ -45,13 +45,16 @@ public enum Migrations {
         // Created only when missing: a restricted role (`faceledger_service`) that may not create
         // tables can still start a server on an up-to-date database.
         let tracked = try session.query("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].decode(Bool.self, at: 0)
-        if !tracked { try session.executeScript("""
-            CREATE TABLE schema_migrations (
-                version    integer     PRIMARY KEY,
-                name       text        NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """) }
+        if !tracked {
+            try session.executeScript(
+                """
+                CREATE TABLE schema_migrations (
+                    version    integer     PRIMARY KEY,
+                    name       text        NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        }
         let applied = Set(try session.query("SELECT version FROM schema_migrations").map { try $0.decode(Int.self, at: 0) })
         var newlyApplied: [Int] = []
         for migration in migrations where !applied.contains(migration.version) {

@@ -3,12 +3,12 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
 import LedgerDomain
 import LedgerService
 import Logging
 import Metrics
 import NIOCore
+import NIOSSL
 import Postgres
 import ServiceLifecycle
 
@@ -30,12 +30,14 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     // Requests fail fast (503) while the database is away, rather than hanging on reconnects.
     let sessions = SessionSettings.service(deadline: configuration.requestDeadline)
-    let pool = PostgresPool(conninfo: conninfo, maxConnections: 16, acquireTimeout: configuration.requestDeadline,
-                            reconnectTimeout: .seconds(2), settings: sessions,
-                            observeWait: { Timer(label: "faceledger_pool_wait_seconds").recordNanoseconds($0.nanoseconds) })
+    let pool = PostgresPool(
+        conninfo: conninfo, maxConnections: 16, acquireTimeout: configuration.requestDeadline,
+        reconnectTimeout: .seconds(2), settings: sessions,
+        observeWait: { Timer(label: "faceledger_pool_wait_seconds").recordNanoseconds($0.nanoseconds) })
     do {
-        return try await assembleApplication(configuration: configuration, conninfo: conninfo, pool: pool, sessions: sessions,
-                                             logger: logger, onListening: onListening)
+        return try await assembleApplication(
+            configuration: configuration, conninfo: conninfo, pool: pool, sessions: sessions,
+            logger: logger, onListening: onListening)
     } catch {
         // Nothing runs the pool's service: close what building it opened.
         await pool.close()
@@ -73,23 +75,31 @@ private func assembleApplication(
         gateway = upstreamGateway
         services.append(UpstreamClientService(client: client))
         if let reconciler = upstream.reconciler {
-            services.append(Reconciler(gateway: upstreamGateway, configuration: reconciler, region: upstream.identity.region,
-                                       logger: logger))
+            services.append(
+                Reconciler(
+                    gateway: upstreamGateway, configuration: reconciler, region: upstream.identity.region,
+                    logger: logger))
         }
-        logger.info("upstream mode", metadata: ["upstream": "\(upstream.client.endpoint)", "region": "\(upstream.identity.region)",
-                                                "credentials": "\(upstream.identity.source)"])
+        logger.info(
+            "upstream mode",
+            metadata: [
+                "upstream": "\(upstream.client.endpoint)", "region": "\(upstream.identity.region)",
+                "credentials": "\(upstream.identity.source)",
+            ])
     }
-    let api = LedgerAPI(processor: processor, projector: projector, readModels: readModels, audit: AuditQueries(pool: pool),
-                        verifier: SigV4Verifier(credentials: configuration.credentials),
-                        tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger,
-                        upstream: gateway,
-                        upstreamWait: configuration.requestDeadline * 2 + (configuration.upstream?.client.requestTimeout ?? .zero))
+    let api = LedgerAPI(
+        processor: processor, projector: projector, readModels: readModels, audit: AuditQueries(pool: pool),
+        verifier: SigV4Verifier(credentials: configuration.credentials),
+        tokens: PaginationTokens(secret: try await readModels.paginationSecret()), logger: logger,
+        upstream: gateway,
+        upstreamWait: configuration.requestDeadline * 2 + (configuration.upstream?.client.requestTimeout ?? .zero))
 
     let router = Router(context: LedgerRequestContext.self)
     router.add(middleware: RequestIdMiddleware())
     router.addOperationalRoutes(
-        OperationalState(pool: pool, readModels: readModels, processor: processor, pending: pending,
-                         upstream: configuration.upstream != nil),
+        OperationalState(
+            pool: pool, readModels: readModels, processor: processor, pending: pending,
+            upstream: configuration.upstream != nil),
         metrics: configuration.metrics)
     router.addExchangeRoute(api: api, budget: BodyBudget(capacity: try configuration.resolvedMaxBodyBytesInFlight()), logger: logger)
     // The idle timeout also closes a connection whose request body stalls, so a silent client cannot
@@ -98,8 +108,13 @@ private func assembleApplication(
     let scheme = configuration.tls == nil ? "http" : "https"
     var application = Application(
         router: router,
-        server: try configuration.tls.map { try .tls(http1, tlsConfiguration: try serverTLS(certificateChain: $0.certificateChain,
-                                                                                           privateKey: $0.privateKey)) } ?? http1,
+        server: try configuration.tls.map {
+            try .tls(
+                http1,
+                tlsConfiguration: try serverTLS(
+                    certificateChain: $0.certificateChain,
+                    privateKey: $0.privateKey))
+        } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "FaceLedger"),
         services: services,
         onServerRunning: { channel in

@@ -42,8 +42,9 @@ public struct DatabaseTarget: Sendable {
         logger.info("using the embedded PostgreSQL", metadata: ["directory": "\(cluster.clusterDirectory.path)"])
         let conninfo = try await cluster.start()
         if asServer { servedCluster.withLock { $0 = cluster } }
-        return DatabaseTarget(conninfo: conninfo, embedded: cluster, stopsOnClose: asServer || !wasRunning,
-                              serverClaim: claim, usage: usage)
+        return DatabaseTarget(
+            conninfo: conninfo, embedded: cluster, stopsOnClose: asServer || !wasRunning,
+            serverClaim: claim, usage: usage)
     }
 
     /// Stops the embedded cluster if this process owns it and no other process uses it; then lets go

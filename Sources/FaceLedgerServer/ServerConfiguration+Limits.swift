@@ -10,10 +10,11 @@ extension ServerConfiguration {
     /// budget gets 503).
     func resolvedMaxBodyBytesInFlight(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Int {
         let name = "FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT"
-        let bytes = try maxBodyBytesInFlight ?? environment[name].map { text in
-            guard let value = Int(text) else { throw ServerConfigurationError(description: "\(name) must be a number of bytes") }
-            return value
-        } ?? Self.defaultMaxBodyBytesInFlight
+        let bytes =
+            try maxBodyBytesInFlight ?? environment[name].map { text in
+                guard let value = Int(text) else { throw ServerConfigurationError(description: "\(name) must be a number of bytes") }
+                return value
+            } ?? Self.defaultMaxBodyBytesInFlight
         guard bytes >= Operation.defaultMaxBodyBytes else {
             throw ServerConfigurationError(description: "\(name) must be at least \(Operation.defaultMaxBodyBytes) bytes (1 MiB)")
         }
@@ -23,12 +24,13 @@ extension ServerConfiguration {
     /// More than 0 seconds.
     func resolvedIdleTimeout(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Duration {
         let name = "FACELEDGER_IDLE_TIMEOUT"
-        let timeout = try idleTimeout ?? environment[name].map { text in
-            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-                throw ServerConfigurationError(description: "\(name) must be a number of seconds, more than 0 and at most 86400")
-            }
-            return Duration.milliseconds(Int64((seconds * 1000).rounded()))
-        } ?? Self.defaultIdleTimeout
+        let timeout =
+            try idleTimeout ?? environment[name].map { text in
+                guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                    throw ServerConfigurationError(description: "\(name) must be a number of seconds, more than 0 and at most 86400")
+                }
+                return Duration.milliseconds(Int64((seconds * 1000).rounded()))
+            } ?? Self.defaultIdleTimeout
         guard timeout > .zero else { throw ServerConfigurationError(description: "\(name) must be more than 0 seconds") }
         return timeout
     }

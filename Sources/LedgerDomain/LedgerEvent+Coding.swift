@@ -56,8 +56,9 @@ public enum StreamName {
 extension LedgerEvent {
     public func encoded() throws -> EncodedEvent {
         func make(_ type: EventType, _ payload: some Encodable, embedding: [UInt8]? = nil) throws -> EncodedEvent {
-            EncodedEvent(stream: stream, type: type.rawValue, schemaVersion: Self.schemaVersion,
-                         data: try CanonicalJSON.string(payload), embedding: embedding)
+            EncodedEvent(
+                stream: stream, type: type.rawValue, schemaVersion: Self.schemaVersion,
+                data: try CanonicalJSON.string(payload), embedding: embedding)
         }
         switch self {
         case .commandAccepted(let e): return try make(.commandAccepted, e)
@@ -81,10 +82,11 @@ extension LedgerEvent {
 
     /// Types whose events change no state (the command records and the audit-only attempts): folds
     /// skip them without decoding their payloads.
-    public static let typesWithoutStateEffect: Set<String> = Set([
-        EventType.commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted, .upstreamAttempted,
-        .commandAbandoned,
-    ].map(\.rawValue))
+    public static let typesWithoutStateEffect: Set<String> = Set(
+        [
+            EventType.commandAccepted, .commandSettled, .commandRejected, .commandReplayed, .faceAttempted, .upstreamAttempted,
+            .commandAbandoned,
+        ].map(\.rawValue))
 
     /// Reads an event back; older schema versions would be upcast here.
     public static func decode(type: String, schemaVersion: Int, data: String, embedding: [UInt8]?) throws -> LedgerEvent {

@@ -57,7 +57,8 @@ extension LedgerState {
     /// Disassociates the user's faces, then deletes the user.
     private func deleteUser(_ id: String, _ userId: String) throws(Refusal) -> Decision {
         let user = try user(userId, in: try collection(id))
-        let events = user.faceIds.map { LedgerEvent.faceDisassociated(FaceDisassociated(faceId: $0, userId: userId)) }
+        let events =
+            user.faceIds.map { LedgerEvent.faceDisassociated(FaceDisassociated(faceId: $0, userId: userId)) }
             + [.userDeleted(UserDeleted(userId: userId))]
         return accept(events, .userDeleted)
     }
@@ -73,8 +74,11 @@ extension LedgerState {
         var events: [LedgerEvent] = []
         var changes = FaceChanges()
         func refuse(_ faceId: String, _ outcome: FaceOutcome, owner: String? = nil, confidence: Double? = nil) {
-            events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: outcome,
-                                                       ownerUserId: owner, confidence: confidence)))
+            events.append(
+                .faceAttempted(
+                    FaceAttempted(
+                        faceId: faceId, userId: userId, outcome: outcome,
+                        ownerUserId: owner, confidence: confidence)))
             changes.refused.append(RefusedFace(faceId: faceId, reason: outcome, ownerUserId: owner, confidence: confidence))
         }
         for faceId in faceIds.uniqued() {
@@ -97,8 +101,11 @@ extension LedgerState {
             }
             guard held < Limits.facesPerUser else {
                 // The event keeps the confidence; the client is told no more than Rekognition tells it.
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: .userFaceLimit,
-                                                           confidence: confidence)))
+                events.append(
+                    .faceAttempted(
+                        FaceAttempted(
+                            faceId: faceId, userId: userId, outcome: .userFaceLimit,
+                            confidence: confidence)))
                 changes.refused.append(RefusedFace(faceId: faceId, reason: .userFaceLimit))
                 continue
             }
@@ -128,8 +135,11 @@ extension LedgerState {
                 events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: userId)))
                 changes.changed.append(faceId)
             case let owner?:
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId,
-                                                           outcome: .associatedToADifferentUser, ownerUserId: owner)))
+                events.append(
+                    .faceAttempted(
+                        FaceAttempted(
+                            faceId: faceId, userId: userId,
+                            outcome: .associatedToADifferentUser, ownerUserId: owner)))
                 changes.refused.append(RefusedFace(faceId: faceId, reason: .associatedToADifferentUser, ownerUserId: owner))
             }
         }
@@ -190,7 +200,8 @@ extension LedgerState {
         for (index, face) in faces.enumerated() {
             guard Limits.embeddingDimensions.contains(face.embedding.count) else {
                 throw .invalidFaces(
-                    "Faces[\(index)].Embedding must have between \(Limits.embeddingDimensions.lowerBound) and \(Limits.embeddingDimensions.upperBound) numbers")
+                    "Faces[\(index)].Embedding must have between \(Limits.embeddingDimensions.lowerBound) and \(Limits.embeddingDimensions.upperBound) numbers"
+                )
             }
             guard face.embedding.allSatisfy(\.isFinite), Similarity.normalized(face.embedding) != nil else {
                 throw .invalidFaces("Faces[\(index)].Embedding must be finite numbers with a non-zero norm")

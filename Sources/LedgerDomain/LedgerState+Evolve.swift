@@ -23,8 +23,9 @@ extension LedgerState {
             .commandAbandoned:
             return  // no state: the command's record and the audit trail
         case .collectionCreated(let e):
-            collections[id] = FaceCollection(collectionId: id, arn: e.arn, createdAt: context.recordedAt,
-                                         createdPosition: context.position, tags: e.tags ?? [:])
+            collections[id] = FaceCollection(
+                collectionId: id, arn: e.arn, createdAt: context.recordedAt,
+                createdPosition: context.position, tags: e.tags ?? [:])
         case .collectionDeleted:
             collections[id] = nil
         case .userCreated(let e):

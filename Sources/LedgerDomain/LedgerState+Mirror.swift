@@ -120,8 +120,11 @@ extension LedgerState {
         let refused = changes.refusedByFace
         for faceId in requested.uniqued() {
             if let refusal = refused[faceId] {
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: refusal.reason,
-                                                           ownerUserId: refusal.ownerUserId, confidence: refusal.confidence)))
+                events.append(
+                    .faceAttempted(
+                        FaceAttempted(
+                            faceId: faceId, userId: userId, outcome: refusal.reason,
+                            ownerUserId: refusal.ownerUserId, confidence: refusal.confidence)))
             } else if owner(of: faceId, in: id) != userId {
                 // Associated now, or (in neither list) already this user's upstream: the ledger follows.
                 // (A face the ledger already has with this user is unchanged: recording the association
@@ -143,8 +146,11 @@ extension LedgerState {
         let refused = changes.refusedByFace
         for faceId in requested.uniqued() {
             if let refusal = refused[faceId] {
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, userId: userId, outcome: refusal.reason,
-                                                           ownerUserId: refusal.ownerUserId)))
+                events.append(
+                    .faceAttempted(
+                        FaceAttempted(
+                            faceId: faceId, userId: userId, outcome: refusal.reason,
+                            ownerUserId: refusal.ownerUserId)))
             } else if disassociated.contains(faceId), let previous = owner(of: faceId, in: id) {
                 events.append(.faceDisassociated(FaceDisassociated(faceId: faceId, userId: previous)))
             } else {
@@ -165,8 +171,11 @@ extension LedgerState {
                 }
                 events.append(.faceDeleted(FaceDeleted(faceId: faceId)))
             } else if let refusal = refused[faceId] {
-                events.append(.faceAttempted(FaceAttempted(faceId: faceId, outcome: refusal.reason,
-                                                           ownerUserId: refusal.ownerUserId)))
+                events.append(
+                    .faceAttempted(
+                        FaceAttempted(
+                            faceId: faceId, outcome: refusal.reason,
+                            ownerUserId: refusal.ownerUserId)))
             }
         }
         return events

@@ -31,8 +31,10 @@ public struct RevertPlan: Sendable, Hashable {
     ///   - changes: the events recorded after the instant, in order, with the principal that caused each.
     ///   - principal: undo only this principal's changes: a face is given back only if its last
     ///     association change came from them; later changes by others stay in place.
-    public static func plan(then: FaceCollection?, now: FaceCollection, changes: [(event: LedgerEvent, principal: String)],
-                            principal: String?) -> RevertPlan {
+    public static func plan(
+        then: FaceCollection?, now: FaceCollection, changes: [(event: LedgerEvent, principal: String)],
+        principal: String?
+    ) -> RevertPlan {
         var lastChangeBy: [String: String] = [:]
         var order: [String] = []
         for (event, by) in changes {

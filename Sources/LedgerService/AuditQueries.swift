@@ -48,7 +48,9 @@ public struct AuditQueries: Sendable {
     }
 
     /// `entries(_:window:limit:)` on a session the caller holds (the command line's own connection).
-    public static func entries(_ subject: AuditSubject, window: AuditWindow, limit: Int, in session: PostgresSession) throws
+    public static func entries(
+        _ subject: AuditSubject, window: AuditWindow, limit: Int, in session: PostgresSession
+    ) throws
         -> [AuditEntry]
     {
         let (low, high) = try positions(from: window.from, to: window.to, in: session)
@@ -74,8 +76,10 @@ public struct AuditQueries: Sendable {
             // One stream: its version order is its position order, and every event in it is an entry.
             ("collection_id = $1 AND stream = $2", "version", [.text(collectionId), .text(StreamName.face(faceId))])
         case .user(let collectionId, let userId):
-            ("collection_id = $1 AND coalesce(data->>'userId', data->'request'->>'UserId') = $2 AND \(isEntry)", "position",
-             [.text(collectionId), .text(userId)])
+            (
+                "collection_id = $1 AND coalesce(data->>'userId', data->'request'->>'UserId') = $2 AND \(isEntry)", "position",
+                [.text(collectionId), .text(userId)]
+            )
         case .principal(let principal, nil):
             ("principal = $1 AND \(isEntry)", "position", [.text(principal)])
         case .principal(let principal, let collectionId?):

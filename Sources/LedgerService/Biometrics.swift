@@ -43,7 +43,8 @@ public final class MasterKeys: Sendable {
     /// A new key file's contents: one random key.
     public static func newKeyFile() -> [UInt8] {
         let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-        return Array("""
+        return Array(
+            """
             # FaceLedger master key: wraps the keys of the face embeddings in the log. Keep it apart from the
             # database and its backups; without it no embedding can be read. One base64 256-bit key a line,
             # the current one first (faceledger rotate-master-key).
@@ -169,8 +170,10 @@ public struct Biometrics: Sendable {
                 continue
             }
             do {
-                opened[index].embedding = Array(try AES.GCM.open(AES.GCM.SealedBox(combined: opened[index].embedding ?? []), using: key,
-                                                                 authenticating: Self.embeddingContext(keyId)))
+                opened[index].embedding = Array(
+                    try AES.GCM.open(
+                        AES.GCM.SealedBox(combined: opened[index].embedding ?? []), using: key,
+                        authenticating: Self.embeddingContext(keyId)))
             } catch {
                 throw BiometricsError(description: "the embedding of event \(events[index].position) does not open under its data key")
             }
@@ -184,14 +187,17 @@ public struct Biometrics: Sendable {
 
     private func unwrappedKeys(_ keyIds: [UUID], in session: PostgresSession) throws -> [UUID: SymmetricKey] {
         var keys: [UUID: SymmetricKey] = [:]
-        for row in try session.query("SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE key_id = ANY($1)",
-                                     [.uuidArray(keyIds)]) {
+        for row in try session.query(
+            "SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE key_id = ANY($1)",
+            [.uuidArray(keyIds)])
+        {
             let kekId: String = try row.decode(at: 1)
             guard let master = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
             do {
                 let keyId: UUID = try row.decode(at: 0)
-                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: master,
-                                           authenticating: Self.keyContext(keyId, try row.decode(at: 3), try row.decode(at: 4)))
+                let raw = try AES.GCM.open(
+                    AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: master,
+                    authenticating: Self.keyContext(keyId, try row.decode(at: 3), try row.decode(at: 4)))
                 keys[keyId] = SymmetricKey(data: raw)
             } catch {
                 throw BiometricsError(description: "a data key does not unwrap under master key \(kekId)")
@@ -205,22 +211,25 @@ public struct Biometrics: Sendable {
     public func verify(in session: PostgresSession) throws {
         // The distinct master key ids, one index probe each (a recursive skip scan): at start-up this
         // costs the handful of keys ever used, not a scan of every face's data key.
-        let used = try session.query("""
+        let used = try session.query(
+            """
             WITH RECURSIVE used(id) AS (
                 SELECT min(kek_id) FROM face_keys
                 UNION ALL
                 SELECT (SELECT min(kek_id) FROM face_keys WHERE kek_id > used.id) FROM used WHERE used.id IS NOT NULL)
             SELECT id FROM used WHERE id IS NOT NULL
-            """).map { try $0.decode(String.self, at: 0) }
+            """
+        ).map { try $0.decode(String.self, at: 0) }
         let held = Set(masterKeys.ids)
         if let unknown = used.first(where: { !held.contains($0) }) { throw Self.unknownMasterKey(unknown) }
     }
 
     private static func unknownMasterKey(_ kekId: String) -> BiometricsError {
-        BiometricsError(description: """
-            this database's face embeddings are encrypted under master key \(kekId), which is not among the keys \
-            given: start with the right --master-key-file
-            """)
+        BiometricsError(
+            description: """
+                this database's face embeddings are encrypted under master key \(kekId), which is not among the keys \
+                given: start with the right --master-key-file
+                """)
     }
 
     // MARK: Inside a command batch's transaction
@@ -228,19 +237,24 @@ public struct Biometrics: Sendable {
     /// Stores the data keys of a batch's new embeddings.
     static func store(_ keys: [(sealed: Sealed, faceId: String)], collectionId: String, in session: PostgresSession) throws {
         guard !keys.isEmpty else { return }
-        try session.query("""
+        try session.query(
+            """
             INSERT INTO face_keys (key_id, collection_id, face_id, kek_id, wrapped)
             SELECT k.key_id, $1, k.face_id, k.kek_id, k.wrapped
             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[]) AS k(key_id, face_id, kek_id, wrapped)
-            """, [.text(collectionId), .uuidArray(keys.map(\.sealed.keyId)), .textArray(keys.map(\.faceId)),
-                  .textArray(keys.map(\.sealed.kekId)), .byteaArray(keys.map(\.sealed.wrappedKey))])
+            """,
+            [
+                .text(collectionId), .uuidArray(keys.map(\.sealed.keyId)), .textArray(keys.map(\.faceId)),
+                .textArray(keys.map(\.sealed.kekId)), .byteaArray(keys.map(\.sealed.wrappedKey)),
+            ])
     }
 
     /// Destroys every data key of the faces: their embeddings in the log can no longer be read.
     static func destroyKeys(of faceIds: [String], collectionId: String, in session: PostgresSession) throws {
         guard !faceIds.isEmpty else { return }
-        try session.query("DELETE FROM face_keys WHERE collection_id = $1 AND face_id = ANY($2)",
-                          [.text(collectionId), .textArray(faceIds)])
+        try session.query(
+            "DELETE FROM face_keys WHERE collection_id = $1 AND face_id = ANY($2)",
+            [.text(collectionId), .textArray(faceIds)])
     }
 
     /// Destroys every data key of a collection (it was deleted: its faces' biometrics go with it).
@@ -257,11 +271,13 @@ public struct Biometrics: Sendable {
     /// not migrated by `encrypt-log`): forgetting cannot destroy those.
     static func facesInClear(_ faceIds: [String], collectionId: String, in session: PostgresSession) throws -> [String] {
         guard !faceIds.isEmpty else { return [] }
-        return try session.query("""
+        return try session.query(
+            """
             SELECT DISTINCT substr(stream, \(StreamName.facePrefix.count + 1)) FROM events
             WHERE collection_id = $1 AND stream = ANY($2) AND type = \(EventType.faceImported.sql) AND embedding IS NOT NULL
               AND length(embedding) > 0 AND NOT (data ? 'keyId')
-            """, [.text(collectionId), .textArray(faceIds.map(StreamName.face))]).map { try $0.decode(String.self, at: 0) }
+            """, [.text(collectionId), .textArray(faceIds.map(StreamName.face))]
+        ).map { try $0.decode(String.self, at: 0) }
     }
 
     // MARK: Rotation
@@ -274,7 +290,8 @@ public struct Biometrics: Sendable {
         guard !older.isEmpty else { return 0 }
         return try session.transaction {
             // By the older keys' ids, so the kek_id index finds the rows (a re-wrapped row leaves the range).
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE kek_id = ANY($1)
                 LIMIT $2 FOR UPDATE SKIP LOCKED
                 """, [.textArray(older), .int64(Int64(limit))])
@@ -285,13 +302,15 @@ public struct Biometrics: Sendable {
                 guard let old = masterKeys.key(id: kekId) else { throw Self.unknownMasterKey(kekId) }
                 let keyId: UUID = try row.decode(at: 0)
                 let context = Self.keyContext(keyId, try row.decode(at: 3), try row.decode(at: 4))
-                let raw = try AES.GCM.open(AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: old,
-                                           authenticating: context)
+                let raw = try AES.GCM.open(
+                    AES.GCM.SealedBox(combined: try row.decode([UInt8].self, at: 2)), using: old,
+                    authenticating: context)
                 ids.append(keyId)
                 wrapped.append(Array(try AES.GCM.seal(raw, using: current.key, authenticating: context).combined!))
             }
             guard !ids.isEmpty else { return 0 }
-            try session.query("""
+            try session.query(
+                """
                 UPDATE face_keys SET kek_id = $1, wrapped = k.wrapped
                 FROM unnest($2::uuid[], $3::bytea[]) AS k(key_id, wrapped) WHERE face_keys.key_id = k.key_id
                 """, [.text(current.id), .uuidArray(ids), .byteaArray(wrapped)])
@@ -310,7 +329,8 @@ extension Biometrics {
     public func encryptLegacyEmbeddings(in session: PostgresSession) throws -> Int {
         try session.transaction {
             try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT position, collection_id, stream, embedding FROM events
                 WHERE type = \(EventType.faceImported.sql) AND embedding IS NOT NULL AND length(embedding) > 0 AND NOT (data ? 'keyId')
                 ORDER BY position
@@ -333,14 +353,16 @@ extension Biometrics {
             // The append-only trigger is off only inside this transaction: ALTER TABLE holds the table
             // exclusively until commit, and it is on again at commit (as in migration 006).
             try session.executeScript("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
-            try session.query("""
+            try session.query(
+                """
                 UPDATE events AS e SET data = e.data || jsonb_build_object('keyId', k.key_id), embedding = k.sealed
                 FROM unnest($1::int8[], $2::text[], $3::bytea[]) AS k(position, key_id, sealed)
                 WHERE e.position = k.position
                 """, [.int64Array(positions), .textArray(keyIds), .byteaArray(sealedEmbeddings)])
             // Faces deleted or forgotten since (or whose collection was deleted) keep no key: their
             // embeddings are encrypted and shredded at once.
-            try session.query("""
+            try session.query(
+                """
                 DELETE FROM face_keys USING unnest($1::int8[], $2::text[]) AS k(position, key_id)
                 WHERE face_keys.key_id = k.key_id::uuid AND EXISTS (
                     SELECT 1 FROM events AS later
@@ -348,7 +370,8 @@ extension Biometrics {
                       AND ((later.stream = '\(StreamName.facePrefix)' || face_keys.face_id AND later.type IN (\(EventType.sql(.faceDeleted, .faceForgotten))))
                            OR (later.stream = '\(StreamName.collection)' AND later.type = \(EventType.collectionDeleted.sql))))
                 """, [.int64Array(positions), .textArray(keyIds)])
-            try session.executeScript("""
+            try session.executeScript(
+                """
                 UPDATE events AS e SET hash = chained.hash
                 FROM (SELECT x.position,
                              event_chain(NULL::bytea, event_hash_fields(

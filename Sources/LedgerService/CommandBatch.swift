@@ -64,8 +64,10 @@ enum CommandBatch {
                 }
                 var encoded = try event.encoded()
                 if let sealedEmbedding { encoded.embedding = sealedEmbedding }
-                events.append(NewEvent(stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
-                                       data: encoded.data, embedding: encoded.embedding, metadata: metadata))
+                events.append(
+                    NewEvent(
+                        stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion,
+                        data: encoded.data, embedding: encoded.embedding, metadata: metadata))
             }
         }
     }
@@ -138,10 +140,12 @@ enum CommandBatch {
         facts.facesInClear = Set(try Biometrics.facesInClear(toForget, collectionId: collectionId, in: session))
         facts.leases = try PendingCommands.leaseHolders(of: leased, in: session)
         if adopting {
-            facts.unsettledCount = try session.query("SELECT count(*) FROM pending_commands WHERE collection_id = $1",
-                                                     [.text(collectionId)])[0].decode(Int.self, at: 0)
-            facts.lastPosition = try session.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
-                                                   [.text(collectionId)])[0].decode(Int64.self, at: 0)
+            facts.unsettledCount = try session.query(
+                "SELECT count(*) FROM pending_commands WHERE collection_id = $1",
+                [.text(collectionId)])[0].decode(Int.self, at: 0)
+            facts.lastPosition = try session.query(
+                "SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
+                [.text(collectionId)])[0].decode(Int64.self, at: 0)
         }
         return facts
     }
@@ -259,11 +263,13 @@ enum CommandBatch {
 
     private static func bind(_ tokens: [NewToken], collectionId: String, recorded: [RecordedEvent], in session: PostgresSession) throws {
         guard !tokens.isEmpty else { return }
-        try session.query("""
+        try session.query(
+            """
             INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, position, recorded_at)
             SELECT $1, t.operation, t.token, t.hash, t.response, t.position, $7
             FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[]) AS t(operation, token, hash, response, position)
-            """, [
+            """,
+            [
                 .text(collectionId),
                 .textArray(tokens.map(\.key.operation)),
                 .textArray(tokens.map(\.key.token)),
@@ -286,8 +292,9 @@ extension CommandSubmission {
 
 extension UpstreamCall {
     func recorded(attempt: Int, verdict: String) -> UpstreamAttempted {
-        UpstreamAttempted(attempt: attempt, status: status, errorCode: errorCode,
-                          durationMs: duration / .milliseconds(1),
-                          verdict: verdict, reason: reason, by: by)
+        UpstreamAttempted(
+            attempt: attempt, status: status, errorCode: errorCode,
+            durationMs: duration / .milliseconds(1),
+            verdict: verdict, reason: reason, by: by)
     }
 }

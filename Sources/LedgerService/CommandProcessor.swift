@@ -144,7 +144,7 @@ public final class CommandProcessor: Service, Sendable {
             let admitted = queue.withLock { queue -> Bool? in
                 if queue.stopped { return nil }
                 guard queue.waiting.count < limits.maxPending,
-                      queue.bytes == 0 || queue.bytes + pending.bytes <= limits.maxPendingBytes
+                    queue.bytes == 0 || queue.bytes + pending.bytes <= limits.maxPendingBytes
                 else { return false }
                 queue.waiting.append(pending)
                 queue.bytes += pending.bytes
@@ -156,8 +156,11 @@ public final class CommandProcessor: Service, Sendable {
             case nil:
                 pending.answer(.failure(LedgerError(.serviceUnavailable, "The service is shutting down")))
             case false?:
-                pending.answer(.failure(LedgerError(.provisionedThroughputExceeded,
-                    "Too many commands are waiting; retry the request")))
+                pending.answer(
+                    .failure(
+                        LedgerError(
+                            .provisionedThroughputExceeded,
+                            "Too many commands are waiting; retry the request")))
             }
         }
     }
@@ -276,12 +279,18 @@ public final class CommandProcessor: Service, Sendable {
                 return (expired, queue.inFlight.filter { $0.deadline <= now })
             }
             for pending in expired {
-                pending.answer(.failure(LedgerError(.serviceUnavailable,
-                    "The database did not take the command in time; nothing was changed. Retry the request")))
+                pending.answer(
+                    .failure(
+                        LedgerError(
+                            .serviceUnavailable,
+                            "The database did not take the command in time; nothing was changed. Retry the request")))
             }
             for pending in overdue {
-                pending.answer(.failure(LedgerError(.serviceUnavailable,
-                    "The command did not complete in time; its outcome is unknown. Retry with the same ClientRequestToken")))
+                pending.answer(
+                    .failure(
+                        LedgerError(
+                            .serviceUnavailable,
+                            "The command did not complete in time; its outcome is unknown. Retry with the same ClientRequestToken")))
             }
         }
     }
@@ -340,8 +349,11 @@ public final class CommandProcessor: Service, Sendable {
         // not start now: its client was told 503, so it must not take effect behind their back.
         let now = ContinuousClock.now
         for pending in group where pending.deadline <= now {
-            pending.answer(.failure(LedgerError(.serviceUnavailable,
-                "The database did not take the command in time; nothing was changed. Retry the request")))
+            pending.answer(
+                .failure(
+                    LedgerError(
+                        .serviceUnavailable,
+                        "The database did not take the command in time; nothing was changed. Retry the request")))
         }
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
@@ -351,19 +363,23 @@ public final class CommandProcessor: Service, Sendable {
             let outcomes = result.outcomes
             for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
             onCommitted()
-        } catch where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
-            logger.warning("command batch refused; retrying its halves apart", metadata: [
-                "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
-            ])
+        } catch  where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
+            logger.warning(
+                "command batch refused; retrying its halves apart",
+                metadata: [
+                    "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
+                ])
             let half = group.count / 2
             await commit(Array(group[..<half]), collectionId: collectionId, on: connection)
             await commit(Array(group[half...]), collectionId: collectionId, on: connection)
         } catch {
-            logger.error("command failed", metadata: [
-                "collection": "\(collectionId)", "commands": "\(group.count)",
-                "operations": "\(Set(group.map(\.submission.operation)).sorted())", "error": "\(error)",
-                "detail": "\((error as? PostgresError)?.serverMessage ?? "\(error)")",
-            ])
+            logger.error(
+                "command failed",
+                metadata: [
+                    "collection": "\(collectionId)", "commands": "\(group.count)",
+                    "operations": "\(Set(group.map(\.submission.operation)).sorted())", "error": "\(error)",
+                    "detail": "\((error as? PostgresError)?.serverMessage ?? "\(error)")",
+                ])
             let failure = LedgerError.databaseFailure(error)
             for pending in group { pending.answer(.failure(failure)) }
         }

@@ -35,9 +35,10 @@ public struct CommandSubmission: Sendable {
 
     /// A later step of an accepted upstream command: settling, retrying or abandoning it.
     public init(_ step: CommandStep, of pending: PendingUpstreamCommand) {
-        self.init(operation: pending.operation, collectionId: pending.collectionId, recordedRequest: pending.recordedRequest,
-                  requestHash: pending.requestHash, command: .failure(LedgerError(.internalServerError, "not decided")),
-                  metadata: pending.metadata, step: step)
+        self.init(
+            operation: pending.operation, collectionId: pending.collectionId, recordedRequest: pending.recordedRequest,
+            requestHash: pending.requestHash, command: .failure(LedgerError(.internalServerError, "not decided")),
+            metadata: pending.metadata, step: step)
     }
 }
 

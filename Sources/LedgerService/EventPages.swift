@@ -10,8 +10,9 @@ extension Biometrics {
     ) throws {
         var position = position
         while position < last {
-            let page = try open(EventLog.read(after: position, limit: Self.pageSize, in: session).filter { $0.position <= last },
-                                in: session)
+            let page = try open(
+                EventLog.read(after: position, limit: Self.pageSize, in: session).filter { $0.position <= last },
+                in: session)
             guard let end = page.last else { return }
             try body(page)
             position = end.position

@@ -68,8 +68,11 @@ public struct PendingCommands: Sendable {
                 ORDER BY accepted_position LIMIT $4
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(Self.columns)
-            """, [.uuid(owner), .int64(Int64(lease / .milliseconds(1))), .int64(Int64(grace / .milliseconds(1))), .int64(Int64(limit)), .bool(dueOnly),
-                  .uuidArray(Array(excluding))]
+            """,
+            [
+                .uuid(owner), .int64(Int64(lease / .milliseconds(1))), .int64(Int64(grace / .milliseconds(1))), .int64(Int64(limit)), .bool(dueOnly),
+                .uuidArray(Array(excluding)),
+            ]
         ).map(Self.command(from:)).sorted { $0.acceptedPosition < $1.acceptedPosition }
     }
 
@@ -79,7 +82,8 @@ public struct PendingCommands: Sendable {
         try await pool.run { session in
             try session.execute(
                 "UPDATE pending_commands SET lease_until = now() + $3 * interval '1 millisecond' WHERE command_id = $1 AND lease_owner = $2",
-                [.uuid(commandId), .uuid(owner), .int64(Int64(lease / .milliseconds(1)))]).affectedRows == 1
+                [.uuid(commandId), .uuid(owner), .int64(Int64(lease / .milliseconds(1)))]
+            ).affectedRows == 1
         }
     }
 
@@ -98,30 +102,36 @@ public struct PendingCommands: Sendable {
     public func outcome(of command: PendingUpstreamCommand) async throws -> (CommandAnswer, upstreamCode: String?)? {
         if let row = try await pool.query(
             "SELECT response::text FROM command_tokens WHERE client_token = $1 AND operation = $2",
-            [.text(command.upstreamToken), .text(command.operation)]).first {
+            [.text(command.upstreamToken), .text(command.operation)]
+        ).first {
             return (.success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8))), nil)
         }
         // A command whose token is not bound (derived): its settlement follows its last call, recorded
         // in the same append. The predicate repeats the audit index's (migration 007), so the request's
         // index range finds the call, and the settlement is a few positions after it.
-        if command.upstreamToken.hasPrefix(CommandStep.derivedTokenPrefix), let row = try await pool.query(
-            """
-            SELECT data->>'response' FROM events
-            WHERE command_id = $2 AND type = \(EventType.commandSettled.sql) AND position > (
-                SELECT max(position) FROM events
-                WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
-                  AND type = \(EventType.upstreamAttempted.sql))
-            ORDER BY position LIMIT 1
-            """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first {
+        if command.upstreamToken.hasPrefix(CommandStep.derivedTokenPrefix),
+            let row = try await pool.query(
+                """
+                SELECT data->>'response' FROM events
+                WHERE command_id = $2 AND type = \(EventType.commandSettled.sql) AND position > (
+                    SELECT max(position) FROM events
+                    WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
+                      AND type = \(EventType.upstreamAttempted.sql))
+                ORDER BY position LIMIT 1
+                """, [.text(command.metadata.requestId), .uuid(command.commandId)]
+            ).first
+        {
             return (.success(try JSONValue(parsing: Data(try row.decode(String.self, at: 0).utf8))), nil)
         }
-        guard let row = try await pool.query(
-            """
-            SELECT type, data::text FROM events
-            WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
-              AND type IN (\(EventType.sql(.commandRejected, .commandAbandoned)))
-            ORDER BY position DESC LIMIT 1
-            """, [.text(command.metadata.requestId), .uuid(command.commandId)]).first
+        guard
+            let row = try await pool.query(
+                """
+                SELECT type, data::text FROM events
+                WHERE request_id = $1 AND \(AuditQueries.isEntry) AND command_id = $2
+                  AND type IN (\(EventType.sql(.commandRejected, .commandAbandoned)))
+                ORDER BY position DESC LIMIT 1
+                """, [.text(command.metadata.requestId), .uuid(command.commandId)]
+            ).first
         else { return nil }
         let data = Data(try row.decode(String.self, at: 1).utf8)
         switch try row.decode(String.self, at: 0) {
@@ -146,8 +156,9 @@ public struct PendingCommands: Sendable {
         try await pool.query(
             "SELECT \(Self.columnsWithoutBody), next_attempt_at, lease_until FROM pending_commands ORDER BY accepted_position"
         ).map { row in
-            Listing(command: try Self.command(from: row), nextAttemptAt: try row.decode(at: 14),
-                    leasedUntil: try row.decode(Date?.self, at: 15))
+            Listing(
+                command: try Self.command(from: row), nextAttemptAt: try row.decode(at: 14),
+                leasedUntil: try row.decode(Date?.self, at: 15))
         }
     }
 
@@ -161,8 +172,10 @@ public struct PendingCommands: Sendable {
         }
         guard !tokens.isEmpty else { return [:] }
         var found: [CommandBatch.TokenKey: PendingUpstreamCommand] = [:]
-        for row in try session.query("SELECT \(columnsWithoutBody) FROM pending_commands WHERE upstream_token = ANY($1)",
-                                     [.textArray(tokens)]) {
+        for row in try session.query(
+            "SELECT \(columnsWithoutBody) FROM pending_commands WHERE upstream_token = ANY($1)",
+            [.textArray(tokens)])
+        {
             let command = try command(from: row)
             found[CommandBatch.TokenKey(operation: command.operation, token: command.upstreamToken)] = command
         }
@@ -175,7 +188,8 @@ public struct PendingCommands: Sendable {
             INSERT INTO pending_commands (command_id, collection_id, operation, upstream_token, request_hash, recorded_request,
                 body, keys, accepted_position, accepted_at, principal, request_id, client_token, source_address, next_attempt_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $10)
-            """, [
+            """,
+            [
                 .uuid(command.commandId), .text(command.collectionId), .text(command.operation), .text(command.upstreamToken),
                 .text(command.requestHash), .jsonb(String(decoding: command.recordedRequest.data, as: UTF8.self)),
                 .bytea(command.body), .textArray(keys), .int64(command.acceptedPosition), .timestamp(command.acceptedAt),
@@ -191,17 +205,21 @@ public struct PendingCommands: Sendable {
     static func leaseHolders(of commandIds: [UUID], in session: PostgresSession) throws -> [UUID: UUID] {
         guard !commandIds.isEmpty else { return [:] }
         var holders: [UUID: UUID] = [:]
-        for row in try session.query("""
+        for row in try session.query(
+            """
             SELECT command_id, lease_owner FROM pending_commands WHERE command_id = ANY($1) AND lease_owner IS NOT NULL FOR UPDATE
-            """, [.uuidArray(commandIds)]) {
+            """, [.uuidArray(commandIds)])
+        {
             holders[try row.decode(UUID.self, at: 0)] = try row.decode(UUID.self, at: 1)
         }
         return holders
     }
 
     static func release(_ commandId: UUID, heldBy owner: UUID, in session: PostgresSession) throws -> Bool {
-        try session.execute("DELETE FROM pending_commands WHERE command_id = $1 AND lease_owner = $2",
-                            [.uuid(commandId), .uuid(owner)]).affectedRows == 1
+        try session.execute(
+            "DELETE FROM pending_commands WHERE command_id = $1 AND lease_owner = $2",
+            [.uuid(commandId), .uuid(owner)]
+        ).affectedRows == 1
     }
 
     /// Counts an attempt, sets the next one and gives the lease up, if `owner` holds it.
@@ -210,7 +228,8 @@ public struct PendingCommands: Sendable {
             """
             UPDATE pending_commands SET attempts = attempts + 1, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
             WHERE command_id = $1 AND lease_owner = $2
-            """, [.uuid(commandId), .uuid(owner), .timestamp(next)]).affectedRows == 1
+            """, [.uuid(commandId), .uuid(owner), .timestamp(next)]
+        ).affectedRows == 1
     }
 
     static func command(from row: PostgresRow) throws -> PendingUpstreamCommand {
@@ -221,8 +240,9 @@ public struct PendingCommands: Sendable {
             upstreamToken: try row.decode(at: 3), requestHash: try row.decode(at: 4), recordedRequest: recorded,
             body: try row.decode(at: 6), acceptedPosition: try row.decode(at: 7), acceptedAt: try row.decode(at: 8),
             attempts: Int(try row.decode(Int32.self, at: 9)),
-            metadata: EventMetadata(principal: try row.decode(at: 10), requestId: try row.decode(at: 11),
-                                    clientToken: try row.decode(String?.self, at: 12), operation: try row.decode(at: 2),
-                                    sourceAddress: try row.decode(String?.self, at: 13), commandId: commandId))
+            metadata: EventMetadata(
+                principal: try row.decode(at: 10), requestId: try row.decode(at: 11),
+                clientToken: try row.decode(String?.self, at: 12), operation: try row.decode(at: 2),
+                sourceAddress: try row.decode(String?.self, at: 13), commandId: commandId))
     }
 }

@@ -164,7 +164,8 @@ public final class Projector: Service, Sendable {
             if acquired { return true }
             if Task.isShuttingDownGracefully || Task.isCancelled { return false }
             let checkpoint = try await connection.query(
-                "SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)]).first
+                "SELECT position FROM projector_checkpoints WHERE projector = $1", [.text(Self.name)]
+            ).first
             if let checkpoint { advance(to: try checkpoint.decode(Int64.self, at: 0)) }
             try? await Task.sleep(for: pollInterval)
         }
@@ -254,8 +255,9 @@ public final class Projector: Service, Sendable {
         try session.transaction {
             try session.query("SELECT projector_claim($1, $2, $3, $4)", [.text(name), .int64(start), .text(owner), .float64(lease)])
             try StateRows.fold(events.ledgerEvents(), into: .readModels, in: session)
-            try session.query("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
-                              [.text(name), .int64(last.position)])
+            try session.query(
+                "UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
+                [.text(name), .int64(last.position)])
         }
         state.position = last.position
         state.renewed = .now
@@ -263,9 +265,12 @@ public final class Projector: Service, Sendable {
     }
 
     /// The projector's wake-ups (see `wakeUps`).
-    typealias WakeUps = AsyncBufferSequence<AsyncMerge3Sequence<
-        AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncStream<Void>,
-        AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>>>
+    typealias WakeUps = AsyncBufferSequence<
+        AsyncMerge3Sequence<
+            AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncStream<Void>,
+            AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>
+        >
+    >
 
     /// One sequence of wake-ups: notifications, pokes, and a tick every `interval`. Those that come
     /// while a batch runs count as one: the next read finds everything they announced.

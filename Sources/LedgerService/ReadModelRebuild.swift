@@ -37,7 +37,8 @@ public struct ReadModelRebuild: Sendable {
                 throw MaintenanceError(description: "another rebuild is running")
             }
             defer { _ = try? session.query("SELECT pg_advisory_unlock($1)", [.int64(Self.lockKey)]) }
-            try session.executeScript("""
+            try session.executeScript(
+                """
                 DROP TABLE IF EXISTS rm_collections_rebuild, rm_users_rebuild, rm_faces_rebuild,
                                      rm_collections_old, rm_users_old, rm_faces_old;
                 CREATE TABLE rm_collections_rebuild (LIKE rm_collections INCLUDING ALL);
@@ -60,7 +61,8 @@ public struct ReadModelRebuild: Sendable {
             // The lease columns are left alone: the projector that owns it keeps it, finds its
             // checkpoint moved at its next claim, and reloads from the new one.
             try session.transaction {
-                try session.query("""
+                try session.query(
+                    """
                     INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) ON CONFLICT DO NOTHING
                     """, [.text(Projector.name)])
                 try session.query("SELECT position FROM projector_checkpoints WHERE projector = $1 FOR UPDATE", [.text(Projector.name)])
@@ -71,7 +73,8 @@ public struct ReadModelRebuild: Sendable {
                     _ = try StateRows.statements(for: folded.state, touched: touched, tables: .rebuild)
                         .map { try session.execute($0.sql, $0.parameters) }
                 }
-                try session.executeScript("""
+                try session.executeScript(
+                    """
                     ALTER TABLE rm_collections RENAME TO rm_collections_old;
                     ALTER TABLE rm_users RENAME TO rm_users_old;
                     ALTER TABLE rm_faces RENAME TO rm_faces_old;
@@ -79,8 +82,9 @@ public struct ReadModelRebuild: Sendable {
                     ALTER TABLE rm_users_rebuild RENAME TO rm_users;
                     ALTER TABLE rm_faces_rebuild RENAME TO rm_faces;
                     """)
-                try session.query("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
-                                  [.text(Projector.name), .int64(folded.position)])
+                try session.query(
+                    "UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
+                    [.text(Projector.name), .int64(folded.position)])
             }
             try session.executeScript("DROP TABLE rm_collections_old, rm_users_old, rm_faces_old")
             return Outcome(events: folded.eventCount, position: folded.position)
@@ -95,8 +99,10 @@ public struct ReadModelRebuild: Sendable {
             _ = try folded.foldTracking(events)
             let elapsed = (ContinuousClock.now - started) / .seconds(1)
             let rate = elapsed > 0 ? Double(folded.eventCount) / elapsed : 0
-            progress(Progress(done: folded.eventCount, total: max(total, folded.eventCount), eventsPerSecond: rate,
-                              secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))
+            progress(
+                Progress(
+                    done: folded.eventCount, total: max(total, folded.eventCount), eventsPerSecond: rate,
+                    secondsLeft: rate > 0 ? Double(max(0, total - folded.eventCount)) / rate : nil))
         }
         return folded
     }

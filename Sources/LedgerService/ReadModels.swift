@@ -41,22 +41,26 @@ public struct ReadModels: Sendable {
     public func collection(_ id: String) async throws -> CollectionSummary? {
         try await pool.query(
             "SELECT collection_id, arn, created_at, created_position, face_count, user_count FROM rm_collections WHERE collection_id = $1",
-            [.text(id)]).first.map(CollectionSummary.init(row:))
+            [.text(id)]
+        ).first.map(CollectionSummary.init(row:))
     }
 
     /// Collections in creation order, after the one created at `afterPosition`.
     public func collections(afterPosition: Int64, limit: Int) async throws -> [CollectionSummary] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT collection_id, arn, created_at, created_position, face_count, user_count FROM rm_collections
             WHERE created_position > $1 ORDER BY created_position LIMIT $2
-            """, [.int64(afterPosition), .int64(Int64(limit))]).map(CollectionSummary.init(row:))
+            """, [.int64(afterPosition), .int64(Int64(limit))]
+        ).map(CollectionSummary.init(row:))
     }
 
     /// Users in id order after `after`, each with its status: CREATING or UPDATING while events about
     /// it are not folded yet, else ACTIVE (with faces) or CREATED.
     public func users(in collectionId: String, after: String?, limit: Int) async throws -> [UserSummary] {
         let (rows, pending) = try await pool.run { session in
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT user_id, face_count, user_vector FROM rm_users
                 WHERE collection_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3
                 """, [.text(collectionId), .text(after ?? ""), .int64(Int64(limit))])
@@ -83,7 +87,8 @@ public struct ReadModels: Sendable {
     /// Users with events after the projector's checkpoint; true when one of them created the user.
     static func pendingUsers(in collectionId: String, session: PostgresSession) throws -> [String: Bool] {
         var pending: [String: Bool] = [:]
-        for row in try session.query("""
+        for row in try session.query(
+            """
             SELECT data->>'userId', bool_or(type = \(EventType.userCreated.sql)) FROM events
             WHERE collection_id = $1
               AND position > coalesce((SELECT position FROM projector_checkpoints WHERE projector = $2), 0)
@@ -98,14 +103,19 @@ public struct ReadModels: Sendable {
 
     /// Faces in id order after `after`, optionally only a user's or only the given ids.
     public func faces(in collectionId: String, userId: String?, faceIds: [String]?, after: String?, limit: Int) async throws -> [FaceSummary] {
-        try await pool.query("""
+        try await pool.query(
+            """
             SELECT face_id, user_id, external_image_id, image_id, confidence, embedding FROM rm_faces
             WHERE collection_id = $1 AND face_id > $2
               AND ($3::text IS NULL OR user_id = $3)
               AND ($4::text[] IS NULL OR face_id = ANY($4))
             ORDER BY face_id LIMIT $5
-            """, [.text(collectionId), .text(after ?? ""), userId.map(PostgresValue.text) ?? .null,
-                  faceIds.map { .textArray($0) } ?? .null, .int64(Int64(limit))]).map(FaceSummary.init(row:))
+            """,
+            [
+                .text(collectionId), .text(after ?? ""), userId.map(PostgresValue.text) ?? .null,
+                faceIds.map { .textArray($0) } ?? .null, .int64(Int64(limit)),
+            ]
+        ).map(FaceSummary.init(row:))
     }
 
     /// Every face of a collection with its embedding, `pageSize` at a time, from one snapshot (a cursor
@@ -116,7 +126,8 @@ public struct ReadModels: Sendable {
     ) async throws {
         try await pool.run { session in
             try session.transaction {
-                try session.execute("""
+                try session.execute(
+                    """
                     DECLARE faces_scan NO SCROLL CURSOR FOR
                     SELECT face_id, user_id, external_image_id, image_id, confidence, embedding FROM rm_faces
                     WHERE collection_id = $1
@@ -145,8 +156,10 @@ public struct ReadModels: Sendable {
     /// ResourceNotFoundException for a user that does not exist.
     public func userVector(in collectionId: String, userId: String) async throws -> [Float]? {
         try await pool.run { session in
-            if let row = try session.query("SELECT user_vector FROM rm_users WHERE collection_id = $1 AND user_id = $2",
-                                           [.text(collectionId), .text(userId)]).first {
+            if let row = try session.query(
+                "SELECT user_vector FROM rm_users WHERE collection_id = $1 AND user_id = $2",
+                [.text(collectionId), .text(userId)]
+            ).first {
                 return try row.decode([UInt8]?.self, at: 0).map(EmbeddingBytes.unpack)
             }
             guard try Self.pendingUsers(in: collectionId, session: session)[userId] == true else {
@@ -158,7 +171,8 @@ public struct ReadModels: Sendable {
 
     /// How far the read models trail the log: events not folded yet, and the age of the oldest of them.
     public func projectorLag() async throws -> (checkpoint: Int64, head: Int64, events: Int64, seconds: Double) {
-        let row = try await pool.query("""
+        let row = try await pool.query(
+            """
             WITH checkpoint AS (
                 SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0) AS position)
             SELECT checkpoint.position,
@@ -179,15 +193,17 @@ public struct ReadModels: Sendable {
 
 extension CollectionSummary {
     init(row: PostgresRow) throws {
-        self.init(collectionId: try row.decode(at: 0), arn: try row.decode(at: 1), createdAt: try row.decode(at: 2),
-                  createdPosition: try row.decode(at: 3), faceCount: try row.decode(at: 4), userCount: try row.decode(at: 5))
+        self.init(
+            collectionId: try row.decode(at: 0), arn: try row.decode(at: 1), createdAt: try row.decode(at: 2),
+            createdPosition: try row.decode(at: 3), faceCount: try row.decode(at: 4), userCount: try row.decode(at: 5))
     }
 }
 
 extension FaceSummary {
     init(row: PostgresRow) throws {
-        self.init(faceId: try row.decode(at: 0), userId: try row.decode(at: 1), externalImageId: try row.decode(at: 2),
-                  imageId: try row.decode(at: 3), confidence: try row.decode(at: 4),
-                  embedding: EmbeddingBytes.unpack(try row.decode([UInt8].self, at: 5)))
+        self.init(
+            faceId: try row.decode(at: 0), userId: try row.decode(at: 1), externalImageId: try row.decode(at: 2),
+            imageId: try row.decode(at: 3), confidence: try row.decode(at: 4),
+            embedding: EmbeddingBytes.unpack(try row.decode([UInt8].self, at: 5)))
     }
 }

@@ -7,33 +7,43 @@ import Postgres
 /// ledgered commands. History is never rewritten.
 public enum RevertRun {
     /// The plan, from the log alone: the collection then and now, and the changes in between.
-    public static func plan(collectionId: String, to instant: Date, principal: String?,
-                            connection: PostgresConnection) async throws -> RevertPlan {
+    public static func plan(
+        collectionId: String, to instant: Date, principal: String?,
+        connection: PostgresConnection
+    ) async throws -> RevertPlan {
         try await connection.run { session in
             let then = try TimeTravel.collection(collectionId, asOf: instant, in: session)
             guard let now = try TimeTravel.collection(collectionId, asOf: .distantFuture, in: session) else {
                 throw MaintenanceError(description: "collection \(collectionId) does not exist")
             }
-            let changes = try session.query("""
+            let changes = try session.query(
+                """
                 SELECT type, schema_version, data, principal FROM events
                 WHERE collection_id = $1 AND recorded_at > $2 AND type IN (\(EventType.sql(.faceAssociated, .faceDisassociated)))
                 ORDER BY position
-                """, [.text(collectionId), .timestamp(instant)]).map { row in
-                (event: try LedgerEvent.decode(type: try row.decode(at: 0), schemaVersion: try row.decode(at: 1),
-                                               data: try row.decode(at: 2), embedding: nil),
-                 principal: try row.decode(String.self, at: 3))
+                """, [.text(collectionId), .timestamp(instant)]
+            ).map { row in
+                (
+                    event: try LedgerEvent.decode(
+                        type: try row.decode(at: 0), schemaVersion: try row.decode(at: 1),
+                        data: try row.decode(at: 2), embedding: nil),
+                    principal: try row.decode(String.self, at: 3)
+                )
             }
             return RevertPlan.plan(then: then, now: now, changes: changes, principal: principal)
         }
     }
 
     /// Carries the plan out through the command processor, as `operator`; returns each command's outcome.
-    public static func execute(_ plan: RevertPlan, collectionId: String, operator principal: String,
-                               processor: CommandProcessor) async -> [(LedgerCommand, CommandAnswer)] {
+    public static func execute(
+        _ plan: RevertPlan, collectionId: String, operator principal: String,
+        processor: CommandProcessor
+    ) async -> [(LedgerCommand, CommandAnswer)] {
         await execute(plan, collectionId: collectionId, operator: principal) { operation, request, command, metadata in
-            await processor.submit(CommandSubmission(
-                operation: operation, collectionId: collectionId, recordedRequest: .object(request), requestHash: "",
-                command: .success(command), metadata: metadata))
+            await processor.submit(
+                CommandSubmission(
+                    operation: operation, collectionId: collectionId, recordedRequest: .object(request), requestHash: "",
+                    command: .success(command), metadata: metadata))
         }
     }
 
@@ -48,18 +58,28 @@ public enum RevertRun {
             let (operation, request): (String, [String: JSONValue])
             switch command {
             case .disassociateFaces(_, let userId, let faceIds):
-                (operation, request) = ("DisassociateFaces", [
-                    "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string))])
+                (operation, request) = (
+                    "DisassociateFaces",
+                    [
+                        "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string)),
+                    ]
+                )
             case .associateFaces(_, let userId, let faceIds, let threshold):
-                (operation, request) = ("AssociateFaces", [
-                    "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string)),
-                    "UserMatchThreshold": .number(threshold)])
+                (operation, request) = (
+                    "AssociateFaces",
+                    [
+                        "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array(faceIds.map(JSONValue.string)),
+                        "UserMatchThreshold": .number(threshold),
+                    ]
+                )
             default:
                 continue
             }
-            let outcome = await submit(operation, request, command,
-                                       EventMetadata(principal: principal, requestId: UUID().uuidString, operation: operation,
-                                                     sourceAddress: "faceledger revert"))
+            let outcome = await submit(
+                operation, request, command,
+                EventMetadata(
+                    principal: principal, requestId: UUID().uuidString, operation: operation,
+                    sourceAddress: "faceledger revert"))
             outcomes.append((command, outcome))
         }
         return outcomes
@@ -109,7 +129,9 @@ public enum RevertRun {
                     if case .array(let values)? = face["Reasons"] {
                         reasons = values.compactMap { if case .string(let reason) = $0 { reason } else { nil } }
                     }
-                    var reason = "\(step) unsuccessful: " + (reasons.isEmpty ? "no reason given (e.g. the user's face limit)" : reasons.joined(separator: ", "))
+                    var reason =
+                        "\(step) unsuccessful: "
+                        + (reasons.isEmpty ? "no reason given (e.g. the user's face limit)" : reasons.joined(separator: ", "))
                     if case .string(let owner)? = face["UserId"] { reason += " (held by \(owner))" }
                     add(faceId, reason)
                 }

@@ -23,16 +23,21 @@ public enum TimeTravel {
         var after: Int64 = 0
         while true {
             // Embeddings are not needed to say who held which face, so they are not read.
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT position, type, schema_version, data, recorded_at FROM events
                 WHERE collection_id = $1 AND position > $2 AND recorded_at <= $3 AND NOT (type = ANY($4))
                 ORDER BY position LIMIT \(Biometrics.pageSize)
-                """, [.text(collectionId), .int64(after), .timestamp(instant),
-                      .textArray(LedgerEvent.typesWithoutStateEffect.sorted())])
+                """,
+                [
+                    .text(collectionId), .int64(after), .timestamp(instant),
+                    .textArray(LedgerEvent.typesWithoutStateEffect.sorted()),
+                ])
             guard !rows.isEmpty else { break }
             for row in rows {
-                let event = try LedgerEvent.decode(type: try row.decode(at: 1), schemaVersion: try row.decode(at: 2),
-                                                   data: try row.decode(at: 3), embedding: nil)
+                let event = try LedgerEvent.decode(
+                    type: try row.decode(at: 1), schemaVersion: try row.decode(at: 2),
+                    data: try row.decode(at: 3), embedding: nil)
                 after = try row.decode(at: 0)
                 state.evolve(event, EventContext(collectionId: collectionId, position: after, recordedAt: try row.decode(at: 4)))
             }

@@ -103,8 +103,10 @@ public struct UpstreamSettlement: Sendable {
     public var call: UpstreamCall
     public var result: UpstreamResult
 
-    public init(command: PendingUpstreamCommand, ledgerCommand: LedgerCommand, leaseOwner: UUID, call: UpstreamCall,
-                result: UpstreamResult) {
+    public init(
+        command: PendingUpstreamCommand, ledgerCommand: LedgerCommand, leaseOwner: UUID, call: UpstreamCall,
+        result: UpstreamResult
+    ) {
         self.command = command
         self.ledgerCommand = ledgerCommand
         self.leaseOwner = leaseOwner

@@ -182,7 +182,10 @@ public final class PostgresPool: Service, Sendable {
     /// Takes a connection back: to a waiter, to the idle ones, or, once the pool is closed, closed
     /// here (the last one lets `close()` return).
     private func release(_ connection: PostgresConnection) async {
-        enum Next { case handOver(CheckedContinuation<PostgresConnection, any Error>), keep, close }
+        enum Next {
+            case handOver(CheckedContinuation<PostgresConnection, any Error>)
+            case keep, close
+        }
         let next = state.withLock { state -> Next in
             if state.closed { return .close }
             if !state.waiters.isEmpty { return .handOver(state.waiters.removeFirst().continuation) }
@@ -215,7 +218,10 @@ public final class PostgresPool: Service, Sendable {
         let (idle, waiters) = state.withLock { state in
             state.closed = true
             state.open -= state.idle.count
-            defer { state.idle = []; state.waiters = [] }
+            defer {
+                state.idle = []
+                state.waiters = []
+            }
             return (state.idle, state.waiters)
         }
         for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.closed)) }

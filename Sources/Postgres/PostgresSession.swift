@@ -87,8 +87,9 @@ public final class PostgresSession {
     private func applyRuntimeParameters() throws {
         guard !settings.runtimeParameters.isEmpty else { return }
         let parameters = settings.runtimeParameters.sorted { $0.key < $1.key }
-        try query("SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS p(name, value)",
-                  [.textArray(parameters.map(\.key)), .textArray(parameters.map(\.value))])
+        try query(
+            "SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS p(name, value)",
+            [.textArray(parameters.map(\.key)), .textArray(parameters.map(\.value))])
     }
 
     func close() {
@@ -285,9 +286,10 @@ public final class PostgresSession {
         }
         var received: [PostgresNotification] = []
         while let notify = PQnotifies(conn) {
-            received.append(PostgresNotification(
-                channel: String(cString: notify.pointee.relname),
-                payload: String(cString: notify.pointee.extra)))
+            received.append(
+                PostgresNotification(
+                    channel: String(cString: notify.pointee.relname),
+                    payload: String(cString: notify.pointee.extra)))
             PQfreemem(notify)
         }
         return received
@@ -342,9 +344,10 @@ public struct PostgresResult: Sendable {
                 } else {
                     let length = Int(PQgetlength(result, r, c))
                     let start = PQgetvalue(result, r, c)!
-                    cells.append(start.withMemoryRebound(to: UInt8.self, capacity: length) {
-                        Array(UnsafeBufferPointer(start: $0, count: length))
-                    })
+                    cells.append(
+                        start.withMemoryRebound(to: UInt8.self, capacity: length) {
+                            Array(UnsafeBufferPointer(start: $0, count: length))
+                        })
                 }
             }
             rows.append(PostgresRow(columns: columns, cells: cells))
@@ -386,7 +389,6 @@ struct PostgresParameters {
             Array(repeating: 1, count: values.count))
     }
 }
-
 
 /// Lends `strings` to C as a NULL-terminated array of NUL-terminated strings.
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {

@@ -24,8 +24,9 @@ public struct LedgerError: Error, Sendable, Hashable, Codable, CustomStringConve
         case .userFaceLimit(let userId):
             self.init(.serviceQuotaExceeded, "The user \(userId) already has \(Limits.facesPerUser) faces")
         case .noImageModel:
-            self.init(.invalidParameter,
-                      "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
+            self.init(
+                .invalidParameter,
+                "The embedded engine has no image model: add faces with FaceLedger.ImportFaces and their embeddings")
         case .invalidFaces(let message): self.init(.invalidParameter, message)
         }
     }

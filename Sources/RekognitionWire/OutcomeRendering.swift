@@ -12,23 +12,30 @@ extension JSONValue {
         case .userCreated, .userDeleted:
             try self.init(encoding: EmptyResponse())
         case .facesAssociated(let changes):
-            try self.init(encoding: AssociateFacesResponse(
-                AssociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceAssociations: changes.unsuccessful(),
-                UserStatus: changes.userStatus ?? .active))
+            try self.init(
+                encoding: AssociateFacesResponse(
+                    AssociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceAssociations: changes.unsuccessful(),
+                    UserStatus: changes.userStatus ?? .active))
         case .facesDisassociated(let changes):
-            try self.init(encoding: DisassociateFacesResponse(
-                DisassociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceDisassociations: changes.unsuccessful(),
-                UserStatus: changes.userStatus ?? .active))
+            try self.init(
+                encoding: DisassociateFacesResponse(
+                    DisassociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceDisassociations: changes.unsuccessful(),
+                    UserStatus: changes.userStatus ?? .active))
         case .facesDeleted(let changes):
-            try self.init(encoding: DeleteFacesResponse(
-                DeletedFaces: changes.changed, UnsuccessfulFaceDeletions: changes.unsuccessful(ownedBy: "ASSOCIATED_TO_AN_EXISTING_USER")))
+            try self.init(
+                encoding: DeleteFacesResponse(
+                    DeletedFaces: changes.changed, UnsuccessfulFaceDeletions: changes.unsuccessful(ownedBy: "ASSOCIATED_TO_AN_EXISTING_USER")))
         case .facesForgotten(let changes):
             try self.init(encoding: ForgetFacesResponse(ForgottenFaces: changes.changed, UnsuccessfulFaceForgets: changes.unsuccessful()))
         case .facesImported(let faces):
-            try self.init(encoding: ImportFacesResponse(FaceRecords: faces.map { face in
-                ImportedFaceRecord(Face: .init(FaceId: face.faceId, ExternalImageId: face.externalImageId,
-                                               ImageId: face.imageId, Confidence: face.confidence))
-            }))
+            try self.init(
+                encoding: ImportFacesResponse(
+                    FaceRecords: faces.map { face in
+                        ImportedFaceRecord(
+                            Face: .init(
+                                FaceId: face.faceId, ExternalImageId: face.externalImageId,
+                                ImageId: face.imageId, Confidence: face.confidence))
+                    }))
         }
     }
 }
@@ -38,8 +45,9 @@ extension FaceChanges {
     /// to a user: DeleteFaces names it differently from the association operations.
     func unsuccessful(ownedBy: String = "ASSOCIATED_TO_A_DIFFERENT_USER") -> [UnsuccessfulFace] {
         refused.map { face in
-            UnsuccessfulFace(FaceId: face.faceId, UserId: face.ownerUserId, Confidence: face.confidence,
-                             Reasons: face.reason.wireReasons(ownedBy: ownedBy))
+            UnsuccessfulFace(
+                FaceId: face.faceId, UserId: face.ownerUserId, Confidence: face.confidence,
+                Reasons: face.reason.wireReasons(ownedBy: ownedBy))
         }
     }
 }

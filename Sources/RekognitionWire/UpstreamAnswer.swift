@@ -11,8 +11,9 @@ extension CommandOutcome {
                 refused: (answer[unsuccessfulMember]?.arrayValue ?? []).compactMap { entry in
                     guard let faceId = entry["FaceId"]?.stringValue else { return nil }
                     let reasons = entry["Reasons"]?.arrayValue.compactMap(\.stringValue) ?? []
-                    return RefusedFace(faceId: faceId, reason: FaceOutcome(wireReasons: reasons, otherwise: otherwise),
-                                       ownerUserId: entry["UserId"]?.stringValue, confidence: entry["Confidence"]?.doubleValue)
+                    return RefusedFace(
+                        faceId: faceId, reason: FaceOutcome(wireReasons: reasons, otherwise: otherwise),
+                        ownerUserId: entry["UserId"]?.stringValue, confidence: entry["Confidence"]?.doubleValue)
                 },
                 userStatus: answer["UserStatus"]?.stringValue.flatMap(UserStatus.init(rawValue:)))
         }
@@ -29,19 +30,23 @@ extension CommandOutcome {
             // Rekognition's answer for faces past the user's 100: no reasons.
             self = .facesAssociated(changes("AssociatedFaces", "UnsuccessfulFaceAssociations", otherwise: .userFaceLimit))
         case .disassociateFaces:
-            self = .facesDisassociated(changes("DisassociatedFaces", "UnsuccessfulFaceDisassociations",
-                                               otherwise: .associatedToADifferentUser))
+            self = .facesDisassociated(
+                changes(
+                    "DisassociatedFaces", "UnsuccessfulFaceDisassociations",
+                    otherwise: .associatedToADifferentUser))
         case .deleteFaces:
             self = .facesDeleted(changes("DeletedFaces", "UnsuccessfulFaceDeletions", otherwise: .associatedToADifferentUser))
         case .forgetFaces:
             self = .facesForgotten(changes("ForgottenFaces", "UnsuccessfulFaceForgets", otherwise: .faceNotFound))
         case .importFaces, .indexFaces:
             // The faces of `FaceRecords[].Face`.
-            self = .facesImported((answer["FaceRecords"]?.arrayValue ?? []).compactMap { record in
-                guard let face = record["Face"], let faceId = face["FaceId"]?.stringValue else { return nil }
-                return FaceImported(faceId: faceId, externalImageId: face["ExternalImageId"]?.stringValue,
-                                    imageId: face["ImageId"]?.stringValue ?? "", confidence: face["Confidence"]?.doubleValue ?? 0)
-            })
+            self = .facesImported(
+                (answer["FaceRecords"]?.arrayValue ?? []).compactMap { record in
+                    guard let face = record["Face"], let faceId = face["FaceId"]?.stringValue else { return nil }
+                    return FaceImported(
+                        faceId: faceId, externalImageId: face["ExternalImageId"]?.stringValue,
+                        imageId: face["ImageId"]?.stringValue ?? "", confidence: face["Confidence"]?.doubleValue ?? 0)
+                })
         }
     }
 }

@@ -16,8 +16,10 @@ struct AuditCommand: AsyncParsableCommand {
             size run in constant memory. --from/--to take ISO 8601 instants or epoch seconds: entries recorded \
             at or after --from and before --to.
             """,
-        subcommands: [AuditFace.self, AuditUser.self, AuditPrincipal.self, AuditCollection.self, AuditByRequest.self,
-                      AuditTail.self])
+        subcommands: [
+            AuditFace.self, AuditUser.self, AuditPrincipal.self, AuditCollection.self, AuditByRequest.self,
+            AuditTail.self,
+        ])
 }
 
 /// The options every audit query shares.

@@ -63,9 +63,11 @@ struct AuditOutput {
         if let token = entry.clientRequestToken { detail.append("token \(token)") }
         if let address = entry.sourceAddress { detail.append("from \(address)") }
         if entry.collectionId.isEmpty == false { detail.insert("collection \(entry.collectionId)", at: 0) }
-        return [String(entry.position), timeFormatter.string(from: entry.time), entry.principal, entry.operation, entry.outcome,
-                entry.userId ?? "-", entry.faceId ?? entry.faceIds?.joined(separator: ",") ?? "-", entry.requestId,
-                detail.joined(separator: "; ")]
+        return [
+            String(entry.position), timeFormatter.string(from: entry.time), entry.principal, entry.operation, entry.outcome,
+            entry.userId ?? "-", entry.faceId ?? entry.faceIds?.joined(separator: ",") ?? "-", entry.requestId,
+            detail.joined(separator: "; "),
+        ]
     }
 
     /// Fixed widths, so the table can be printed before all of it is read.

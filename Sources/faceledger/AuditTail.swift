@@ -72,9 +72,10 @@ struct AuditTail: AsyncParsableCommand {
     }
 
     /// Reads and prints everything after `position`, then waits for a wake-up, until cancelled.
-    static func follow(_ subject: AuditSubject, after position: Int64, connection: PostgresConnection,
-                       wakeUps: WakeUps) async throws
-    {
+    static func follow(
+        _ subject: AuditSubject, after position: Int64, connection: PostgresConnection,
+        wakeUps: WakeUps
+    ) async throws {
         var last = position
         var wakeUps = wakeUps.makeAsyncIterator()
         while !Task.isCancelled {
@@ -94,8 +95,11 @@ struct AuditTail: AsyncParsableCommand {
         }
     }
 
-    typealias WakeUps = AsyncBufferSequence<AsyncMerge2Sequence<
-        AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>>>
+    typealias WakeUps = AsyncBufferSequence<
+        AsyncMerge2Sequence<
+            AsyncMapSequence<AsyncStream<PostgresListener.Event>, Void>, AsyncMapSequence<AsyncTimerSequence<ContinuousClock>, Void>
+        >
+    >
 
     /// A wake-up for each notification and (re)connection of the listener, and every second; those
     /// that come while a page is printed count as one.

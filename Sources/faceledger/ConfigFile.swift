@@ -6,7 +6,10 @@ import Foundation
 /// variables, then the file: its values are exactly environment variables that are not set, so every
 /// part of the program reads them the same way.
 struct ConfigOptions: ParsableArguments {
-    @Option(help: "A file of flag values, `flag = value` a line, e.g. `upstream = https://…`; the command line and FACELEDGER_* variables win over it (env FACELEDGER_CONFIG).")
+    @Option(
+        help:
+            "A file of flag values, `flag = value` a line, e.g. `upstream = https://…`; the command line and FACELEDGER_* variables win over it (env FACELEDGER_CONFIG)."
+    )
     var config: String?
 
     /// Reads the file, if one is given, and sets the variables it stands for. A key that names no

@@ -15,8 +15,9 @@ struct DigestLog: AsyncParsableCommand {
             {"hash", "position", "public_key", "signature", "time"}.
             """)
 
-    @Option(name: .customLong("key-file"),
-            help: "The Ed25519 signing key (default: <data-dir>/digest-key, created on first use; env FACELEDGER_KEY_FILE).")
+    @Option(
+        name: .customLong("key-file"),
+        help: "The Ed25519 signing key (default: <data-dir>/digest-key, created on first use; env FACELEDGER_KEY_FILE).")
     var keyFile: String?
     @OptionGroup var database: DatabaseOptions
 

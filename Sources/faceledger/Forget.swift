@@ -38,11 +38,13 @@ struct Forget: AsyncParsableCommand {
             return try await processor.running {
                 var request: [String: JSONValue] = ["CollectionId": .string(collection), "FaceIds": .array(faceIds.map(JSONValue.string))]
                 if let reason { request["Reason"] = .string(reason) }
-                return await processor.submit(CommandSubmission(
-                    operation: "ForgetFaces", collectionId: collection, recordedRequest: .object(request), requestHash: "",
-                    command: .success(.forgetFaces(collectionId: collection, faceIds: faceIds, reason: reason)),
-                    metadata: EventMetadata(principal: principal, requestId: UUID().uuidString, operation: "ForgetFaces",
-                                            sourceAddress: "faceledger forget")))
+                return await processor.submit(
+                    CommandSubmission(
+                        operation: "ForgetFaces", collectionId: collection, recordedRequest: .object(request), requestHash: "",
+                        command: .success(.forgetFaces(collectionId: collection, faceIds: faceIds, reason: reason)),
+                        metadata: EventMetadata(
+                            principal: principal, requestId: UUID().uuidString, operation: "ForgetFaces",
+                            sourceAddress: "faceledger forget")))
             }
         }
         switch outcome {
@@ -102,11 +104,13 @@ struct RotateMasterKey: AsyncParsableCommand {
         printLine("re-wrapped \(total) data keys under master key \(biometrics.masterKeys.current.id); \(left) left under older keys")
         if left > 0 {
             // Held by a concurrent change, or written by a server that has not read the new key file yet.
-            FileHandle.standardError.write(Data("""
-                some data keys are still under older master keys: run rotate-master-key again once every server has the new \
-                key file, and keep the older keys in the file until none is left
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    some data keys are still under older master keys: run rotate-master-key again once every server has the new \
+                    key file, and keep the older keys in the file until none is left
 
-                """.utf8))
+                    """.utf8))
             throw ExitCode.failure
         }
     }
@@ -135,7 +139,9 @@ struct EncryptLog: AsyncParsableCommand {
                 return try biometrics.encryptLegacyEmbeddings(in: session)
             }
         }
-        printLine(count == 0 ? "no embedding in clear: nothing changed"
-                             : "encrypted \(count) embeddings and computed the hash chain again: sign a new digest")
+        printLine(
+            count == 0
+                ? "no embedding in clear: nothing changed"
+                : "encrypted \(count) embeddings and computed the hash chain again: sign a new digest")
     }
 }

@@ -45,29 +45,34 @@ struct LoadTest: AsyncParsableCommand {
 
     func run() async throws {
         guard let endpoint = endpoint ?? environmentValue(forFlag: "endpoint"), let url = URL(string: endpoint),
-              let accessKey = accessKey ?? environmentValue(forFlag: "access-key"),
-              let secretKey = secretKey ?? environmentValue(forFlag: "secret-key")
+            let accessKey = accessKey ?? environmentValue(forFlag: "access-key"),
+            let secretKey = secretKey ?? environmentValue(forFlag: "secret-key")
         else { throw ValidationError("--endpoint, --access-key and --secret-key are required") }
-        let callers = try concurrency ?? environmentValue(forFlag: "concurrency").map {
-            guard let value = Int($0) else { throw ValidationError("FACELEDGER_CONCURRENCY is not a whole number") }
-            return value
-        } ?? 32
-        let seconds = try duration ?? environmentValue(forFlag: "duration").map {
-            guard let value = Double($0) else { throw ValidationError("FACELEDGER_DURATION is not a number") }
-            return value
-        } ?? 10
-        let collectionCount = try collections ?? environmentValue(forFlag: "collections").map {
-            guard let value = Int($0) else { throw ValidationError("FACELEDGER_COLLECTIONS is not a whole number") }
-            return value
-        } ?? 1
+        let callers =
+            try concurrency ?? environmentValue(forFlag: "concurrency").map {
+                guard let value = Int($0) else { throw ValidationError("FACELEDGER_CONCURRENCY is not a whole number") }
+                return value
+            } ?? 32
+        let seconds =
+            try duration ?? environmentValue(forFlag: "duration").map {
+                guard let value = Double($0) else { throw ValidationError("FACELEDGER_DURATION is not a number") }
+                return value
+            } ?? 10
+        let collectionCount =
+            try collections ?? environmentValue(forFlag: "collections").map {
+                guard let value = Int($0) else { throw ValidationError("FACELEDGER_COLLECTIONS is not a whole number") }
+                return value
+            } ?? 1
         guard callers > 0, seconds > 0, collectionCount > 0 else {
             throw ValidationError("--concurrency, --duration and --collections must be positive")
         }
         let operations = try LoadMix(parsing: mix ?? environmentValue(forFlag: "mix") ?? "associate=1")
-        let requestsPerSecond = try rate ?? environmentValue(forFlag: "rate").map {
-            guard let value = Double($0) else { throw ValidationError("FACELEDGER_RATE is not a number") }
-            return value
-        }
+        let requestsPerSecond =
+            try rate
+            ?? environmentValue(forFlag: "rate").map {
+                guard let value = Double($0) else { throw ValidationError("FACELEDGER_RATE is not a number") }
+                return value
+            }
         if let requestsPerSecond, !(requestsPerSecond > 0 && requestsPerSecond.isFinite) {
             throw ValidationError("--rate must be a positive number of requests per second")
         }
@@ -82,8 +87,10 @@ struct LoadTest: AsyncParsableCommand {
                 try await client.call("RekognitionService.CreateCollection", ["CollectionId": collectionId])
                 created.append(collectionId)
             }
-            return try await LoadRun(client: client, collectionIds: collectionIds, callers: callers, seconds: seconds,
-                                     mix: operations, rate: requestsPerSecond).run()
+            return try await LoadRun(
+                client: client, collectionIds: collectionIds, callers: callers, seconds: seconds,
+                mix: operations, rate: requestsPerSecond
+            ).run()
         }
         // The collections were only the run's scaffolding: delete them, also after a failed run.
         var cleanup: Error?
@@ -100,15 +107,17 @@ struct LoadTest: AsyncParsableCommand {
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print("""
+            print(
+                """
                 collection \(collectionId): \(report.requests) requests in \(String(format: "%.1f", seconds)) s \
                 with \(callers) callers\(requestsPerSecond.map { String(format: " at %.0f req/s", $0) } ?? ""), \(report.errors) errors
                 throughput \(String(format: "%.0f", report.throughput)) req/s, p50 \(String(format: "%.2f", report.p50)) ms, \
                 p99 \(String(format: "%.2f", report.p99)) ms
                 """)
             for (name, operation) in report.operations.sorted(by: { $0.key < $1.key }) where report.operations.count > 1 {
-                print("  \(name): \(operation.requests) requests, \(operation.errors) errors, "
-                      + String(format: "p50 %.2f ms, p99 %.2f ms", operation.p50, operation.p99))
+                print(
+                    "  \(name): \(operation.requests) requests, \(operation.errors) errors, "
+                        + String(format: "p50 %.2f ms, p99 %.2f ms", operation.p50, operation.p99))
             }
         }
         if let cleanup { throw RuntimeError("a collection of the run (\(collectionId)) could not be deleted: \(cleanup)") }
@@ -178,9 +187,11 @@ struct LoadRun {
         var operations: [String: OperationReport]
 
         var json: [String: Any] {
-            ["requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
-             "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds,
-             "operations": operations.mapValues(\.json)]
+            [
+                "requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
+                "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds,
+                "operations": operations.mapValues(\.json),
+            ]
         }
     }
 
@@ -282,13 +293,23 @@ struct LoadRun {
             case .associate:
                 let faceId = faces.faceIds.removeFirst()
                 associated.append(faceId)
-                (target, body) = ("AssociateFaces", ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
-                                                     "ClientRequestToken": UUID().uuidString])
+                (target, body) = (
+                    "AssociateFaces",
+                    [
+                        "CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
+                        "ClientRequestToken": UUID().uuidString,
+                    ]
+                )
             case .disassociate:
                 let faceId = associated.removeLast()
                 faces.faceIds.append(faceId)
-                (target, body) = ("DisassociateFaces", ["CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
-                                                        "ClientRequestToken": UUID().uuidString])
+                (target, body) = (
+                    "DisassociateFaces",
+                    [
+                        "CollectionId": collectionId, "UserId": faces.userId, "FaceIds": [faceId],
+                        "ClientRequestToken": UUID().uuidString,
+                    ]
+                )
             case .listUsers:
                 (target, body) = ("ListUsers", ["CollectionId": collectionId, "MaxResults": 100])
             case .listFaces:
@@ -348,7 +369,9 @@ extension Result where Failure == any Error {
 struct LoadMix: Sendable {
     enum Operation: String, CaseIterable, Sendable {
         case associate, disassociate
-        case listUsers = "list-users", listFaces = "list-faces", searchUsers = "search-users"
+        case listUsers = "list-users"
+        case listFaces = "list-faces"
+        case searchUsers = "search-users"
         case describeCollection = "describe-collection"
     }
 
@@ -361,8 +384,9 @@ struct LoadMix: Sendable {
         for part in text.split(separator: ",") {
             let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let operation = Operation(rawValue: pair[0]), pair.count == 2, let weight = Int(pair[1]), weight >= 0 else {
-                throw ValidationError("--mix: '\(part)' is not OPERATION=WEIGHT with an operation among "
-                                      + Operation.allCases.map(\.rawValue).joined(separator: ", "))
+                throw ValidationError(
+                    "--mix: '\(part)' is not OPERATION=WEIGHT with an operation among "
+                        + Operation.allCases.map(\.rawValue).joined(separator: ", "))
             }
             total += weight
             if weight > 0 { cumulative.append((operation, total)) }

@@ -5,8 +5,11 @@ import LedgerService
 
 /// Where the master key is: every command that reads or writes face embeddings needs it.
 struct MasterKeyOptions: ParsableArguments {
-    @Option(name: .customLong("master-key-file"),
-            help: "The master key file that wraps the face embeddings' keys (one base64 256-bit key a line, the current first). Required with --database-url; the embedded default creates <data-dir>/master-key (mode 0600). Env FACELEDGER_MASTER_KEY_FILE.")
+    @Option(
+        name: .customLong("master-key-file"),
+        help:
+            "The master key file that wraps the face embeddings' keys (one base64 256-bit key a line, the current first). Required with --database-url; the embedded default creates <data-dir>/master-key (mode 0600). Env FACELEDGER_MASTER_KEY_FILE."
+    )
     var masterKeyFile: String?
 
     /// The master keys: from --master-key-file, else (the embedded default) `<data-dir>/master-key`,
@@ -20,7 +23,8 @@ struct MasterKeyOptions: ParsableArguments {
             }
         }
         guard database.resolvedDatabaseURL == nil else {
-            throw ValidationError("""
+            throw ValidationError(
+                """
                 --master-key-file (or FACELEDGER_MASTER_KEY_FILE) is required with --database-url: it holds the key that \
                 encrypts the face embeddings, kept apart from the database (create one with `faceledger rotate-master-key \
                 --new-key-file FILE`)

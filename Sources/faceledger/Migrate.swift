@@ -13,8 +13,9 @@ struct Migrate: AsyncParsableCommand {
         let (applied, current) = try await database.withConnection(logger: makeLogger()) { connection in
             (try await Migrations.migrate(connection), try await Migrations.appliedVersions(connection))
         }
-        printLine(applied.isEmpty
-            ? "schema up to date (version \(current.last ?? 0))"
-            : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema at version \(current.last ?? 0)")
+        printLine(
+            applied.isEmpty
+                ? "schema up to date (version \(current.last ?? 0))"
+                : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema at version \(current.last ?? 0)")
     }
 }

@@ -43,10 +43,11 @@ func resolveFlag(_ given: Bool, flag: String) throws -> Bool {
 /// A flag in seconds: the command line, else its environment variable, else the default; an error
 /// unless it is a number within `range`.
 func seconds(_ given: Double?, flag: String, default defaultValue: Double, range: ClosedRange<Double>) throws -> Double {
-    let value = try given ?? environmentValue(forFlag: flag).map {
-        guard let value = Double($0) else { throw ValidationError("\(environmentName(forFlag: flag)) is not a number") }
-        return value
-    } ?? defaultValue
+    let value =
+        try given ?? environmentValue(forFlag: flag).map {
+            guard let value = Double($0) else { throw ValidationError("\(environmentName(forFlag: flag)) is not a number") }
+            return value
+        } ?? defaultValue
     guard value.isFinite, range.contains(value) else {
         func plain(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
         throw ValidationError("--\(flag) must be between \(plain(range.lowerBound)) and \(plain(range.upperBound)) seconds")
@@ -69,12 +70,16 @@ struct RuntimeError: Error, CustomStringConvertible {
 
 /// Where the database is: shared by every command that touches it.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
-            help: "libpq connection string or URI (postgresql://user@host:port/db); env FACELEDGER_DATABASE_URL. Without it: the embedded cluster under --data-dir.")
+    @Option(
+        name: .customLong("database-url"),
+        help:
+            "libpq connection string or URI (postgresql://user@host:port/db); env FACELEDGER_DATABASE_URL. Without it: the embedded cluster under --data-dir."
+    )
     var databaseURL: String?
 
-    @Option(name: .customLong("data-dir"),
-            help: "Folder for FaceLedger's own files and the embedded PostgreSQL (default: .faceledger; env FACELEDGER_DATA_DIR).")
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Folder for FaceLedger's own files and the embedded PostgreSQL (default: .faceledger; env FACELEDGER_DATA_DIR).")
     var dataDirectory: String?
 
     var resolvedDatabaseURL: String? { databaseURL ?? environmentValue(forFlag: "database-url") }

@@ -27,16 +27,20 @@ struct Rebuild: AsyncParsableCommand {
         }
         if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
-        printLine(String(format: "rebuilt the read models from %lld events (up to position %lld) in %.1f s",
-                         outcome.events, outcome.position, elapsed))
+        printLine(
+            String(
+                format: "rebuilt the read models from %lld events (up to position %lld) in %.1f s",
+                outcome.events, outcome.position, elapsed))
     }
 
     /// One progress line, rewritten in place: events done / total, rate, ETA.
     static func show(_ progress: ReadModelRebuild.Progress) {
         let percent = progress.total > 0 ? 100 * Double(progress.done) / Double(progress.total) : 100
         let eta = progress.secondsLeft.map { String(format: "%.0f s", $0) } ?? "?"
-        let line = String(format: "\rrebuild: %lld / %lld events (%.1f%%), %.0f events/s, ETA ",
-                          progress.done, progress.total, percent, progress.eventsPerSecond) + eta + "   "
+        let line =
+            String(
+                format: "\rrebuild: %lld / %lld events (%.1f%%), %.0f events/s, ETA ",
+                progress.done, progress.total, percent, progress.eventsPerSecond) + eta + "   "
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -53,19 +53,23 @@ struct Reconcile: AsyncParsableCommand {
         let target = try await database.open(logger: logger)
         defer { target.close(logger: logger) }
         let sessions = SessionSettings.service(deadline: .seconds(30))
-        let pool = PostgresPool(conninfo: target.conninfo, maxConnections: 4, acquireTimeout: .seconds(30),
-                                reconnectTimeout: .seconds(5), settings: sessions)
+        let pool = PostgresPool(
+            conninfo: target.conninfo, maxConnections: 4, acquireTimeout: .seconds(30),
+            reconnectTimeout: .seconds(5), settings: sessions)
         try await withPool(pool) { pool in
             let pending = PendingCommands(pool: pool)
             if list { return try await printList(pending: pending, pool: pool) }
 
             guard let settings, let reconcilerConfiguration = settings.reconciler else { return }
-            let differs = try await UpstreamRuntime.with(settings, conninfo: target.conninfo, pool: pool,
-                                                         masterKeys: try masterKey.resolved(database: database), logger: logger) {
+            let differs = try await UpstreamRuntime.with(
+                settings, conninfo: target.conninfo, pool: pool,
+                masterKeys: try masterKey.resolved(database: database), logger: logger
+            ) {
                 runtime in
                 let (client, processor, gateway) = (runtime.client, runtime.processor, runtime.gateway)
-                let reconciler = Reconciler(gateway: gateway, configuration: reconcilerConfiguration,
-                                            region: settings.identity.region, logger: logger)
+                let reconciler = Reconciler(
+                    gateway: gateway, configuration: reconcilerConfiguration,
+                    region: settings.identity.region, logger: logger)
                 if check {
                     return try await checkDrift(client: client, processor: processor, pool: pool, adopt: adopt)
                 } else if once {
@@ -88,8 +92,9 @@ struct Reconcile: AsyncParsableCommand {
     /// Prints the differences; true when there are some that were not adopted.
     private func checkDrift(client: UpstreamClient, processor: CommandProcessor, pool: PostgresPool, adopt: Bool) async throws -> Bool {
         let collectionId = try required(collection, flag: "collection")
-        let readAfter = try await pool.query("SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
-                                             [.text(collectionId)])[0].decode(Int64.self, at: 0)
+        let readAfter = try await pool.query(
+            "SELECT coalesce(max(position), 0) FROM events WHERE collection_id = $1",
+            [.text(collectionId)])[0].decode(Int64.self, at: 0)
         let observation: UpstreamObservation
         do {
             observation = try await UpstreamDrift.observe(collectionId: collectionId, client: client)
@@ -111,8 +116,10 @@ struct Reconcile: AsyncParsableCommand {
                 printLine("collection \(collectionId): the ledger and the upstream agree")
                 return false
             }
-            printLine(record ? "adopted \(differences.count) differences as \(principal)"
-                             : "\(differences.count) differences (record them with --adopt)")
+            printLine(
+                record
+                    ? "adopted \(differences.count) differences as \(principal)"
+                    : "\(differences.count) differences (record them with --adopt)")
             return !record
         case .answered(.failure(let error)):
             throw RuntimeError("the ledger could not compare: \(error.message)")
@@ -127,9 +134,12 @@ struct Reconcile: AsyncParsableCommand {
         printLine("unsettled: \(unsettled.count)")
         for entry in unsettled {
             let command = entry.command
-            printLine([command.commandId.uuidString.lowercased(), command.collectionId, command.operation, command.upstreamToken,
-                       "accepted " + formatter.string(from: command.acceptedAt), "attempts \(command.attempts)",
-                       "next " + formatter.string(from: entry.nextAttemptAt)].joined(separator: "  "))
+            printLine(
+                [
+                    command.commandId.uuidString.lowercased(), command.collectionId, command.operation, command.upstreamToken,
+                    "accepted " + formatter.string(from: command.acceptedAt), "attempts \(command.attempts)",
+                    "next " + formatter.string(from: entry.nextAttemptAt),
+                ].joined(separator: "  "))
         }
         let abandoned = try await pool.query(
             """
@@ -139,9 +149,12 @@ struct Reconcile: AsyncParsableCommand {
         printLine("abandoned: \(abandoned.count)")
         for row in abandoned {
             let commandId = try row.decode(UUID?.self, at: 0)?.uuidString.lowercased() ?? "-"
-            printLine([commandId, try row.decode(String.self, at: 1), try row.decode(String.self, at: 2),
-                       try row.decode(String?.self, at: 3) ?? "-", "abandoned " + formatter.string(from: try row.decode(Date.self, at: 4)),
-                       try row.decode(String?.self, at: 5) ?? ""].joined(separator: "  "))
+            printLine(
+                [
+                    commandId, try row.decode(String.self, at: 1), try row.decode(String.self, at: 2),
+                    try row.decode(String?.self, at: 3) ?? "-", "abandoned " + formatter.string(from: try row.decode(Date.self, at: 4)),
+                    try row.decode(String?.self, at: 5) ?? "",
+                ].joined(separator: "  "))
         }
     }
 }

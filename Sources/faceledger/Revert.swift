@@ -51,8 +51,10 @@ struct Revert: AsyncParsableCommand {
             if let upstreamSettings {
                 // Upstream mode: the commands run upstream like a client's, so both sides change together.
                 let outcomes = try await withPool(PostgresPool(conninfo: target.conninfo, maxConnections: 2)) { pool in
-                    try await UpstreamRuntime.with(upstreamSettings, conninfo: target.conninfo, pool: pool,
-                                                   masterKeys: masterKeys!, logger: logger) { runtime in
+                    try await UpstreamRuntime.with(
+                        upstreamSettings, conninfo: target.conninfo, pool: pool,
+                        masterKeys: masterKeys!, logger: logger
+                    ) { runtime in
                         await RevertRun.execute(plan, collectionId: collection, operator: actor) {
                             operation, request, command, metadata in
                             await runtime.gateway.execute(operation: operation, request: request, command: command, metadata: metadata)
@@ -62,8 +64,9 @@ struct Revert: AsyncParsableCommand {
                 return (plan, outcomes)
             }
             if try await RevertRun.isUpstreamLedger(collectionId: collection, connection: connection) {
-                throw RuntimeError("collection \(collection) is ledgered in front of an upstream: give --upstream (and its "
-                                   + "credentials) so the revert's commands run there too, or the two would drift apart")
+                throw RuntimeError(
+                    "collection \(collection) is ledgered in front of an upstream: give --upstream (and its "
+                        + "credentials) so the revert's commands run there too, or the two would drift apart")
             }
             let biometrics = Biometrics(masterKeys: masterKeys!)
             try await connection.run { try biometrics.verify(in: $0) }

@@ -27,8 +27,9 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(name: .customLong("credentials-file"),
-            help: "Access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE [rate=N]` per line (env FACELEDGER_CREDENTIALS_FILE).")
+    @Option(
+        name: .customLong("credentials-file"),
+        help: "Access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE [rate=N]` per line (env FACELEDGER_CREDENTIALS_FILE).")
     var credentialsFile: String?
 
     @OptionGroup var upstream: UpstreamOptions
@@ -44,10 +45,11 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try configFile.apply(to: Self.self)
         let logger = makeLogger(level: options.logLevel, format: options.logFormat)
-        let portValue = try port ?? environmentValue(forFlag: "port").map {
-            guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }
-            return port
-        } ?? 8080
+        let portValue =
+            try port ?? environmentValue(forFlag: "port").map {
+                guard let port = Int($0) else { throw ValidationError("FACELEDGER_PORT is not a number") }
+                return port
+            } ?? 8080
         let hostValue = resolve(host, flag: "host", default: "127.0.0.1")
         let tls = try transport.resolved(host: hostValue)
         let upstreamSettings = try upstream.settings()
@@ -81,7 +83,8 @@ struct Serve: AsyncParsableCommand {
             printLine("listening on \(scheme)://\(host):\(port)")
             // Only now is the real address known (with --port 0, the real port).
             if let (key, file) = createdKey {
-                logger.notice("""
+                logger.notice(
+                    """
                     created an admin key in \(file) (mode 0600); use it like any AWS key, e.g. \
                     AWS_ACCESS_KEY_ID=\(key.accessKeyId) AWS_SECRET_ACCESS_KEY=$(awk '$1 == "\(key.accessKeyId)" {print $2}' \(file)) \
                     aws rekognition list-collections --region us-east-1 --endpoint-url \(scheme)://\(host):\(port)

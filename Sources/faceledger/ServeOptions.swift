@@ -5,28 +5,40 @@ import Logging
 /// How `serve` logs, and what it takes on: how long a request may wait for the database, how many
 /// body bytes it holds at once, how long a silent connection stays open.
 struct ServeOptions: ParsableArguments {
-    @Option(name: .customLong("log-level"),
-            help: "trace, debug, info, notice, warning, error or critical (default: info; env FACELEDGER_LOG_LEVEL).")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical (default: info; env FACELEDGER_LOG_LEVEL).")
     var logLevel: Logger.Level?
 
-    @Option(name: .customLong("log-format"),
-            help: "text, or json for one JSON object a line (default: text; env FACELEDGER_LOG_FORMAT).")
+    @Option(
+        name: .customLong("log-format"),
+        help: "text, or json for one JSON object a line (default: text; env FACELEDGER_LOG_FORMAT).")
     var logFormat: LogFormat?
 
-    @Option(name: .customLong("request-deadline"),
-            help: "Seconds a request may wait for the database (a lock, the command queue, connecting) before it is answered 503 ServiceUnavailableException (default: 5; env FACELEDGER_REQUEST_DEADLINE).")
+    @Option(
+        name: .customLong("request-deadline"),
+        help:
+            "Seconds a request may wait for the database (a lock, the command queue, connecting) before it is answered 503 ServiceUnavailableException (default: 5; env FACELEDGER_REQUEST_DEADLINE)."
+    )
     var requestDeadline: Double?
 
-    @Option(name: .customLong("max-body-bytes-in-flight"),
-            help: "Bytes of request bodies read or held at once, all requests together; past it a request is answered 503 at once (default: 268435456; env FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT).")
+    @Option(
+        name: .customLong("max-body-bytes-in-flight"),
+        help:
+            "Bytes of request bodies read or held at once, all requests together; past it a request is answered 503 at once (default: 268435456; env FACELEDGER_MAX_BODY_BYTES_IN_FLIGHT)."
+    )
     var maxBodyBytesInFlight: Int?
 
-    @Option(name: .customLong("idle-timeout"),
-            help: "Seconds a connection may stay silent, between requests or within one, before it is closed (default: 60; env FACELEDGER_IDLE_TIMEOUT).")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Seconds a connection may stay silent, between requests or within one, before it is closed (default: 60; env FACELEDGER_IDLE_TIMEOUT).")
     var idleTimeout: Double?
 
-    @Option(name: .customLong("otlp-endpoint"),
-            help: "An OpenTelemetry collector's OTLP/HTTP endpoint (e.g. http://collector:4318) to send traces to; off when not given (env FACELEDGER_OTLP_ENDPOINT; OTEL_* variables refine it).")
+    @Option(
+        name: .customLong("otlp-endpoint"),
+        help:
+            "An OpenTelemetry collector's OTLP/HTTP endpoint (e.g. http://collector:4318) to send traces to; off when not given (env FACELEDGER_OTLP_ENDPOINT; OTEL_* variables refine it)."
+    )
     var otlpEndpoint: String?
 
     /// The collector's URL, when tracing is on.

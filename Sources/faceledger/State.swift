@@ -14,8 +14,9 @@ struct State: AsyncParsableCommand {
             """)
 
     @Option(help: "The collection (required; env FACELEDGER_COLLECTION).") var collection: String?
-    @Option(name: .customLong("as-of"),
-            help: "ISO 8601 instant, e.g. 2026-11-29T23:00:00Z or with fractional seconds (required; env FACELEDGER_AS_OF).")
+    @Option(
+        name: .customLong("as-of"),
+        help: "ISO 8601 instant, e.g. 2026-11-29T23:00:00Z or with fractional seconds (required; env FACELEDGER_AS_OF).")
     var asOf: String?
     @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
     @OptionGroup var database: DatabaseOptions

@@ -20,8 +20,9 @@ struct UpstreamRuntime {
         let sessions = SessionSettings.service(deadline: .seconds(30))
         let biometrics = Biometrics(masterKeys: masterKeys)
         try await pool.run { try biometrics.verify(in: $0) }
-        let processor = CommandProcessor(conninfo: conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits,
-                                         logger: logger, biometrics: biometrics, limits: CommandProcessorLimits(deadline: .seconds(60)))
+        let processor = CommandProcessor(
+            conninfo: conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits,
+            logger: logger, biometrics: biometrics, limits: CommandProcessorLimits(deadline: .seconds(60)))
         let client = UpstreamClient(configuration: settings.client, identity: settings.identity)
         let gateway = UpstreamGateway(
             client: client, processor: processor, pending: PendingCommands(pool: pool),

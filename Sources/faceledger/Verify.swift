@@ -19,8 +19,11 @@ struct VerifyLog: AsyncParsableCommand {
 
     @Option(help: "A digest saved earlier by `faceledger digest`; the log must still extend it (env FACELEDGER_DIGEST).")
     var digest: String?
-    @Option(name: .customLong("public-key"),
-            help: "With --digest: the public key (base64, as `digest` prints it) the digest must be signed with; without it, the key inside the digest is trusted (env FACELEDGER_PUBLIC_KEY).")
+    @Option(
+        name: .customLong("public-key"),
+        help:
+            "With --digest: the public key (base64, as `digest` prints it) the digest must be signed with; without it, the key inside the digest is trusted (env FACELEDGER_PUBLIC_KEY)."
+    )
     var publicKey: String?
     @Flag(help: "Print one JSON object (env FACELEDGER_JSON=1).") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -32,8 +35,9 @@ struct VerifyLog: AsyncParsableCommand {
         let json = try resolveFlag(self.json, flag: "json")
         let digest = try (digest ?? environmentValue(forFlag: "digest")).map(Self.loadDigest)
         if let digest, let trusted = publicKey ?? environmentValue(forFlag: "public-key"), digest.publicKey != trusted {
-            try finish(Outcome(failure: "the digest is signed with another key than the one given by --public-key", digest: digest),
-                       json: json)
+            try finish(
+                Outcome(failure: "the digest is signed with another key than the one given by --public-key", digest: digest),
+                json: json)
         }
         if let digest, !digest.signatureIsValid {
             try finish(Outcome(failure: "the digest's signature is not valid for its public key", digest: digest), json: json)
@@ -97,8 +101,10 @@ struct VerifyLog: AsyncParsableCommand {
         } else if let failure = outcome.failure {
             FileHandle.standardError.write(Data("verification FAILED at \(failure)\n".utf8))
         } else {
-            printLine(String(format: "intact: %lld events up to position %lld, head hash %@ (%.0f events/s)",
-                             outcome.report.events, outcome.report.head, outcome.report.headHash?.hexString ?? "-", outcome.rate))
+            printLine(
+                String(
+                    format: "intact: %lld events up to position %lld, head hash %@ (%.0f events/s)",
+                    outcome.report.events, outcome.report.head, outcome.report.headHash?.hexString ?? "-", outcome.rate))
             if let digest = outcome.digest {
                 printLine("the log extends the digest of position \(digest.position) (hash \(digest.hash), signed by \(digest.publicKey))")
             }

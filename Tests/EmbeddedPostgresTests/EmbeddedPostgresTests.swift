@@ -1,8 +1,8 @@
 import EmbeddedPostgres
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("The embedded PostgreSQL")
 struct EmbeddedPostgresTests {

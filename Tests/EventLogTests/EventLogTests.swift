@@ -1,14 +1,15 @@
 import EventLog
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("The event log")
 struct EventLogTests {
     static func metadata(_ operation: String = "Test", principal: String = "tester") -> EventMetadata {
-        EventMetadata(principal: principal, requestId: UUID().uuidString, clientToken: "token-1", operation: operation,
-                      sourceAddress: "127.0.0.1", commandId: UUID())
+        EventMetadata(
+            principal: principal, requestId: UUID().uuidString, clientToken: "token-1", operation: operation,
+            sourceAddress: "127.0.0.1", commandId: UUID())
     }
 
     static func event(_ stream: String, _ type: String = "Happened", data: String = "{}") -> NewEvent {
@@ -21,11 +22,13 @@ struct EventLogTests {
             let log = EventLog(pool: PostgresPool(conninfo: conninfo))
             let meta = Self.metadata("AssociateFaces", principal: "alice")
             let embedding: [UInt8] = [1, 2, 3, 4]
-            let recorded = try await log.append([
-                NewEvent(stream: "user/u1", type: "UserCreated", data: #"{"userId":"u1"}"#, metadata: meta),
-                NewEvent(stream: "user/u1", type: "FaceAssociated", schemaVersion: 2, data: #"{"faceId":"f"}"#,
-                         embedding: embedding, metadata: meta),
-            ], to: "c1")
+            let recorded = try await log.append(
+                [
+                    NewEvent(stream: "user/u1", type: "UserCreated", data: #"{"userId":"u1"}"#, metadata: meta),
+                    NewEvent(
+                        stream: "user/u1", type: "FaceAssociated", schemaVersion: 2, data: #"{"faceId":"f"}"#,
+                        embedding: embedding, metadata: meta),
+                ], to: "c1")
             #expect(recorded.map(\.version) == [1, 2])
             #expect(recorded[1].position > recorded[0].position)
 

@@ -1,23 +1,27 @@
 import EventLog
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("The hash chain")
 struct HashChainTests {
-    static func metadata(principal: String = "tester", clientToken: String? = "token-1", source: String? = "127.0.0.1",
-                         command: UUID? = UUID()) -> EventMetadata {
-        EventMetadata(principal: principal, requestId: UUID().uuidString, clientToken: clientToken, operation: "Test",
-                      sourceAddress: source, commandId: command)
+    static func metadata(
+        principal: String = "tester", clientToken: String? = "token-1", source: String? = "127.0.0.1",
+        command: UUID? = UUID()
+    ) -> EventMetadata {
+        EventMetadata(
+            principal: principal, requestId: UUID().uuidString, clientToken: clientToken, operation: "Test",
+            sourceAddress: source, commandId: command)
     }
 
     /// Events covering every shape a column can take: NULLs, empty values, non-ASCII text, nested JSON.
     static let varied: [NewEvent] = [
         NewEvent(stream: "user/u1", type: "UserCreated", data: #"{"userId":"u1"}"#, metadata: metadata()),
-        NewEvent(stream: "face/f1", type: "FaceImported", schemaVersion: 2,
-                 data: #"{"b": [1, 2.50, {"z": null}], "a": "Zoë ☃ \u0001"}"#, embedding: [0, 1, 2, 255],
-                 metadata: metadata(principal: "ålice", clientToken: nil, source: nil, command: nil)),
+        NewEvent(
+            stream: "face/f1", type: "FaceImported", schemaVersion: 2,
+            data: #"{"b": [1, 2.50, {"z": null}], "a": "Zoë ☃ \u0001"}"#, embedding: [0, 1, 2, 255],
+            metadata: metadata(principal: "ålice", clientToken: nil, source: nil, command: nil)),
         NewEvent(stream: "face/f2", type: "FaceImported", data: "{}", embedding: [], metadata: metadata(clientToken: "")),
         NewEvent(stream: "face/f3", type: "FaceImported", data: "{}", embedding: nil, metadata: metadata(clientToken: "")),
     ]
@@ -68,8 +72,12 @@ struct HashChainTests {
         try await TestDatabase.withFresh { conninfo in
             let log = EventLog(pool: PostgresPool(conninfo: conninfo))
             for index in 0..<7 {
-                try await log.append([NewEvent(stream: "s\(index % 3)", type: "Happened", data: #"{"i":\#(index)}"#,
-                                               metadata: Self.metadata())], to: "c")
+                try await log.append(
+                    [
+                        NewEvent(
+                            stream: "s\(index % 3)", type: "Happened", data: #"{"i":\#(index)}"#,
+                            metadata: Self.metadata())
+                    ], to: "c")
             }
             let connection = try await PostgresConnection.connect(conninfo)
             // A page size of 3 makes the walk cross page boundaries.
@@ -77,7 +85,8 @@ struct HashChainTests {
             #expect(intact.intact && intact.events == 7 && intact.head == 7)
 
             try await connection.run { session in
-                try session.executeScript("""
+                try session.executeScript(
+                    """
                     ALTER TABLE events DISABLE TRIGGER ALL;
                     UPDATE events SET recorded_at = recorded_at + interval '1 microsecond' WHERE position = 5;
                     ALTER TABLE events ENABLE TRIGGER ALL;
@@ -97,7 +106,8 @@ struct HashChainTests {
             try await Migrations.migrate(connection, migrations: Migrations.all.filter { $0.version < 6 })
             // append_events() as it was before the hash chain.
             for index in 0..<3 {
-                _ = try await connection.query("""
+                _ = try await connection.query(
+                    """
                     SELECT position FROM append_events('c', '{}', '{}', ARRAY['s'], ARRAY['Old'], ARRAY[1::int8],
                         ARRAY[$1::jsonb], ARRAY[NULL::bytea], ARRAY['p'], ARRAY['r'], ARRAY[NULL], ARRAY['Op'],
                         ARRAY[NULL], ARRAY[NULL::uuid])

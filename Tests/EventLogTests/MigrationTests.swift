@@ -1,7 +1,7 @@
 import EventLog
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Migrations")
 struct MigrationTests {

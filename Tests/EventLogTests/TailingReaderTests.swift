@@ -2,8 +2,8 @@ import EventLog
 import Foundation
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("The event log under concurrent writers")
 struct TailingReaderTests {
@@ -16,31 +16,34 @@ struct TailingReaderTests {
             let log = EventLog(pool: PostgresPool(conninfo: conninfo, maxConnections: 1))
             let writing = RunningCount(writers)
 
-            let writerTasks = Task { try await withThrowingTaskGroup(of: Int.self) { group in
-                for writer in 0..<writers {
-                    group.addTask {
-                        defer { writing.decrement() }
-                        var count = 0
-                        for append in 0..<appendsPerWriter {
-                            let batch = (0..<Int.random(in: 1...3)).map { _ in
-                                NewEvent(stream: "writer-\(writer)", type: "Wrote", data: #"{"append":\#(append)}"#,
-                                         metadata: EventMetadata(principal: "w\(writer)", requestId: UUID().uuidString, operation: "Test"))
-                            }
-                            let delay = Double.random(in: 0...0.008)
-                            try await writerPool.run { session in
-                                try session.transaction {
-                                    _ = try EventLog.append(batch, to: "c\(writer % 4)", in: session)
-                                    // The positions are drawn; now commit late, by a random amount.
-                                    try session.query("SELECT pg_sleep($1)", [.float64(delay)])
+            let writerTasks = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for writer in 0..<writers {
+                        group.addTask {
+                            defer { writing.decrement() }
+                            var count = 0
+                            for append in 0..<appendsPerWriter {
+                                let batch = (0..<Int.random(in: 1...3)).map { _ in
+                                    NewEvent(
+                                        stream: "writer-\(writer)", type: "Wrote", data: #"{"append":\#(append)}"#,
+                                        metadata: EventMetadata(principal: "w\(writer)", requestId: UUID().uuidString, operation: "Test"))
                                 }
+                                let delay = Double.random(in: 0...0.008)
+                                try await writerPool.run { session in
+                                    try session.transaction {
+                                        _ = try EventLog.append(batch, to: "c\(writer % 4)", in: session)
+                                        // The positions are drawn; now commit late, by a random amount.
+                                        try session.query("SELECT pg_sleep($1)", [.float64(delay)])
+                                    }
+                                }
+                                count += batch.count
                             }
-                            count += batch.count
+                            return count
                         }
-                        return count
                     }
+                    return try await group.reduce(0, +)
                 }
-                return try await group.reduce(0, +)
-            } }
+            }
 
             var seen: [RecordedEvent] = []
             var checkpoint: Int64 = 0

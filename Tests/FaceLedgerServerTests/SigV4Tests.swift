@@ -7,17 +7,23 @@ import Testing
 
 @Suite("Signature Version 4")
 struct SigV4Tests {
-    static let example = AccessKey(accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                                   principal: "example", role: .writer, requestsPerSecond: nil)
+    static let example = AccessKey(
+        accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        principal: "example", role: .writer, requestsPerSecond: nil)
 
     @Test("AWS's get-vanilla test vector verifies")
     func awsTestVector() throws {
         var verifier = SigV4Verifier(credentials: CredentialStore(keys: [Self.example]))
         verifier.service = "service"
-        let request = SignedRequest(method: "GET", path: "/", query: "", headers: [
-            ("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
-            ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
-        ], body: [])
+        let request = SignedRequest(
+            method: "GET", path: "/", query: "",
+            headers: [
+                ("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+                ),
+            ], body: [])
         let now = try #require(AmzDate.parse("20150830T123600Z"))
         let signer = try verifier.verify(request, now: now).get()
         #expect(signer.key.principal == "example")
@@ -25,7 +31,11 @@ struct SigV4Tests {
 
         var tampered = request
         tampered.body = Array("{}".utf8)
-        #expect(throws: LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")) {
+        #expect(
+            throws: LedgerError(
+                .invalidSignature,
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+        ) {
             try verifier.verify(tampered, now: now).get()
         }
     }
@@ -35,9 +45,13 @@ struct SigV4Tests {
         let verifier = SigV4Verifier(credentials: CredentialStore(keys: [Self.example]))
         let url = try #require(URL(string: "http://127.0.0.1:8080/"))
         let body = Array(#"{"CollectionId":"c"}"#.utf8)
-        func request(signedAt: Date, secret: String = Self.example.secretAccessKey, service: String = "rekognition", key: String = "AKIDEXAMPLE") -> SignedRequest {
-            let headers = SigV4Signer.sign(method: "POST", url: url, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "RekognitionService.ListUsers")],
-                                             body: body, accessKeyId: key, secretAccessKey: secret, region: "eu-west-1", service: service, now: signedAt)
+        func request(
+            signedAt: Date, secret: String = Self.example.secretAccessKey, service: String = "rekognition", key: String = "AKIDEXAMPLE"
+        ) -> SignedRequest {
+            let headers = SigV4Signer.sign(
+                method: "POST", url: url,
+                headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "RekognitionService.ListUsers")],
+                body: body, accessKeyId: key, secretAccessKey: secret, region: "eu-west-1", service: service, now: signedAt)
             return SignedRequest(method: "POST", path: "/", query: "", headers: headers + [("host", "127.0.0.1:8080")], body: body)
         }
         let now = Date()
@@ -51,20 +65,26 @@ struct SigV4Tests {
         #expect(code(verifier.verify(request(signedAt: now, secret: "wrong"), now: now)) == .invalidSignature)
         #expect(code(verifier.verify(request(signedAt: now, service: "s3"), now: now)) == .invalidSignature)
         #expect(code(verifier.verify(request(signedAt: now, key: "UNKNOWN"), now: now)) == .unrecognizedClient)
-        #expect(code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [], body: body), now: now)) == .missingAuthenticationToken)
-        #expect(code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [("Authorization", "Bearer x")], body: body), now: now)) == .incompleteSignature)
+        #expect(
+            code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [], body: body), now: now))
+                == .missingAuthenticationToken)
+        #expect(
+            code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [("Authorization", "Bearer x")], body: body), now: now))
+                == .incompleteSignature)
     }
     @Test("derived signing keys are reused per secret, day and region, and each still verifies only its own")
     func cachedSigningKeys() throws {
-        let other = AccessKey(accessKeyId: "AKIDOTHER", secretAccessKey: "another-secret", principal: "bob", role: .writer,
-                              requestsPerSecond: nil)
+        let other = AccessKey(
+            accessKeyId: "AKIDOTHER", secretAccessKey: "another-secret", principal: "bob", role: .writer,
+            requestsPerSecond: nil)
         let verifier = SigV4Verifier(credentials: CredentialStore(keys: [Self.example, other]))
         let url = try #require(URL(string: "http://127.0.0.1:8080/"))
         let body = Array(#"{"CollectionId":"c"}"#.utf8)
         func request(_ key: AccessKey, secret: String? = nil, region: String, at date: Date) -> SignedRequest {
-            let headers = SigV4Signer.sign(method: "POST", url: url, headers: [("x-amz-target", "RekognitionService.ListUsers")], body: body,
-                                             accessKeyId: key.accessKeyId, secretAccessKey: secret ?? key.secretAccessKey, region: region,
-                                             service: "rekognition", now: date)
+            let headers = SigV4Signer.sign(
+                method: "POST", url: url, headers: [("x-amz-target", "RekognitionService.ListUsers")], body: body,
+                accessKeyId: key.accessKeyId, secretAccessKey: secret ?? key.secretAccessKey, region: region,
+                service: "rekognition", now: date)
             return SignedRequest(method: "POST", path: "/", query: "", headers: headers + [("host", "127.0.0.1:8080")], body: body)
         }
         let today = Date()
@@ -75,8 +95,9 @@ struct SigV4Tests {
                     #expect((try? verifier.verify(request(key, region: region, at: today), now: today).get())?.key.accessKeyId == key.accessKeyId)
                     #expect((try? verifier.verify(request(key, region: region, at: yesterday), now: yesterday).get())?.region == region)
                     // Signed with the other key's secret: refused, cached key or not.
-                    let forged = request(key, secret: key.accessKeyId == other.accessKeyId ? Self.example.secretAccessKey : other.secretAccessKey,
-                                         region: region, at: today)
+                    let forged = request(
+                        key, secret: key.accessKeyId == other.accessKeyId ? Self.example.secretAccessKey : other.secretAccessKey,
+                        region: region, at: today)
                     #expect((try? verifier.verify(forged, now: today).get()) == nil)
                 }
             }
@@ -87,18 +108,23 @@ struct SigV4Tests {
 @Suite("SigV4 header stage, body limits and the byte budget")
 struct AdmissionTests {
     static let writer = SigV4Tests.example
-    static let auditor = AccessKey(accessKeyId: "AKIDAUDITOR", secretAccessKey: "auditor-secret", principal: "carol", role: .auditor,
-                                   requestsPerSecond: nil)
+    static let auditor = AccessKey(
+        accessKeyId: "AKIDAUDITOR", secretAccessKey: "auditor-secret", principal: "carol", role: .auditor,
+        requestsPerSecond: nil)
     static let verifier = SigV4Verifier(credentials: CredentialStore(keys: [writer, auditor]))
     static let body = Array(#"{"CollectionId":"c","Faces":[{"Embedding":[1,2]}]}"#.utf8)
 
     /// A request signed over `body` as an SDK signs it, with `edit` applied to its headers afterwards.
-    static func signed(key: AccessKey = writer, at date: Date, service: String = "rekognition",
-                       edit: (inout [(name: String, value: String)]) -> Void = { _ in }) throws -> SignedRequest {
+    static func signed(
+        key: AccessKey = writer, at date: Date, service: String = "rekognition",
+        edit: (inout [(name: String, value: String)]) -> Void = { _ in }
+    ) throws -> SignedRequest {
         let url = try #require(URL(string: "http://127.0.0.1:8080/"))
-        var headers = SigV4Signer.sign(method: "POST", url: url, headers: [("x-amz-target", "FaceLedger.ImportFaces")], body: body,
-                                         accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, region: "eu-west-1",
-                                         service: service, now: date) + [("host", "127.0.0.1:8080")]
+        var headers =
+            SigV4Signer.sign(
+                method: "POST", url: url, headers: [("x-amz-target", "FaceLedger.ImportFaces")], body: body,
+                accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, region: "eu-west-1",
+                service: service, now: date) + [("host", "127.0.0.1:8080")]
         edit(&headers)
         return SignedRequest(method: "POST", path: "/", query: "", headers: headers, body: body)
     }
@@ -138,21 +164,44 @@ struct AdmissionTests {
         }
         #expect(Self.headerStage(try Self.signed(at: now), now: now) == nil)
         #expect(Self.headerStage(try Self.signed(at: now, edit: without("authorization")), now: now) == .missingAuthenticationToken)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") { _ in "Bearer token" }), now: now)
-            == .incompleteSignature)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
-            $0.replacingOccurrences(of: ", Signature=", with: ", Sig=") }), now: now) == .incompleteSignature)
+        #expect(
+            Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") { _ in "Bearer token" }), now: now)
+                == .incompleteSignature)
+        #expect(
+            Self.headerStage(
+                try Self.signed(
+                    at: now,
+                    edit: replacing("authorization") {
+                        $0.replacingOccurrences(of: ", Signature=", with: ", Sig=")
+                    }), now: now) == .incompleteSignature)
         #expect(Self.headerStage(try Self.signed(at: now, edit: without("x-amz-date")), now: now) == .incompleteSignature)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("x-amz-date") { _ in "yesterday" }), now: now)
-            == .incompleteSignature)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
-            $0.replacingOccurrences(of: "/eu-west-1/", with: "//") }), now: now) == .incompleteSignature)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
-            $0.replacingOccurrences(of: "AKIDEXAMPLE/", with: "AKIDUNKNOWN/") }), now: now) == .unrecognizedClient)
+        #expect(
+            Self.headerStage(try Self.signed(at: now, edit: replacing("x-amz-date") { _ in "yesterday" }), now: now)
+                == .incompleteSignature)
+        #expect(
+            Self.headerStage(
+                try Self.signed(
+                    at: now,
+                    edit: replacing("authorization") {
+                        $0.replacingOccurrences(of: "/eu-west-1/", with: "//")
+                    }), now: now) == .incompleteSignature)
+        #expect(
+            Self.headerStage(
+                try Self.signed(
+                    at: now,
+                    edit: replacing("authorization") {
+                        $0.replacingOccurrences(of: "AKIDEXAMPLE/", with: "AKIDUNKNOWN/")
+                    }), now: now) == .unrecognizedClient)
         #expect(Self.headerStage(try Self.signed(at: now, service: "s3"), now: now) == .invalidSignature)
-        #expect(Self.headerStage(try Self.signed(at: now, edit: replacing("authorization") {
-            $0.replacingOccurrences(of: "Credential=AKIDEXAMPLE/\(AmzDate.format(now).prefix(8))/",
-                                    with: "Credential=AKIDEXAMPLE/19990101/") }), now: now) == .invalidSignature)
+        #expect(
+            Self.headerStage(
+                try Self.signed(
+                    at: now,
+                    edit: replacing("authorization") {
+                        $0.replacingOccurrences(
+                            of: "Credential=AKIDEXAMPLE/\(AmzDate.format(now).prefix(8))/",
+                            with: "Credential=AKIDEXAMPLE/19990101/")
+                    }), now: now) == .invalidSignature)
         #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(-301)), now: now) == .invalidSignature)
         #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(301)), now: now) == .invalidSignature)
         #expect(Self.headerStage(try Self.signed(at: now.addingTimeInterval(-299)), now: now) == nil)
@@ -230,7 +279,8 @@ struct AdmissionTests {
 struct CredentialTests {
     @Test("the credentials file: roles, comments, optional rate, clear errors")
     func parse() throws {
-        let store = try CredentialStore.parse("""
+        let store = try CredentialStore.parse(
+            """
             # comment line
             AK1 s1 alice admin
             AK2 s2 bob writer rate=5   # trailing comment

@@ -12,27 +12,29 @@ struct UpstreamTests {
 
     @Test("the environment's keys win, with the session token, and AWS_REGION before AWS_DEFAULT_REGION")
     func environment() throws {
-        let identity = try UpstreamIdentity.resolve(environment: [
-            "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
-            "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-east-1", "HOME": "/home/u",
-        ], endpoint: local, readFile: files(["/home/u/.aws/credentials": "[default]\naws_access_key_id = OTHER\naws_secret_access_key = x\n"]))
+        let identity = try UpstreamIdentity.resolve(
+            environment: [
+                "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
+                "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-east-1", "HOME": "/home/u",
+            ], endpoint: local, readFile: files(["/home/u/.aws/credentials": "[default]\naws_access_key_id = OTHER\naws_secret_access_key = x\n"]))
         #expect(identity.credentials == AWSCredentials(accessKeyId: "AKID", secretAccessKey: "secret", sessionToken: "token"))
         #expect(identity.region == "us-west-2" && identity.source == "environment")
     }
 
     @Test("else the profile's keys from the shared credentials file, and its region from the config file")
     func profile() throws {
-        let identity = try UpstreamIdentity.resolve(environment: ["HOME": "/home/u", "AWS_PROFILE": "ledger"], endpoint: local,
+        let identity = try UpstreamIdentity.resolve(
+            environment: ["HOME": "/home/u", "AWS_PROFILE": "ledger"], endpoint: local,
             readFile: files([
                 "/home/u/.aws/credentials": """
-                    # keys
-                    [default]
-                    aws_access_key_id = DEFAULTKEY
-                    aws_secret_access_key = default-secret
-                    [ledger]
-                    aws_access_key_id = LEDGERKEY
-                    aws_secret_access_key = ledger-secret
-                    """,
+                # keys
+                [default]
+                aws_access_key_id = DEFAULTKEY
+                aws_secret_access_key = default-secret
+                [ledger]
+                aws_access_key_id = LEDGERKEY
+                aws_secret_access_key = ledger-secret
+                """,
                 "/home/u/.aws/config": "[default]\nregion = us-east-1\n[profile ledger]\nregion = ap-south-1\n",
             ]))
         #expect(identity.credentials == AWSCredentials(accessKeyId: "LEDGERKEY", secretAccessKey: "ledger-secret"))
@@ -55,8 +57,9 @@ struct UpstreamTests {
             try UpstreamIdentity.resolve(environment: ["HOME": "/nowhere"], endpoint: rekognition, readFile: { _ in nil })
         }
         do {
-            _ = try UpstreamIdentity.resolve(environment: ["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"], endpoint: local,
-                                             readFile: { _ in nil })
+            _ = try UpstreamIdentity.resolve(
+                environment: ["AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"], endpoint: local,
+                readFile: { _ in nil })
             Issue.record("resolved without a region")
         } catch {
             #expect("\(error)".contains("AWS_REGION"))
@@ -72,33 +75,51 @@ struct UpstreamTests {
     func verdicts() {
         #expect(UpstreamVerdict(answer(200)) == .succeeded)
         #expect(UpstreamVerdict(answer(400, type: "InvalidParameterException")) == .rejected(code: "InvalidParameterException"))
-        #expect(UpstreamVerdict(answer(400, type: "com.amazonaws.rekognition#ResourceNotFoundException"))
+        #expect(
+            UpstreamVerdict(answer(400, type: "com.amazonaws.rekognition#ResourceNotFoundException"))
                 == .rejected(code: "ResourceNotFoundException"))
-        #expect(UpstreamVerdict(answer(400, header: "IdempotentParameterMismatchException:http://internal.amazon.com/"))
+        #expect(
+            UpstreamVerdict(answer(400, header: "IdempotentParameterMismatchException:http://internal.amazon.com/"))
                 == .rejected(code: "IdempotentParameterMismatchException"))
-        for transient in ["ThrottlingException", "ProvisionedThroughputExceededException", "UnrecognizedClientException",
-                          "AccessDeniedException", "ExpiredTokenException"] {
+        for transient in [
+            "ThrottlingException", "ProvisionedThroughputExceededException", "UnrecognizedClientException",
+            "AccessDeniedException", "ExpiredTokenException",
+        ] {
             guard case .retry = UpstreamVerdict(answer(400, type: transient)) else {
-                Issue.record("\(transient) should be retried"); continue
+                Issue.record("\(transient) should be retried")
+                continue
             }
         }
         for status in [500, 502, 503, 429] {
-            guard case .retry = UpstreamVerdict(answer(status, type: "Whatever")) else { Issue.record("\(status)"); continue }
+            guard case .retry = UpstreamVerdict(answer(status, type: "Whatever")) else {
+                Issue.record("\(status)")
+                continue
+            }
         }
         #expect(UpstreamVerdict(answer(404)) == .rejected(code: "HTTP404"))  // a proxy's page: final, not retried for a day
-        guard case .retry = UpstreamVerdict(answer(408)) else { Issue.record("408"); return }
-        guard case .retry = UpstreamVerdict(.failed(reason: "reset", mayHaveReachedUpstream: true)) else { Issue.record("reset"); return }
+        guard case .retry = UpstreamVerdict(answer(408)) else {
+            Issue.record("408")
+            return
+        }
+        guard case .retry = UpstreamVerdict(.failed(reason: "reset", mayHaveReachedUpstream: true)) else {
+            Issue.record("reset")
+            return
+        }
     }
 
     @Test("a request to a port where nobody listens fails as never sent")
     func refusedConnection() async throws {
         let client = UpstreamClient(
             configuration: .init(endpoint: URL(string: "http://127.0.0.1:1")!, connectTimeout: .seconds(2), requestTimeout: .seconds(5)),
-            identity: UpstreamIdentity(credentials: AWSCredentials(accessKeyId: "K", secretAccessKey: "S"), region: "us-east-1",
-                                       source: "test"))
+            identity: UpstreamIdentity(
+                credentials: AWSCredentials(accessKeyId: "K", secretAccessKey: "S"), region: "us-east-1",
+                source: "test"))
         let exchange = await client.send(target: "RekognitionService.ListCollections", body: Array("{}".utf8))
         try await client.shutdown()
-        guard case .failed(_, let mayHaveReachedUpstream) = exchange else { Issue.record("answered"); return }
+        guard case .failed(_, let mayHaveReachedUpstream) = exchange else {
+            Issue.record("answered")
+            return
+        }
         #expect(!mayHaveReachedUpstream)
     }
 }

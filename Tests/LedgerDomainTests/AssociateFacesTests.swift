@@ -26,9 +26,10 @@ struct Given {
         var given = Given()
         given.apply([.collectionCreated(CollectionCreated(collectionId: "c", arn: "arn:c"))])
         given.apply(users.map { .userCreated(UserCreated(userId: $0)) })
-        given.apply(faces.sorted { $0.key < $1.key }.map { id, embedding in
-            .faceImported(FaceImported(faceId: id, imageId: "img-" + id, confidence: 100), embedding: embedding)
-        })
+        given.apply(
+            faces.sorted { $0.key < $1.key }.map { id, embedding in
+                .faceImported(FaceImported(faceId: id, imageId: "img-" + id, confidence: 100), embedding: embedding)
+            })
         return given
     }
 }
@@ -55,8 +56,12 @@ struct AssociateFacesTests {
     @Test("unknown collection or user: ResourceNotFoundException")
     func unknownCollectionOrUser() {
         var given = Given.collection(users: ["u"])
-        #expect(given.run(.associateFaces(collectionId: "other", userId: "u", faceIds: [face(1)], userMatchThreshold: 75)).error?.code == .resourceNotFound)
-        #expect(given.run(.associateFaces(collectionId: "c", userId: "nobody", faceIds: [face(1)], userMatchThreshold: 75)).error?.code == .resourceNotFound)
+        #expect(
+            given.run(.associateFaces(collectionId: "other", userId: "u", faceIds: [face(1)], userMatchThreshold: 75)).error?.code
+                == .resourceNotFound)
+        #expect(
+            given.run(.associateFaces(collectionId: "c", userId: "nobody", faceIds: [face(1)], userMatchThreshold: 75)).error?.code
+                == .resourceNotFound)
     }
 
     @Test("the first faces of a user are not held to the threshold")
@@ -83,8 +88,10 @@ struct AssociateFacesTests {
     func lowMatchConfidence() throws {
         var given = Given.collection(users: ["u"], faces: [face(1): x, face(2): [1, 1], face(3): nearX])
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: Limits.defaultUserMatchThreshold))
-        let decision = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(2), face(3)],
-                                                 userMatchThreshold: Limits.defaultUserMatchThreshold))
+        let decision = given.run(
+            .associateFaces(
+                collectionId: "c", userId: "u", faceIds: [face(2), face(3)],
+                userMatchThreshold: Limits.defaultUserMatchThreshold))
         let response = try #require(decision.response)
         #expect(response.AssociatedFaces.map(\.FaceId) == [face(3)])
         let refused = try #require(response.UnsuccessfulFaceAssociations.first)
@@ -117,8 +124,10 @@ struct AssociateFacesTests {
         var given = Given.collection(users: ["u", "v"], faces: [face(1): x])
         _ = given.run(.associateFaces(collectionId: "c", userId: "v", faceIds: [face(1)], userMatchThreshold: 75))
         let decision = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
-        #expect(decision.response?.UnsuccessfulFaceAssociations ==
-                [UnsuccessfulFace(FaceId: face(1), UserId: "v", Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"])])
+        #expect(
+            decision.response?.UnsuccessfulFaceAssociations == [
+                UnsuccessfulFace(FaceId: face(1), UserId: "v", Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"])
+            ])
         #expect(given.state.collections["c"]?.faces[face(1)]?.userId == "v")
     }
 
@@ -129,7 +138,8 @@ struct AssociateFacesTests {
         var given = Given.collection(users: ["u"], faces: faces)
         let first = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: (1...98).map(face), userMatchThreshold: 0))
         #expect(first.response?.AssociatedFaces.count == 98)
-        let second = try #require(given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: (99...103).map(face), userMatchThreshold: 0)).response)
+        let second = try #require(
+            given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: (99...103).map(face), userMatchThreshold: 0)).response)
         #expect(second.AssociatedFaces.map(\.FaceId) == [face(99), face(100)])
         #expect(second.UnsuccessfulFaceAssociations == (101...103).map { UnsuccessfulFace(FaceId: face($0), Reasons: []) })
         #expect(given.state.collections["c"]?.users["u"]?.faceIds.count == 100)
@@ -143,8 +153,10 @@ struct AssociateFacesTests {
         #expect(UserStatus.settled(faceCount: 0) == .created)
         #expect(UserStatus.settled(faceCount: 3) == .active)
         var given = Given.collection(users: ["u"], faces: [face(1): x])
-        #expect(given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75)).response?.UserStatus == .updating)
-        #expect(given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(2)], userMatchThreshold: 75)).response?.UserStatus == .active)
+        #expect(
+            given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75)).response?.UserStatus == .updating)
+        #expect(
+            given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(2)], userMatchThreshold: 75)).response?.UserStatus == .active)
     }
 
     @Test("confidence is 100 × max(0, cos) against normalize(Σ normalize(e))")

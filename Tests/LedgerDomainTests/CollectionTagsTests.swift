@@ -14,8 +14,9 @@ struct CollectionTagsTests {
         #expect(given.state.collections["c"]?.tags == tags)
         let encoded = try decision.events[0].encoded()
         #expect(encoded.data == #"{"arn":"arn","collectionId":"c","tags":{"cost-center":"42","empty":"","team":"faces"}}"#)
-        #expect(try LedgerEvent.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, data: encoded.data, embedding: nil)
-                    == decision.events[0])
+        #expect(
+            try LedgerEvent.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, data: encoded.data, embedding: nil)
+                == decision.events[0])
     }
 
     @Test("a collection without tags is recorded as before, and events from before tags still read")

@@ -14,8 +14,9 @@ struct JSONValueTests {
         #expect(text(try JSONValue(encoding: StatusCodeResponse(StatusCode: 200))) == #"{"StatusCode":200}"#)
         let unsuccessful = UnsuccessfulFace(FaceId: "f", Confidence: 0, Reasons: ["LOW_MATCH_CONFIDENCE"])
         #expect(text(try JSONValue(encoding: unsuccessful)) == #"{"Confidence":0.0,"FaceId":"f","Reasons":["LOW_MATCH_CONFIDENCE"]}"#)
-        #expect(text(.array([.number(1.5), .number(1e22), .number(-0.0), .number(1_700_000_000), .integer(-3)]))
-                    == "[1.5,1e+22,-0.0,1700000000.0,-3]")
+        #expect(
+            text(.array([.number(1.5), .number(1e22), .number(-0.0), .number(1_700_000_000), .integer(-3)]))
+                == "[1.5,1e+22,-0.0,1700000000.0,-3]")
     }
 
     @Test("absent optionals are left out, non-finite numbers refused, as JSONEncoder does")
@@ -32,8 +33,10 @@ struct JSONValueTests {
     func parsing() throws {
         let parsed = try JSONValue(parsing: Data(#"{"a":100.0,"b":100,"c":1e2,"d":true,"e":[null,"x"],"f":0.25}"#.utf8))
         #expect(text(parsed) == #"{"a":100.0,"b":100,"c":100.0,"d":true,"e":[null,"x"],"f":0.25}"#)
-        let response = try JSONValue(encoding: ImportFacesResponse(FaceRecords: [
-            ImportedFaceRecord(Face: .init(FaceId: "f", ImageId: "i", Confidence: 100))]))
+        let response = try JSONValue(
+            encoding: ImportFacesResponse(FaceRecords: [
+                ImportedFaceRecord(Face: .init(FaceId: "f", ImageId: "i", Confidence: 100))
+            ]))
         #expect(text(try JSONValue(parsing: response.data)) == text(response))
     }
 

@@ -10,13 +10,17 @@ struct LedgerTests {
         var given = Given.collection(users: ["u"], faces: [face(1): [1, 0], face(2): [0, 1]])
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
         let decision = given.run(.deleteFaces(collectionId: "c", faceIds: [face(1), face(2), face(3)]))
-        guard case .success(let json) = decision.rendered else { Issue.record("rejected"); return }
+        guard case .success(let json) = decision.rendered else {
+            Issue.record("rejected")
+            return
+        }
         let response = try JSONDecoder().decode(DeleteFacesResponse.self, from: json.data)
         #expect(response.DeletedFaces == [face(2)])
-        #expect(response.UnsuccessfulFaceDeletions == [
-            UnsuccessfulFace(FaceId: face(1), UserId: "u", Reasons: ["ASSOCIATED_TO_AN_EXISTING_USER"]),
-            UnsuccessfulFace(FaceId: face(3), Reasons: ["FACE_NOT_FOUND"]),
-        ])
+        #expect(
+            response.UnsuccessfulFaceDeletions == [
+                UnsuccessfulFace(FaceId: face(1), UserId: "u", Reasons: ["ASSOCIATED_TO_AN_EXISTING_USER"]),
+                UnsuccessfulFace(FaceId: face(3), Reasons: ["FACE_NOT_FOUND"]),
+            ])
         #expect(given.state.collections["c"]?.faces.keys.sorted() == [face(1)])
     }
 
@@ -37,13 +41,17 @@ struct LedgerTests {
         _ = given.run(.associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 75))
         _ = given.run(.associateFaces(collectionId: "c", userId: "v", faceIds: [face(2)], userMatchThreshold: 75))
         let decision = given.run(.disassociateFaces(collectionId: "c", userId: "u", faceIds: [face(1), face(2), face(3), face(9)]))
-        guard case .success(let json) = decision.rendered else { Issue.record("rejected"); return }
+        guard case .success(let json) = decision.rendered else {
+            Issue.record("rejected")
+            return
+        }
         let response = try JSONDecoder().decode(DisassociateFacesResponse.self, from: json.data)
         #expect(response.DisassociatedFaces.map(\.FaceId) == [face(1)])
-        #expect(response.UnsuccessfulFaceDisassociations == [
-            UnsuccessfulFace(FaceId: face(2), UserId: "v", Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"]),
-            UnsuccessfulFace(FaceId: face(9), Reasons: ["FACE_NOT_FOUND"]),
-        ])
+        #expect(
+            response.UnsuccessfulFaceDisassociations == [
+                UnsuccessfulFace(FaceId: face(2), UserId: "v", Reasons: ["ASSOCIATED_TO_A_DIFFERENT_USER"]),
+                UnsuccessfulFace(FaceId: face(9), Reasons: ["FACE_NOT_FOUND"]),
+            ])
         #expect(response.UserStatus == .updating)
     }
 
@@ -64,7 +72,8 @@ struct LedgerTests {
     func importFaces() {
         var given = Given.collection()
         func importing(_ id: String, _ embedding: [Float], given: Bool = true) -> LedgerCommand {
-            .importFaces(collectionId: "c", faces: [FaceToImport(faceId: id, faceIdGiven: given, externalImageId: nil, imageId: "i", embedding: embedding)])
+            .importFaces(
+                collectionId: "c", faces: [FaceToImport(faceId: id, faceIdGiven: given, externalImageId: nil, imageId: "i", embedding: embedding)])
         }
         #expect(given.run(importing(face(1), [1, 2, 3])).error == nil)
         #expect(given.state.collections["c"]?.dimension == 3)
@@ -93,8 +102,10 @@ struct LedgerTests {
         ]
         for event in events {
             let encoded = try event.encoded()
-            #expect(try LedgerEvent.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, data: encoded.data,
-                                           embedding: encoded.embedding) == event)
+            #expect(
+                try LedgerEvent.decode(
+                    type: encoded.type, schemaVersion: encoded.schemaVersion, data: encoded.data,
+                    embedding: encoded.embedding) == event)
             #expect(try event.encoded() == encoded)  // canonical: same event, same bytes
         }
         #expect(throws: EventDecodingError.self) { try LedgerEvent.decode(type: "Unknown", schemaVersion: 1, data: "{}", embedding: nil) }

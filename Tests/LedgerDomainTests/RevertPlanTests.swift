@@ -20,14 +20,16 @@ struct RevertPlanTests {
         let now = try #require(given.state.collections["c"])
 
         let plan = RevertPlan.plan(then: then, now: now, changes: changes, principal: "mallory")
-        #expect(plan.steps == [
-            .init(faceId: face(1), currentOwner: "m", formerOwner: "u"),
-            .init(faceId: face(3), currentOwner: "m", formerOwner: nil),
-        ])
-        #expect(plan.commands(collectionId: "c") == [
-            .disassociateFaces(collectionId: "c", userId: "m", faceIds: [face(1), face(3)]),
-            .associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 0),
-        ])
+        #expect(
+            plan.steps == [
+                .init(faceId: face(1), currentOwner: "m", formerOwner: "u"),
+                .init(faceId: face(3), currentOwner: "m", formerOwner: nil),
+            ])
+        #expect(
+            plan.commands(collectionId: "c") == [
+                .disassociateFaces(collectionId: "c", userId: "m", faceIds: [face(1), face(3)]),
+                .associateFaces(collectionId: "c", userId: "u", faceIds: [face(1)], userMatchThreshold: 0),
+            ])
         // Without a principal everything since the instant goes back, bob's change too.
         let everything = RevertPlan.plan(then: then, now: now, changes: changes, principal: nil)
         #expect(Set(everything.steps.map(\.faceId)) == [face(1), face(2), face(3)])

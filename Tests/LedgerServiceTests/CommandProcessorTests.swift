@@ -3,8 +3,8 @@ import Foundation
 import LedgerDomain
 import Logging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @testable import LedgerService
 
@@ -19,16 +19,27 @@ struct CommandProcessorTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let holder = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close(); await holder.close() } }
-            try await holder.run { try $0.executeScript("""
-                CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
-                CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
-                """) }
+            defer {
+                Task {
+                    await connection.close()
+                    await holder.close()
+                }
+            }
+            try await holder.run {
+                try $0.executeScript(
+                    """
+                    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
+                    CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+                    """)
+            }
             let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
             try await processor.running {
                 guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-                else { Issue.record("CreateCollection failed"); return }
+                else {
+                    Issue.record("CreateCollection failed")
+                    return
+                }
 
                 // Hold the append lock: a first command takes the worker's batch and waits; the others queue
                 // up behind it, and are decided together once the lock is released.
@@ -36,7 +47,9 @@ struct CommandProcessorTests {
                 try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
                 let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
                 let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
-                    group.addTask { ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser"))) }
+                    group.addTask {
+                        ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser")))
+                    }
                     while processor.inFlightCount < 1 { await Task.yield() }
                     for name in names {
                         group.addTask { (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser"))) }
@@ -61,7 +74,10 @@ struct CommandProcessorTests {
                 // created, not refused as a ConflictException.
                 try await holder.query("DROP TRIGGER refuse_poison ON events")
                 let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
-                guard case .success = retried else { Issue.record("\(retried)"); return }
+                guard case .success = retried else {
+                    Issue.record("\(retried)")
+                    return
+                }
             }
         }
     }
@@ -71,8 +87,9 @@ struct CommandProcessorTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             defer { Task { await connection.close() } }
-            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
-                                             limits: CommandProcessorLimits(deadline: .milliseconds(100)))
+            let processor = CommandProcessor(
+                conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
+                limits: CommandProcessorLimits(deadline: .milliseconds(100)))
             let holder = try await PostgresConnection.connect(conninfo)
             defer { Task { await holder.close() } }
             // Once the processor has warmed up (which takes the append lock too), its deadline keeper
@@ -83,7 +100,10 @@ struct CommandProcessorTests {
                 let first = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
                 let second = await processor.submit(submission(.createCollection(collectionId: "d", arn: "arn:d"), "CreateCollection"))
                 for outcome in [first, second] {
-                    guard case .failure(let error) = outcome else { Issue.record("answered \(outcome)"); continue }
+                    guard case .failure(let error) = outcome else {
+                        Issue.record("answered \(outcome)")
+                        continue
+                    }
                     #expect(error.code == .serviceUnavailable)
                 }
                 try await holder.query("COMMIT")

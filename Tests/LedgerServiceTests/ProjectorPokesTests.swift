@@ -25,8 +25,9 @@ struct ProjectorPokesTests {
     /// A read waits for the projector at most its timeout, even when no projector runs at all.
     @Test("waiting for a fold ends at the timeout when nothing folds")
     func waitEndsAtTimeout() async {
-        let projector = Projector(conninfo: "dbname=unused", logger: Logger(label: "test"),
-                                  biometrics: Biometrics(masterKeys: .ephemeral()))
+        let projector = Projector(
+            conninfo: "dbname=unused", logger: Logger(label: "test"),
+            biometrics: Biometrics(masterKeys: .ephemeral()))
         let started = ContinuousClock.now
         await projector.waitUntilFolded(1, timeout: .milliseconds(100))
         // It returned at all (no projector will ever fold), and not before its timeout.

@@ -2,8 +2,8 @@ import Foundation
 import LedgerDomain
 import Logging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @testable import LedgerService
 
@@ -22,15 +22,18 @@ struct ProjectorTests {
     }
 
     private func faces(_ range: Range<Int>) -> LedgerCommand {
-        .importFaces(collectionId: "c", faces: range.map {
-            FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i", embedding: [1, Float($0), 0.5])
-        })
+        .importFaces(
+            collectionId: "c",
+            faces: range.map {
+                FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i", embedding: [1, Float($0), 0.5])
+            })
     }
 
     /// The lease's owner and the checkpoint, as the database has them.
     private func checkpoint(_ connection: PostgresConnection) async throws -> (owner: String?, position: Int64) {
-        let rows = try await connection.query("SELECT owner, position FROM projector_checkpoints WHERE projector = $1",
-                                              [.text(Projector.name)])
+        let rows = try await connection.query(
+            "SELECT owner, position FROM projector_checkpoints WHERE projector = $1",
+            [.text(Projector.name)])
         guard let row = rows.first else { return (nil, 0) }
         return (try row.decode(String?.self, at: 0), try row.decode(Int64.self, at: 1))
     }
@@ -52,7 +55,8 @@ struct ProjectorTests {
     private func differences(_ connection: PostgresConnection) async throws -> Int {
         var total = 0
         for table in ["collections", "users", "faces"] {
-            total += try await connection.query("""
+            total += try await connection.query(
+                """
                 SELECT count(*) FROM ((TABLE rm_\(table) EXCEPT ALL TABLE wm_\(table)) UNION ALL (TABLE wm_\(table) EXCEPT ALL TABLE rm_\(table))) d
                 """)[0].decode(Int.self, at: 0)
         }
@@ -66,23 +70,26 @@ struct ProjectorTests {
             let biometrics = Biometrics(masterKeys: .ephemeral())
             let first = Projector(conninfo: conninfo, logger: Logger(label: "first"), biometrics: biometrics, pollInterval: .milliseconds(50))
             let second = Projector(conninfo: conninfo, logger: Logger(label: "second"), biometrics: biometrics, pollInterval: .milliseconds(50))
-            try await submit([.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<4)],
-                             conninfo: conninfo, biometrics: biometrics)
+            try await submit(
+                [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<4)],
+                conninfo: conninfo, biometrics: biometrics)
             try await withThrowingTaskGroup(of: Void.self) { outer in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await first.run() }
                     try await waitUntilCaughtUp(by: first.owner, connection)
                     // The second starts once the first holds the lease: it stands by.
                     outer.addTask { try await second.run() }
-                    try await submit([.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)],
-                                     conninfo: conninfo, biometrics: biometrics)
+                    try await submit(
+                        [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)],
+                        conninfo: conninfo, biometrics: biometrics)
                     try await waitUntilCaughtUp(by: first.owner, connection)
                     #expect(try await differences(connection) == 0)
                     group.cancelAll()
                 }
                 // The first is gone: the second takes the lease over and folds what follows, from the checkpoint.
-                try await submit([.disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]), faces(4..<6)],
-                                 conninfo: conninfo, biometrics: biometrics)
+                try await submit(
+                    [.disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]), faces(4..<6)],
+                    conninfo: conninfo, biometrics: biometrics)
                 try await waitUntilCaughtUp(by: second.owner, connection)
                 #expect(try await differences(connection) == 0)
                 #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 6)
@@ -98,8 +105,9 @@ struct ProjectorTests {
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
             let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics, pollInterval: .milliseconds(50))
-            try await submit([.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<3)],
-                             conninfo: conninfo, biometrics: biometrics)
+            try await submit(
+                [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<3)],
+                conninfo: conninfo, biometrics: biometrics)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await projector.run() }
                 try await waitUntilCaughtUp(by: projector.owner, connection)
@@ -107,8 +115,9 @@ struct ProjectorTests {
                 try await connection.run { try $0.executeScript("DELETE FROM rm_faces WHERE face_id = 'f2'") }
                 _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
                 #expect(try await differences(connection) == 0)
-                try await submit([.associateFaces(collectionId: "c", userId: "u", faceIds: ["f1", "f2"], userMatchThreshold: 0)],
-                                 conninfo: conninfo, biometrics: biometrics)
+                try await submit(
+                    [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f1", "f2"], userMatchThreshold: 0)],
+                    conninfo: conninfo, biometrics: biometrics)
                 try await waitUntilCaughtUp(by: projector.owner, connection)
                 #expect(try await differences(connection) == 0)
                 #expect(try await connection.query("SELECT face_count FROM rm_users WHERE user_id = 'u'")[0].decode(Int.self, at: 0) == 2)

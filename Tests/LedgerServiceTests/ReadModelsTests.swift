@@ -3,8 +3,8 @@ import Foundation
 import LedgerDomain
 import Logging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @testable import LedgerService
 
@@ -27,9 +27,11 @@ struct ReadModelsTests {
         .createCollection(collectionId: "c", arn: "arn:c"),
         .createUser(collectionId: "c", userId: "u"),
         .createUser(collectionId: "c", userId: "v"),
-        .importFaces(collectionId: "c", faces: (0..<4).map {
-            FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: "img", imageId: "i", embedding: [1, Float($0), 0.5])
-        }),
+        .importFaces(
+            collectionId: "c",
+            faces: (0..<4).map {
+                FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: "img", imageId: "i", embedding: [1, Float($0), 0.5])
+            }),
         .associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0),
         .forgetFaces(collectionId: "c", faceIds: ["f3"], reason: "test"),
     ]
@@ -37,14 +39,16 @@ struct ReadModelsTests {
     /// Rows of the read model `table` and of the write model's (same shape, folded with every batch)
     /// that differ, over every column.
     private func differences(_ table: String, in connection: PostgresConnection) async throws -> Int {
-        try await connection.query("""
+        try await connection.query(
+            """
             SELECT count(*) FROM ((TABLE rm_\(table) EXCEPT ALL TABLE wm_\(table)) UNION ALL (TABLE wm_\(table) EXCEPT ALL TABLE rm_\(table))) d
             """)[0].decode(Int.self, at: 0)
     }
 
     private func checkpoint(_ connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0)",
-                                   [.text(Projector.name)])[0].decode(Int64.self, at: 0)
+        try await connection.query(
+            "SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0)",
+            [.text(Projector.name)])[0].decode(Int64.self, at: 0)
     }
 
     @Test("rebuild folds the log into fresh tables and swaps them in, the checkpoint at the head; damaged read models come back")
@@ -67,9 +71,11 @@ struct ReadModelsTests {
             _ = try await rebuild.run()
             for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
             // No table of the swap is left behind.
-            #expect(try await connection.query("""
-                SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%\\_rebuild' OR tablename LIKE 'rm\\_%\\_old'
-                """)[0].decode(Int.self, at: 0) == 0)
+            #expect(
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%\\_rebuild' OR tablename LIKE 'rm\\_%\\_old'
+                    """)[0].decode(Int.self, at: 0) == 0)
             await connection.close()
         }
     }
@@ -113,11 +119,12 @@ struct ReadModelsTests {
             #expect(try await statuses() == ["u": .active, "v": .created, "w": .created])
 
             // Appended, not folded: a new user, a user gaining a face, a user losing its faces.
-            try await submit([
-                .createUser(collectionId: "c", userId: "n"),
-                .associateFaces(collectionId: "c", userId: "v", faceIds: ["f2"], userMatchThreshold: 0),
-                .disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]),
-            ], conninfo: conninfo, biometrics: biometrics)
+            try await submit(
+                [
+                    .createUser(collectionId: "c", userId: "n"),
+                    .associateFaces(collectionId: "c", userId: "v", faceIds: ["f2"], userMatchThreshold: 0),
+                    .disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]),
+                ], conninfo: conninfo, biometrics: biometrics)
             #expect(try await statuses() == ["n": .creating, "u": .updating, "v": .updating, "w": .created])
             // A page after `v` lists only what follows it, the unfolded new user included.
             #expect(try await readModels.users(in: "c", after: "m", limit: 2).map(\.userId) == ["n", "u"])

@@ -1,11 +1,11 @@
 import EventLog
 import Foundation
 import LedgerDomain
-import RekognitionWire
 import Logging
 import Postgres
-import Testing
+import RekognitionWire
 import TestSupport
+import Testing
 
 @testable import LedgerService
 
@@ -38,17 +38,22 @@ struct UpstreamLifecycleTests {
         try await run { processor, pending, connection in
             let create = LedgerCommand.createUser(collectionId: "c", userId: "u")
             guard case .pending(let accepted, isNew: true) = await processor.perform(acceptance(create, "CreateUser", token: "t")) else {
-                Issue.record("not accepted"); return
+                Issue.record("not accepted")
+                return
             }
             #expect(try await pending.count() == 1)
             // A retry with the token joins the same command; with other parameters it is a mismatch.
             guard case .pending(let joined, isNew: false) = await processor.perform(acceptance(create, "CreateUser", token: "t")) else {
-                Issue.record("the retry did not join"); return
+                Issue.record("the retry did not join")
+                return
             }
             #expect(joined.commandId == accepted.commandId)
-            guard case .answered(.failure(let mismatch)) = await processor.perform(
-                acceptance(.createUser(collectionId: "c", userId: "other"), "CreateUser", token: "t")) else {
-                Issue.record("no mismatch"); return
+            guard
+                case .answered(.failure(let mismatch)) = await processor.perform(
+                    acceptance(.createUser(collectionId: "c", userId: "other"), "CreateUser", token: "t"))
+            else {
+                Issue.record("no mismatch")
+                return
             }
             #expect(mismatch.code == .idempotentParameterMismatch)
 
@@ -59,19 +64,34 @@ struct UpstreamLifecycleTests {
 
             let answer = JSONValue.object([:])
             func settle(by owner: UUID) -> CommandSubmission {
-                CommandSubmission(.settle(UpstreamSettlement(command: claimed, ledgerCommand: create, leaseOwner: owner, call: call(),
-                                                             result: .succeeded(answer))), of: claimed)
+                CommandSubmission(
+                    .settle(
+                        UpstreamSettlement(
+                            command: claimed, ledgerCommand: create, leaseOwner: owner, call: call(),
+                            result: .succeeded(answer))), of: claimed)
             }
-            guard case .superseded = await processor.perform(settle(by: UUID())) else { Issue.record("a stranger settled it"); return }
-            guard case .answered(.success) = await processor.perform(settle(by: holder)) else { Issue.record("not settled"); return }
-            guard case .superseded = await processor.perform(settle(by: holder)) else { Issue.record("settled twice"); return }
+            guard case .superseded = await processor.perform(settle(by: UUID())) else {
+                Issue.record("a stranger settled it")
+                return
+            }
+            guard case .answered(.success) = await processor.perform(settle(by: holder)) else {
+                Issue.record("not settled")
+                return
+            }
+            guard case .superseded = await processor.perform(settle(by: holder)) else {
+                Issue.record("settled twice")
+                return
+            }
             #expect(try await pending.count() == 0)
-            let types = try await connection.query("SELECT type FROM events WHERE command_id = $1 ORDER BY position",
-                                                   [.uuid(accepted.commandId)]).map { try $0.decode(String.self, at: 0) }
+            let types = try await connection.query(
+                "SELECT type FROM events WHERE command_id = $1 ORDER BY position",
+                [.uuid(accepted.commandId)]
+            ).map { try $0.decode(String.self, at: 0) }
             #expect(types == ["CommandAccepted", "UpstreamAttempted", "CollectionCreated", "UserCreated", "CommandSettled"])
             // Settled: the token replays the stored response.
             guard case .answered(.success(let replayed)) = await processor.perform(acceptance(create, "CreateUser", token: "t")) else {
-                Issue.record("no replay"); return
+                Issue.record("no replay")
+                return
             }
             #expect(replayed == answer)
         }
@@ -95,9 +115,13 @@ struct UpstreamLifecycleTests {
             let claimed = try #require(try await pending.claim(first.commandId, owner: holder, for: .seconds(30)))
             // A failed call postpones it and gives the lease up; the second still waits.
             let next = Date().addingTimeInterval(60)
-            guard case .answered(.failure(let unavailable)) = await processor.perform(CommandSubmission(
-                .retryLater(UpstreamRetry(command: claimed, leaseOwner: holder, call: call(), nextAttemptAt: next)), of: claimed)) else {
-                Issue.record("not postponed"); return
+            guard
+                case .answered(.failure(let unavailable)) = await processor.perform(
+                    CommandSubmission(
+                        .retryLater(UpstreamRetry(command: claimed, leaseOwner: holder, call: call(), nextAttemptAt: next)), of: claimed))
+            else {
+                Issue.record("not postponed")
+                return
             }
             #expect(unavailable.code == .serviceUnavailable)
             #expect(try await pending.claim(second.commandId, owner: UUID(), for: .seconds(30)) == nil)
@@ -108,13 +132,20 @@ struct UpstreamLifecycleTests {
             #expect(taken.map(\.commandId) == [first.commandId])
             #expect(taken.first?.attempts == 1)
             // Abandoned: its keys are released.
-            guard case .answered(.failure) = await processor.perform(CommandSubmission(
-                .abandon(UpstreamAbandonment(command: taken[0], leaseOwner: owner, reason: "test")), of: taken[0])) else {
-                Issue.record("not abandoned"); return
+            guard
+                case .answered(.failure) = await processor.perform(
+                    CommandSubmission(
+                        .abandon(UpstreamAbandonment(command: taken[0], leaseOwner: owner, reason: "test")), of: taken[0]))
+            else {
+                Issue.record("not abandoned")
+                return
             }
             #expect(try await pending.claim(second.commandId, owner: UUID(), for: .seconds(30)) != nil)
             let outcome = try await pending.outcome(of: first)
-            guard case (.failure(let abandoned), _)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
+            guard case (.failure(let abandoned), _)? = outcome else {
+                Issue.record("\(String(describing: outcome))")
+                return
+            }
             #expect(abandoned.message.hasPrefix(CommandStep.abandonedPrefix))
         }
     }

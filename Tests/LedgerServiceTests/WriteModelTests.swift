@@ -3,8 +3,8 @@ import Foundation
 import LedgerDomain
 import Logging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @testable import LedgerService
 
@@ -40,8 +40,9 @@ struct WriteModelTests {
                 let imported = (0..<Int.random(in: 1...3, using: &random)).map { _ -> FaceToImport in
                     nextFace += 1
                     let embedding = (0..<8).map { _ in Float.random(in: -1...1, using: &random) }
-                    return FaceToImport(faceId: "f\(nextFace - 1)", faceIdGiven: true, externalImageId: "img", imageId: "i",
-                                        embedding: embedding)
+                    return FaceToImport(
+                        faceId: "f\(nextFace - 1)", faceIdGiven: true, externalImageId: "img", imageId: "i",
+                        embedding: embedding)
                 }
                 commands.append(.importFaces(collectionId: id, faces: imported))
             case 15..<27: commands.append(.createUser(collectionId: id, userId: user))
@@ -95,8 +96,9 @@ struct WriteModelTests {
                 #expect(succeeded > 300)
             }
 
-            let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics,
-                                      pollInterval: .milliseconds(20))
+            let projector = Projector(
+                conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics,
+                pollInterval: .milliseconds(20))
             await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await projector.run() }
                 await projector.waitUntilFolded(processor.committedPosition, timeout: .seconds(120))
@@ -106,7 +108,8 @@ struct WriteModelTests {
 
             try await checker.run { session in
                 // The whole log folded in memory, written to fresh tables.
-                try session.executeScript("""
+                try session.executeScript(
+                    """
                     CREATE TABLE rm_collections_rebuild (LIKE rm_collections INCLUDING ALL);
                     CREATE TABLE rm_users_rebuild (LIKE rm_users INCLUDING ALL);
                     CREATE TABLE rm_faces_rebuild (LIKE rm_faces INCLUDING ALL);
@@ -115,9 +118,10 @@ struct WriteModelTests {
                 try biometrics.forEachPage(after: 0, in: session) { _ = try whole.foldTracking($0) }
                 _ = try session.pipeline(StateRows.statements(forAll: whole.state, tables: .rebuild))
                 // The commands went through every path that changes the state.
-                let counts = try Dictionary(uniqueKeysWithValues: session.query("SELECT type, count(*) FROM events GROUP BY type").map {
-                    (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1))
-                })
+                let counts = try Dictionary(
+                    uniqueKeysWithValues: session.query("SELECT type, count(*) FROM events GROUP BY type").map {
+                        (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1))
+                    })
                 for type in ["FaceAssociated", "FaceDisassociated", "FaceForgotten", "FaceDeleted", "UserDeleted", "CollectionDeleted"] {
                     #expect(counts[type, default: 0] > 0, "\(type)")
                 }
@@ -142,8 +146,11 @@ struct WriteModelTests {
             try await first.running {
                 _ = await first.submit(submission(.createCollection(collectionId: "c", arn: "arn:c")))
                 _ = await first.submit(submission(.createUser(collectionId: "c", userId: "u")))
-                let faces = (0..<3).map { FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i",
-                                                       embedding: [1, Float($0), 0.5]) }
+                let faces = (0..<3).map {
+                    FaceToImport(
+                        faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i",
+                        embedding: [1, Float($0), 0.5])
+                }
                 _ = await first.submit(submission(.importFaces(collectionId: "c", faces: faces)))
                 _ = await first.submit(submission(.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)))
             }
@@ -160,7 +167,10 @@ struct WriteModelTests {
                 // And it decides on it: f0 and f1 are u's, so another user cannot have them.
                 _ = await second.submit(submission(.createUser(collectionId: "c", userId: "v")))
                 let outcome = await second.submit(submission(.associateFaces(collectionId: "c", userId: "v", faceIds: ["f0"], userMatchThreshold: 0)))
-                guard case .success(let response) = outcome else { Issue.record("\(outcome)"); return }
+                guard case .success(let response) = outcome else {
+                    Issue.record("\(outcome)")
+                    return
+                }
                 #expect(response["AssociatedFaces"]?.arrayValue.isEmpty == true)
             }
             await connection.close()

@@ -2,8 +2,8 @@ import EmbeddedPostgres
 import Foundation
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("libpq layer: pool, listener, reconnect")
 struct PostgresPoolTests {
@@ -161,11 +161,13 @@ private struct Gate {
 
     /// Returns once a session waits at the gate.
     func waitForSomeoneWaiting() async throws {
-        while try await connection.query("""
+        while try await connection.query(
+            """
             SELECT count(*) FROM pg_locks
             WHERE locktype = 'advisory' AND NOT granted AND objid::bigint = $1
               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """, [.int64(Self.key)])[0].decode(Int.self, at: 0) == 0 {
+            """, [.int64(Self.key)])[0].decode(Int.self, at: 0) == 0
+        {
             try await Task.sleep(for: .milliseconds(5))
         }
     }

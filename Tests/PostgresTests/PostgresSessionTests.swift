@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("libpq layer: transactions, prepared statements, pipelines")
 struct PostgresSessionTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("libpq layer: values and errors")
 struct PostgresValueTests {
@@ -13,12 +13,15 @@ struct PostgresValueTests {
             let uuid = UUID()
             let instant = Date(timeIntervalSince1970: 1_790_000_000.123456)
             let bytes: [UInt8] = [0, 1, 2, 255, 0, 128]
-            let row = try #require(try await connection.query(
-                "SELECT $1::text, $2::int4, $3::int8, $4::bool, $5::uuid, $6::timestamptz, $7::bytea, $8::jsonb, $9::float8, $10::text[], $11::bytea",
-                [.text("zoë ✓ 'quoted' \\ \"x\""), .int32(Int32.min), .int64(Int64.max), .bool(true), .uuid(uuid),
-                 .timestamp(instant), .bytea(bytes), .jsonb(#"{"b": [1, 2], "a": "x"}"#), .float64(-0.125),
-                 .textArray(["a", nil, "c"]), .bytea([])]
-            ).first)
+            let row = try #require(
+                try await connection.query(
+                    "SELECT $1::text, $2::int4, $3::int8, $4::bool, $5::uuid, $6::timestamptz, $7::bytea, $8::jsonb, $9::float8, $10::text[], $11::bytea",
+                    [
+                        .text("zoë ✓ 'quoted' \\ \"x\""), .int32(Int32.min), .int64(Int64.max), .bool(true), .uuid(uuid),
+                        .timestamp(instant), .bytea(bytes), .jsonb(#"{"b": [1, 2], "a": "x"}"#), .float64(-0.125),
+                        .textArray(["a", nil, "c"]), .bytea([]),
+                    ]
+                ).first)
             #expect(try row.decode(String.self, at: 0) == "zoë ✓ 'quoted' \\ \"x\"")
             #expect(try row.decode(Int32.self, at: 1) == Int32.min)
             #expect(try row.decode(Int64.self, at: 2) == Int64.max)
@@ -40,10 +43,14 @@ struct PostgresValueTests {
             let connection = try await PostgresConnection.connect(conninfo)
             defer { Task { await connection.close() } }
             let instant = Date(timeIntervalSince1970: 1_790_000_000.123456)
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT n, d, t, t = $3::timestamptz FROM unnest($1::float8[], $2::timestamptz[]) WITH ORDINALITY AS x(d, t, n) ORDER BY n
-                """, [.float64Array([-0.125, nil, 1e300]), .timestampArray([instant, nil, Date(timeIntervalSince1970: 0)]),
-                      .timestamp(instant)])
+                """,
+                [
+                    .float64Array([-0.125, nil, 1e300]), .timestampArray([instant, nil, Date(timeIntervalSince1970: 0)]),
+                    .timestamp(instant),
+                ])
             #expect(rows.count == 3)
             #expect(try rows.map { try $0.decode(Double?.self, at: 1) } == [-0.125, nil, 1e300])
             #expect(try rows[0].decode(Bool.self, at: 3) == true)
@@ -56,8 +63,10 @@ struct PostgresValueTests {
     func nulls() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let pool = PostgresPool(conninfo: conninfo, maxConnections: 1)
-            let row = try #require(try await pool.query(
-                "SELECT NULL::text, NULL::int8, NULL::uuid, NULL::bytea, NULL::timestamptz, $1::text", [.null]).first)
+            let row = try #require(
+                try await pool.query(
+                    "SELECT NULL::text, NULL::int8, NULL::uuid, NULL::bytea, NULL::timestamptz, $1::text", [.null]
+                ).first)
             #expect(try row.decode(String?.self, at: 0) == nil)
             #expect(try row.decode(Int64?.self, at: 1) == nil)
             #expect(try row.decode(UUID?.self, at: 2) == nil)

@@ -1,12 +1,13 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("libpq layer: session settings and parameter limits")
 struct SessionSettingsTests {
     private func settings(_ connection: PostgresConnection) async throws -> [String] {
-        let row = try await connection.query("""
+        let row = try await connection.query(
+            """
             SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),
                    current_setting('idle_in_transaction_session_timeout'), current_setting('synchronous_commit')
             """)[0]
@@ -41,7 +42,12 @@ struct SessionSettingsTests {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
             let holder = try await PostgresConnection.connect(conninfo)
             let waiter = try await PostgresConnection.connect(conninfo, settings: .service(deadline: .milliseconds(200)))
-            defer { Task { await holder.close(); await waiter.close() } }
+            defer {
+                Task {
+                    await holder.close()
+                    await waiter.close()
+                }
+            }
             try await holder.query("CREATE TABLE t (v int)")
             // Hold the lock in an open transaction on the holder's thread while the waiter tries.
             try await holder.query("BEGIN")

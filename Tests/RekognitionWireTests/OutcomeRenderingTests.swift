@@ -16,35 +16,44 @@ struct OutcomeRenderingTests {
             RefusedFace(faceId: "d", reason: .userFaceLimit),
         ]
         let associated = FaceChanges(changed: ["e"], refused: refused, userStatus: .updating)
-        #expect(text(try JSONValue(rendering: .facesAssociated(associated))) == """
-            {"AssociatedFaces":[{"FaceId":"e"}],"UnsuccessfulFaceAssociations":[{"FaceId":"a","Reasons":["FACE_NOT_FOUND"]},\
-            {"FaceId":"b","Reasons":["ASSOCIATED_TO_A_DIFFERENT_USER"],"UserId":"v"},\
-            {"Confidence":12.5,"FaceId":"c","Reasons":["LOW_MATCH_CONFIDENCE"]},{"FaceId":"d","Reasons":[]}],"UserStatus":"UPDATING"}
-            """)
+        #expect(
+            text(try JSONValue(rendering: .facesAssociated(associated))) == """
+                {"AssociatedFaces":[{"FaceId":"e"}],"UnsuccessfulFaceAssociations":[{"FaceId":"a","Reasons":["FACE_NOT_FOUND"]},\
+                {"FaceId":"b","Reasons":["ASSOCIATED_TO_A_DIFFERENT_USER"],"UserId":"v"},\
+                {"Confidence":12.5,"FaceId":"c","Reasons":["LOW_MATCH_CONFIDENCE"]},{"FaceId":"d","Reasons":[]}],"UserStatus":"UPDATING"}
+                """)
         // DeleteFaces names a face that belongs to a user differently, and leaves out an empty DeletedFaces.
-        #expect(text(try JSONValue(rendering: .facesDeleted(FaceChanges(refused: [refused[1]])))) == """
-            {"UnsuccessfulFaceDeletions":[{"FaceId":"b","Reasons":["ASSOCIATED_TO_AN_EXISTING_USER"],"UserId":"v"}]}
-            """)
-        #expect(text(try JSONValue(rendering: .collectionCreated(arn: "arn:c")))
-                    == #"{"CollectionArn":"arn:c","FaceModelVersion":"7.0","StatusCode":200}"#)
+        #expect(
+            text(try JSONValue(rendering: .facesDeleted(FaceChanges(refused: [refused[1]])))) == """
+                {"UnsuccessfulFaceDeletions":[{"FaceId":"b","Reasons":["ASSOCIATED_TO_AN_EXISTING_USER"],"UserId":"v"}]}
+                """)
+        #expect(
+            text(try JSONValue(rendering: .collectionCreated(arn: "arn:c")))
+                == #"{"CollectionArn":"arn:c","FaceModelVersion":"7.0","StatusCode":200}"#)
         #expect(text(try JSONValue(rendering: .collectionDeleted)) == #"{"StatusCode":200}"#)
         #expect(text(try JSONValue(rendering: .userCreated)) == "{}")
-        #expect(text(try JSONValue(rendering: .facesImported([FaceImported(faceId: "f", imageId: "i", confidence: 100)])))
-                    == #"{"FaceRecords":[{"Face":{"Confidence":100.0,"FaceId":"f","ImageId":"i"}}]}"#)
+        #expect(
+            text(try JSONValue(rendering: .facesImported([FaceImported(faceId: "f", imageId: "i", confidence: 100)])))
+                == #"{"FaceRecords":[{"Face":{"Confidence":100.0,"FaceId":"f","ImageId":"i"}}]}"#)
     }
 
     @Test("an upstream's answer reads back as the outcome it renders")
     func roundTrip() throws {
-        let changes = FaceChanges(changed: ["e", "f"], refused: [
-            RefusedFace(faceId: "a", reason: .faceNotFound),
-            RefusedFace(faceId: "b", reason: .associatedToADifferentUser, ownerUserId: "v"),
-        ], userStatus: .updating)
+        let changes = FaceChanges(
+            changed: ["e", "f"],
+            refused: [
+                RefusedFace(faceId: "a", reason: .faceNotFound),
+                RefusedFace(faceId: "b", reason: .associatedToADifferentUser, ownerUserId: "v"),
+            ], userStatus: .updating)
         let cases: [(LedgerCommand, CommandOutcome)] = [
             (.associateFaces(collectionId: "c", userId: "u", faceIds: [], userMatchThreshold: 75), .facesAssociated(changes)),
             (.disassociateFaces(collectionId: "c", userId: "u", faceIds: []), .facesDisassociated(changes)),
             (.deleteFaces(collectionId: "c", faceIds: []), .facesDeleted(FaceChanges(changed: ["e"], refused: changes.refused))),
             (.createCollection(collectionId: "c", arn: "x"), .collectionCreated(arn: "arn:c")),
-            (.importFaces(collectionId: "c", faces: []), .facesImported([FaceImported(faceId: "f", externalImageId: "x", imageId: "i", confidence: 99)])),
+            (
+                .importFaces(collectionId: "c", faces: []),
+                .facesImported([FaceImported(faceId: "f", externalImageId: "x", imageId: "i", confidence: 99)])
+            ),
         ]
         for (command, outcome) in cases {
             #expect(CommandOutcome(upstreamAnswer: try JSONValue(rendering: outcome), to: command) == outcome)
@@ -53,8 +62,10 @@ struct OutcomeRenderingTests {
 
     @Test("a face past the user's limit comes back without reasons, and is read as the limit")
     func limitWithoutReasons() throws {
-        let answer = try JSONValue(parsing: Data(#"{"AssociatedFaces":[],"UnsuccessfulFaceAssociations":[{"FaceId":"d","Reasons":[]}],"UserStatus":"ACTIVE"}"#.utf8))
-        let outcome = CommandOutcome(upstreamAnswer: answer, to: .associateFaces(collectionId: "c", userId: "u", faceIds: ["d"], userMatchThreshold: 75))
+        let answer = try JSONValue(
+            parsing: Data(#"{"AssociatedFaces":[],"UnsuccessfulFaceAssociations":[{"FaceId":"d","Reasons":[]}],"UserStatus":"ACTIVE"}"#.utf8))
+        let outcome = CommandOutcome(
+            upstreamAnswer: answer, to: .associateFaces(collectionId: "c", userId: "u", faceIds: ["d"], userMatchThreshold: 75))
         #expect(outcome == .facesAssociated(FaceChanges(refused: [RefusedFace(faceId: "d", reason: .userFaceLimit)], userStatus: .active)))
     }
 

@@ -60,8 +60,9 @@ actor ServerLocator {
             conninfo = url
         } else {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faceledger-swift-test-cluster")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o755])
             let cluster = try EmbeddedPostgres(dataDirectory: directory.path)
             try await cluster.start()
             conninfo = cluster.conninfo

@@ -24,7 +24,9 @@ extension AuditRequest {
         v.check(NextToken, "nextToken", Validator.paginationToken)
         for (value, member) in [(From, "from"), (To, "to")] {
             if let value, !(value.isFinite && (0...Self.latestInstant).contains(value)) {
-                v.fail("Value '\(value)' at '\(member)' failed to satisfy constraint: Member must be epoch seconds between 0 and \(Int(Self.latestInstant))")
+                v.fail(
+                    "Value '\(value)' at '\(member)' failed to satisfy constraint: Member must be epoch seconds between 0 and \(Int(Self.latestInstant))"
+                )
             }
         }
         if let From, let To, From > To {

@@ -55,8 +55,10 @@ public struct CredentialStore: Sendable {
                 }
                 rate = value
             }
-            keys.append(AccessKey(accessKeyId: fields[0], secretAccessKey: fields[1], principal: fields[2], role: role,
-                                  requestsPerSecond: rate))
+            keys.append(
+                AccessKey(
+                    accessKeyId: fields[0], secretAccessKey: fields[1], principal: fields[2], role: role,
+                    requestsPerSecond: rate))
         }
         guard !keys.isEmpty else { throw CredentialsFileError(description: "\(source): no keys") }
         return CredentialStore(keys: keys)
@@ -80,9 +82,10 @@ public struct CredentialStore: Sendable {
     public static func loadOrCreateDefault(dataDirectory: String) throws -> (CredentialStore, created: AccessKey?) {
         let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("credentials").path
         if FileManager.default.fileExists(atPath: path) { return (try load(path: path), nil) }
-        let key = AccessKey(accessKeyId: "FLAK" + randomString(16, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
-                            secretAccessKey: randomString(40, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
-                            principal: "admin", role: .admin, requestsPerSecond: nil)
+        let key = AccessKey(
+            accessKeyId: "FLAK" + randomString(16, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+            secretAccessKey: randomString(40, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+            principal: "admin", role: .admin, requestsPerSecond: nil)
         let text = """
             # FaceLedger access keys: ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL ROLE [rate=N]
             # ROLE is admin, writer or auditor; rate=N limits a key to N requests per second.

@@ -34,8 +34,9 @@ func respond(
 
     var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
     if let authority = request.head.authority { headers.append((name: "host", value: authority)) }
-    var signed = SignedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                               headers: headers, body: [])
+    var signed = SignedRequest(
+        method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+        headers: headers, body: [])
     let admission: LedgerAPI.Admission
     switch api.admit(signed, target: target) {
     case .success(let admitted):
@@ -61,8 +62,11 @@ func respond(
         signed.body = bytes
     case .tooSlow:
         // The client keeps the connection alive with a trickle, holding its share of the budget: cut.
-        return render(.failure(LedgerError(.requestTimeout,
-            "The request body arrived slower than \(BodyPace.minimumBytesPerSecond) bytes per second")), requestId: requestId)
+        return render(
+            .failure(
+                LedgerError(
+                    .requestTimeout,
+                    "The request body arrived slower than \(BodyPace.minimumBytesPerSecond) bytes per second")), requestId: requestId)
     case .tooLarge, .overBudget:
         // Only a body without a declared length gets here, part of it read: the bytes held so far go
         // back to the budget now, and a closing client's rest is dropped before it gets its answer.
@@ -70,8 +74,9 @@ func respond(
         if closing { try? await drop(&body) }
         return render(.failure(outcome == .tooLarge ? tooLarge(admission.bodyLimit) : budgetExhausted()), requestId: requestId)
     }
-    let answer = await api.handle(admission, target: target, request: signed, requestId: requestId,
-                                  sourceAddress: context.remoteAddress?.ipAddress)
+    let answer = await api.handle(
+        admission, target: target, request: signed, requestId: requestId,
+        sourceAddress: context.remoteAddress?.ipAddress)
     return render(answer, requestId: requestId)
 }
 
@@ -152,8 +157,9 @@ func render(_ reply: LedgerAPI.Reply, requestId: String) -> Response {
         }
     }
     headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
-    return Response(status: HTTPResponse.Status(code: answer.status), headers: headers,
-                    body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    return Response(
+        status: HTTPResponse.Status(code: answer.status), headers: headers,
+        body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
 }
 
 /// A JSON body with status 200, or the AWS error envelope with the error's status. With `thenDrain`,
@@ -173,10 +179,12 @@ func render(_ answer: LedgerAPI.Answer, requestId: String, thenDrain unread: Req
     }
     let buffer = ByteBuffer(data: json.data)
     guard let unread else { return Response(status: status, headers: headers, body: .init(byteBuffer: buffer)) }
-    return Response(status: status, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
-        try await writer.write(buffer)
-        var body = unread.makeAsyncIterator()
-        try? await drop(&body)
-        try await writer.finish(nil)
-    })
+    return Response(
+        status: status, headers: headers,
+        body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+            try await writer.write(buffer)
+            var body = unread.makeAsyncIterator()
+            try? await drop(&body)
+            try await writer.finish(nil)
+        })
 }

@@ -51,9 +51,10 @@ struct JSONSyntax {
     static func check(_ bytes: [UInt8]) -> Report? {
         var parser = JSONSyntax(bytes: bytes)
         guard parser.isWholeObject() else { return nil }
-        return Report(unstorable: parser.unstorable.map { found in
-            Unstorable(path: found.path.map { parser.name($0) }, inKey: found.inKey, problem: found.problem)
-        })
+        return Report(
+            unstorable: parser.unstorable.map { found in
+                Unstorable(path: found.path.map { parser.name($0) }, inKey: found.inKey, problem: found.problem)
+            })
     }
 
     /// True when `bytes` is one JSON object, optionally surrounded by whitespace.

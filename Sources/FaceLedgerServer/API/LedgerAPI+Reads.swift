@@ -11,19 +11,21 @@ extension LedgerAPI {
         case .describeCollection:
             let request = try decoded(CollectionRequest.self, body)
             let collection = try await existingCollection(request.CollectionId!)
-            return try JSONValue(encoding: DescribeCollectionResponse(
-                CollectionARN: collection.arn, CreationTimestamp: collection.createdAt.timeIntervalSince1970,
-                FaceCount: collection.faceCount, UserCount: collection.userCount))
+            return try JSONValue(
+                encoding: DescribeCollectionResponse(
+                    CollectionARN: collection.arn, CreationTimestamp: collection.createdAt.timeIntervalSince1970,
+                    FaceCount: collection.faceCount, UserCount: collection.userCount))
 
         case .listCollections:
             let request = try decoded(ListCollectionsRequest.self, body)
             let limit = request.MaxResults.flatMap { $0 > 0 ? $0 : nil } ?? 1000
-            let after = try request.NextToken.map { token -> Int64 in
-                guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: "")) else {
-                    throw LedgerError(.invalidPaginationToken, "Invalid pagination token")
-                }
-                return position
-            } ?? 0
+            let after =
+                try request.NextToken.map { token -> Int64 in
+                    guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: "")) else {
+                        throw LedgerError(.invalidPaginationToken, "Invalid pagination token")
+                    }
+                    return position
+                } ?? 0
             let page = try await readModels.collections(afterPosition: after, limit: limit + 1)
             let (items, next) = cut(page, limit: limit, operation: operation, scope: "") { String($0.createdPosition) }
             return try JSONValue(encoding: ListCollectionsResponse(CollectionIds: items.map(\.collectionId), NextToken: next))
@@ -52,8 +54,11 @@ extension LedgerAPI {
             let request = try decoded(SearchFacesRequest.self, body)
             let collectionId = request.CollectionId!
             _ = try await existingCollection(collectionId)
-            guard let searched = try await readModels.faces(in: collectionId, userId: nil, faceIds: [request.FaceId!], after: nil,
-                                                            limit: 1).first
+            guard
+                let searched = try await readModels.faces(
+                    in: collectionId, userId: nil, faceIds: [request.FaceId!], after: nil,
+                    limit: 1
+                ).first
             else {
                 throw LedgerError.invalidParameter("The face \(request.FaceId!) is not in collection \(collectionId)")
             }
@@ -122,12 +127,13 @@ extension LedgerAPI {
     private func history(_ operation: Operation, _ request: some AuditRequest) async throws -> JSONValue {
         let subject = request.subject
         let limit = request.MaxResults ?? 100
-        let after = try request.NextToken.map { token -> Int64 in
-            guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: subject.tokenScope)),
-                  position >= 0
-            else { throw LedgerError(.invalidPaginationToken, "Invalid pagination token") }
-            return position
-        } ?? 0
+        let after =
+            try request.NextToken.map { token -> Int64 in
+                guard let position = Int64(try tokens.read(token, operation: operation.rawValue, collectionId: subject.tokenScope)),
+                    position >= 0
+                else { throw LedgerError(.invalidPaginationToken, "Invalid pagination token") }
+                return position
+            } ?? 0
         let window = AuditWindow(afterPosition: after, from: request.window.from, to: request.window.to)
         let page = try await audit.entries(subject, window: window, limit: limit + 1)
         let (items, next) = cut(page, limit: limit, operation: operation, scope: subject.tokenScope) { String($0.position) }
@@ -156,8 +162,9 @@ extension LedgerAPI {
     }
 
     static func faceEntry(_ face: FaceSummary) -> FaceEntry {
-        FaceEntry(FaceId: face.faceId, ImageId: face.imageId, ExternalImageId: face.externalImageId, Confidence: face.confidence,
-                  UserId: face.userId)
+        FaceEntry(
+            FaceId: face.faceId, ImageId: face.imageId, ExternalImageId: face.externalImageId, Confidence: face.confidence,
+            UserId: face.userId)
     }
 
     static func userEntry(_ user: UserSummary) -> UserEntry { UserEntry(UserId: user.userId, UserStatus: user.status) }

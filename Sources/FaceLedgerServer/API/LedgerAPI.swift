@@ -89,8 +89,9 @@ public struct LedgerAPI: Sendable {
         } catch {
             return .answer(.failure(error as? LedgerError ?? LedgerError(.unknownOperation, "Unknown operation")))
         }
-        let metadata = EventMetadata(principal: signer.key.principal, requestId: requestId, operation: operation.rawValue,
-                                     sourceAddress: sourceAddress)
+        let metadata = EventMetadata(
+            principal: signer.key.principal, requestId: requestId, operation: operation.rawValue,
+            sourceAddress: sourceAddress)
         if operation.isCommand {
             return await command(operation, body: request.body, signer: signer, metadata: metadata)
         }
@@ -107,14 +108,19 @@ public struct LedgerAPI: Sendable {
         } catch let error as LedgerError {
             return .failure(error)
         } catch {
-            logger.error("read failed", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)",
-                                                   "detail": "\((error as? PostgresError)?.serverMessage ?? "")"])
+            logger.error(
+                "read failed",
+                metadata: [
+                    "operation": "\(operation.rawValue)", "error": "\(error)",
+                    "detail": "\((error as? PostgresError)?.serverMessage ?? "")",
+                ])
             return .failure(LedgerError.databaseFailure(error))
         }
     }
 
     static func accessDenied(_ signer: Signer, _ operation: Operation) -> LedgerError {
-        LedgerError(.accessDenied, "User \(signer.key.principal) with role \(signer.key.role.rawValue) is not authorized to perform \(operation.rawValue)")
+        LedgerError(
+            .accessDenied, "User \(signer.key.principal) with role \(signer.key.role.rawValue) is not authorized to perform \(operation.rawValue)")
     }
 
     // MARK: Commands
@@ -160,9 +166,11 @@ public struct LedgerAPI: Sendable {
         let recorded = (try? request.recorded) ?? .null
         let collectionId = RequestDecoding.collectionId(request.CollectionId)
         guard operation.isAllowed(for: signer.key.role) else {
-            return .answer(await processor.submit(CommandSubmission(
-                operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: "",
-                command: .failure(Self.accessDenied(signer, operation)), metadata: metadata)))
+            return .answer(
+                await processor.submit(
+                    CommandSubmission(
+                        operation: operation.rawValue, collectionId: collectionId, recordedRequest: recorded, requestHash: "",
+                        command: .failure(Self.accessDenied(signer, operation)), metadata: metadata)))
         }
         let command: Result<LedgerCommand, LedgerError>
         do {
@@ -179,8 +187,10 @@ public struct LedgerAPI: Sendable {
         if upstream != nil && operation == .forgetFaces {
             // The upstream keeps its own face vectors, which the ledger cannot destroy: forgetting here
             // would answer FORGOTTEN while the face still matches upstream.
-            submission.command = .failure(LedgerError.invalidParameter(
-                "In upstream mode the biometrics are the upstream's: delete the faces with DeleteFaces, which the ledger records and which destroys its own copies"))
+            submission.command = .failure(
+                LedgerError.invalidParameter(
+                    "In upstream mode the biometrics are the upstream's: delete the faces with DeleteFaces, which the ledger records and which destroys its own copies"
+                ))
         }
         guard let upstream, case .success(let validated) = submission.command else {
             return .answer(await processor.submit(submission))
@@ -188,7 +198,9 @@ public struct LedgerAPI: Sendable {
         // The client's token goes upstream with every call; without one, a generated token does, and
         // is recorded with the command so that every replay reuses it. An operation that carries no
         // token upstream gets one derived from the request, so an SDK's retry joins its command.
-        let token = R.carriesToken ? request.ClientRequestToken ?? UUID().uuidString.lowercased()
+        let token =
+            R.carriesToken
+            ? request.ClientRequestToken ?? UUID().uuidString.lowercased()
             : CommandStep.derivedTokenPrefix + SHA256.hash(data: Array("\(signer.key.principal)\n\(operation.rawValue)\n".utf8) + body).hexString
         var upstreamBody = body
         if R.carriesToken && request.ClientRequestToken == nil, case .object(var members)? = try? JSONValue(parsing: Data(body)) {
@@ -228,8 +240,9 @@ public struct LedgerAPI: Sendable {
     /// Records a request that is a client error before it could be decoded.
     private func reject(_ operation: Operation, _ body: [UInt8], _ metadata: EventMetadata, _ error: LedgerError) async -> Answer {
         let collectionId = RequestDecoding.collectionId(RequestDecoding.rawCollectionId(body))
-        return await processor.submit(CommandSubmission(
-            operation: operation.rawValue, collectionId: collectionId, recordedRequest: .null, requestHash: "",
-            command: .failure(error), metadata: metadata))
+        return await processor.submit(
+            CommandSubmission(
+                operation: operation.rawValue, collectionId: collectionId, recordedRequest: .null, requestHash: "",
+                command: .failure(error), metadata: metadata))
     }
 }

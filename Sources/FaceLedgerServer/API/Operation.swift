@@ -35,12 +35,12 @@ enum Operation: String, CaseIterable, Sendable {
             throw LedgerError(.unknownOperation, "Missing X-Amz-Target header")
         }
         if target.hasPrefix(rekognitionPrefix), let operation = Operation(rawValue: String(target.dropFirst(rekognitionPrefix.count))),
-           !operation.isExtension
+            !operation.isExtension
         {
             return operation
         }
         if target.hasPrefix(extensionPrefix), let operation = Operation(rawValue: String(target.dropFirst(extensionPrefix.count))),
-           operation.isExtension
+            operation.isExtension
         {
             return operation
         }
@@ -80,7 +80,6 @@ enum Operation: String, CaseIterable, Sendable {
         case .auditor: !isCommand
         }
     }
-
 
     /// The body limit of every operation but ImportFaces, and of a target that names no operation.
     static let defaultMaxBodyBytes = 1 << 20

@@ -19,8 +19,8 @@ struct PaginationTokens: Sendable {
     func read(_ token: String, operation: String, collectionId: String) throws -> String {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let key = Self.unbase64url(String(parts[0])), let tag = Self.unbase64url(String(parts[1])),
-              tag == mac(operation: operation, collectionId: collectionId, key: key),
-              let lastKey = String(data: key, encoding: .utf8)
+            tag == mac(operation: operation, collectionId: collectionId, key: key),
+            let lastKey = String(data: key, encoding: .utf8)
         else { throw LedgerError(.invalidPaginationToken, "Invalid pagination token") }
         return lastKey
     }

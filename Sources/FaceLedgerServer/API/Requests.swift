@@ -52,8 +52,9 @@ struct CreateCollectionRequest: CommandRequest {
 
     /// The tags are kept: recorded on CollectionCreated and held by the collection.
     func command(region: String) -> LedgerCommand {
-        .createCollection(collectionId: CollectionId!, arn: "arn:aws:rekognition:\(region):000000000000:collection/\(CollectionId!)",
-                          tags: Tags ?? [:])
+        .createCollection(
+            collectionId: CollectionId!, arn: "arn:aws:rekognition:\(region):000000000000:collection/\(CollectionId!)",
+            tags: Tags ?? [:])
     }
 }
 
@@ -64,7 +65,7 @@ struct CollectionRequest: CommandRequest {
 
     static var members: [MemberRule<Self>] {
         [
-            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true)
         ]
     }
 
@@ -77,7 +78,11 @@ struct UserRequest<Kind: UserOperation>: CommandRequest {
     var CollectionId: String?
     var UserId: String?
     var ClientRequestToken: String?
-    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -110,7 +115,11 @@ struct AssociateFacesRequest: CommandRequest {
     var FaceIds: [String]?
     var UserMatchThreshold: Double?
     var ClientRequestToken: String?
-    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -123,8 +132,9 @@ struct AssociateFacesRequest: CommandRequest {
     }
 
     func command(region: String) -> LedgerCommand {
-        .associateFaces(collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!,
-                        userMatchThreshold: UserMatchThreshold ?? Limits.defaultUserMatchThreshold)
+        .associateFaces(
+            collectionId: CollectionId!, userId: UserId!, faceIds: FaceIds!,
+            userMatchThreshold: UserMatchThreshold ?? Limits.defaultUserMatchThreshold)
     }
 }
 
@@ -134,7 +144,11 @@ struct DisassociateFacesRequest: CommandRequest {
     var UserId: String?
     var FaceIds: [String]?
     var ClientRequestToken: String?
-    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -181,19 +195,24 @@ struct ImportFacesRequest: CommandRequest {
     var generatedIds: [(faceId: String, imageId: String)] = []
     private enum CodingKeys: String, CodingKey { case CollectionId, Faces, ClientRequestToken }
 
-    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
 
     /// Embeddings are biometric data: the log keeps them only in the FaceImported events' own field.
     var recorded: JSONValue {
         get throws {
             var request: [String: JSONValue] = ["CollectionId": .string(CollectionId ?? "")]
             if let ClientRequestToken { request["ClientRequestToken"] = .string(ClientRequestToken) }
-            request["Faces"] = .array((Faces ?? []).map { face in
-                var entry: [String: JSONValue] = ["EmbeddingDimension": .integer(face.Embedding?.count ?? 0)]
-                if let id = face.FaceId { entry["FaceId"] = .string(id) }
-                if let external = face.ExternalImageId { entry["ExternalImageId"] = .string(external) }
-                return .object(entry)
-            })
+            request["Faces"] = .array(
+                (Faces ?? []).map { face in
+                    var entry: [String: JSONValue] = ["EmbeddingDimension": .integer(face.Embedding?.count ?? 0)]
+                    if let id = face.FaceId { entry["FaceId"] = .string(id) }
+                    if let external = face.ExternalImageId { entry["ExternalImageId"] = .string(external) }
+                    return .object(entry)
+                })
             return .object(request)
         }
     }
@@ -218,7 +237,9 @@ struct ImportFacesRequest: CommandRequest {
                         continue
                     }
                     if !embedding.allSatisfy({ $0.isFinite && Float($0).isFinite }) {
-                        v.fail("Value at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers")
+                        v.fail(
+                            "Value at 'faces.\(index + 1).member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers"
+                        )
                     }
                 }
             },
@@ -227,8 +248,9 @@ struct ImportFacesRequest: CommandRequest {
 
     func command(region: String) -> LedgerCommand {
         let faces = zip(Faces ?? [], generatedIds).map { face, ids in
-            FaceToImport(faceId: face.FaceId ?? ids.faceId, faceIdGiven: face.FaceId != nil, externalImageId: face.ExternalImageId,
-                         imageId: ids.imageId, embedding: (face.Embedding ?? []).map(Float.init))
+            FaceToImport(
+                faceId: face.FaceId ?? ids.faceId, faceIdGiven: face.FaceId != nil, externalImageId: face.ExternalImageId,
+                imageId: ids.imageId, embedding: (face.Embedding ?? []).map(Float.init))
         }
         return .importFaces(collectionId: CollectionId!, faces: faces)
     }
@@ -263,7 +285,11 @@ struct ForgetFacesRequest: CommandRequest {
     var FaceIds: [String]?
     var Reason: String?
     var ClientRequestToken: String?
-    var withoutToken: Self { var copy = self; copy.ClientRequestToken = nil; return copy }
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
 
     static var members: [MemberRule<Self>] {
         [

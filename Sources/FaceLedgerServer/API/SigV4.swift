@@ -76,8 +76,10 @@ public struct SigV4Verifier: Sendable {
             return .failure(LedgerError(.missingAuthenticationToken, "Missing Authentication Token"))
         }
         guard let parsed = AuthorizationHeader(authorization) else {
-            return .failure(LedgerError(.incompleteSignature,
-                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm AWS4-HMAC-SHA256"))
+            return .failure(
+                LedgerError(
+                    .incompleteSignature,
+                    "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' with algorithm AWS4-HMAC-SHA256"))
         }
         guard let amzDate = request.header("x-amz-date"), let signedAt = AmzDate.parse(amzDate) else {
             return .failure(LedgerError(.incompleteSignature, "Authorization header requires existence of a valid 'X-Amz-Date' header"))
@@ -94,17 +96,22 @@ public struct SigV4Verifier: Sendable {
             return .failure(LedgerError(.invalidSignature, "Credential should be scoped to correct service: '\(self.service)'."))
         }
         guard amzDate.hasPrefix(date) else {
-            return .failure(LedgerError(.invalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP"))
+            return .failure(
+                LedgerError(.invalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP"))
         }
         guard abs(signedAt.timeIntervalSince(now)) <= allowedSkew else {
-            return .failure(LedgerError(.invalidSignature,
-                "Signature expired: \(amzDate) is now earlier or later than the 5 minutes allowed around the server time"))
+            return .failure(
+                LedgerError(
+                    .invalidSignature,
+                    "Signature expired: \(amzDate) is now earlier or later than the 5 minutes allowed around the server time"))
         }
         guard parsed.signedHeaders.contains("host"), parsed.signedHeaders.allSatisfy({ request.header($0) != nil }) else {
             return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided."))
         }
-        return .success(SignatureClaim(key: key, region: region, date: date, amzDate: amzDate,
-                                       signedHeaders: parsed.signedHeaders, signature: parsed.signature))
+        return .success(
+            SignatureClaim(
+                key: key, region: region, date: date, amzDate: amzDate,
+                signedHeaders: parsed.signedHeaders, signature: parsed.signature))
     }
 
     /// The final stage: the signature over the whole request, body included, with the claimed key's secret.
@@ -117,13 +124,18 @@ public struct SigV4Verifier: Sendable {
         let signingKey = signingKeys.key(secret: claim.key.secretAccessKey, date: claim.date, region: claim.region, service: service)
         let expected = HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey).hexString
         guard Self.constantTimeEqual(expected, claim.signature) else {
-            return .failure(LedgerError(.invalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."))
+            return .failure(
+                LedgerError(
+                    .invalidSignature,
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+                ))
         }
         return .success(Signer(key: claim.key, region: claim.region))
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var difference: UInt8 = 0
         for i in x.indices { difference |= x[i] ^ y[i] }
@@ -149,7 +161,7 @@ struct AuthorizationHeader {
             fields[pair[0]] = pair[1]
         }
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"],
-              let signature = fields["Signature"], !signedHeaders.isEmpty, !signature.isEmpty
+            let signature = fields["Signature"], !signedHeaders.isEmpty, !signature.isEmpty
         else { return nil }
         self.credential = credential
         self.signedHeaders = signedHeaders.split(separator: ";").map { $0.lowercased() }

@@ -15,15 +15,20 @@ public enum SigV4Signer {
         let host = url.port.map { "\(url.host ?? ""):\($0)" } ?? (url.host ?? "")
         var all = headers + [(name: "host", value: host), (name: "x-amz-date", value: amzDate)]
         let signedHeaders = Set(all.map { $0.name.lowercased() }).sorted()
-        let request = SignedRequest(method: method, path: url.path.isEmpty ? "/" : url.path, query: url.query ?? "",
-                                    headers: all, body: body)
+        let request = SignedRequest(
+            method: method, path: url.path.isEmpty ? "/" : url.path, query: url.query ?? "",
+            headers: all, body: body)
         let canonical = SigV4.canonicalRequest(request, signedHeaders: signedHeaders)
         let scope = "\(date)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, SHA256.hash(data: Data(canonical.utf8)).hexString].joined(separator: "\n")
         let key = SigV4.signingKey(secret: secretAccessKey, date: date, region: region, service: service)
         let signature = HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key).hexString
-        all.append((name: "Authorization",
-                    value: "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"))
+        all.append(
+            (
+                name: "Authorization",
+                value:
+                    "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"
+            ))
         return all.filter { $0.name != "host" }
     }
 }

@@ -82,8 +82,12 @@ struct Validator {
             if required { problems.append("Value null at '\(member)' failed to satisfy constraint: Member must not be null") }
             return
         }
-        if values.count < min { problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length greater than or equal to \(min)") }
-        if values.count > max { problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length less than or equal to \(max)") }
+        if values.count < min {
+            problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length greater than or equal to \(min)")
+        }
+        if values.count > max {
+            problems.append("Value at '\(member)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
+        }
         for (index, value) in values.enumerated().prefix(max) { checkFaceId(value, "\(member).\(index + 1).member") }
     }
 
@@ -123,8 +127,8 @@ struct Validator {
     static func isTagCharacter(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-             .spaceSeparator, .lineSeparator, .paragraphSeparator,
-             .decimalNumber, .letterNumber, .otherNumber:
+            .spaceSeparator, .lineSeparator, .paragraphSeparator,
+            .decimalNumber, .letterNumber, .otherNumber:
             return true
         default:
             return "_.:/=+-@".unicodeScalars.contains(scalar)
@@ -133,7 +137,9 @@ struct Validator {
 
     mutating func checkRange(_ value: Int?, _ member: String, _ range: ClosedRange<Int>) {
         guard let value, !range.contains(value) else { return }
-        problems.append("Value '\(value)' at '\(member)' failed to satisfy constraint: Member must have value between \(range.lowerBound) and \(range.upperBound)")
+        problems.append(
+            "Value '\(value)' at '\(member)' failed to satisfy constraint: Member must have value between \(range.lowerBound) and \(range.upperBound)"
+        )
     }
 
     mutating func checkPercent(_ value: Double?, _ member: String) {
@@ -156,8 +162,10 @@ struct Validator {
 struct MemberRule<Request> {
     let check: (Request, inout Validator) -> Void
 
-    static func string(_ value: KeyPath<Request, String?>, _ member: String, _ rule: Validator.StringRule,
-                       required: Bool = false) -> Self {
+    static func string(
+        _ value: KeyPath<Request, String?>, _ member: String, _ rule: Validator.StringRule,
+        required: Bool = false
+    ) -> Self {
         Self { request, v in v.check(request[keyPath: value], member, rule, required: required) }
     }
 
@@ -165,8 +173,10 @@ struct MemberRule<Request> {
         Self { request, v in v.checkFaceId(request[keyPath: value], member, required: required) }
     }
 
-    static func faceIds(_ value: KeyPath<Request, [String]?>, _ member: String, count: ClosedRange<Int>,
-                        required: Bool = false) -> Self {
+    static func faceIds(
+        _ value: KeyPath<Request, [String]?>, _ member: String, count: ClosedRange<Int>,
+        required: Bool = false
+    ) -> Self {
         Self { request, v in v.checkFaceIds(request[keyPath: value], member, min: count.lowerBound, max: count.upperBound, required: required) }
     }
 
@@ -185,4 +195,3 @@ struct MemberRule<Request> {
     /// A check the kinds above cannot say: several members together, or a nested structure.
     static func custom(_ check: @escaping (Request, inout Validator) -> Void) -> Self { Self(check: check) }
 }
-

@@ -13,8 +13,9 @@ extension Router<LedgerRequestContext> {
             // One server span per exchange, named by its operation, continuing the client's trace when it
             // sent W3C trace context (a no-op unless --otlp-endpoint is given).
             var parent = ServiceContext.topLevel
-            InstrumentationSystem.instrument.extract(request.headers.map { (name: $0.name.canonicalName, value: $0.value) },
-                                                     into: &parent, using: HeaderExtractor())
+            InstrumentationSystem.instrument.extract(
+                request.headers.map { (name: $0.name.canonicalName, value: $0.value) },
+                into: &parent, using: HeaderExtractor())
             let operation = (try? Operation.from(target: target))?.rawValue ?? "unknown"
             return await withSpan(operation, context: parent, ofKind: .server) { span in
                 var principal: String?

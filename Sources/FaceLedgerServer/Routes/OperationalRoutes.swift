@@ -29,8 +29,9 @@ extension Router<LedgerRequestContext> {
         // (reads would answer stale). The body says why not, for an operator's curl.
         get("/ready") { _, _ -> Response in
             func answer(_ status: HTTPResponse.Status, _ reason: String) -> Response {
-                Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"],
-                         body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
+                Response(
+                    status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
             }
             if DatabaseTarget.servedClusterIsDown() { return answer(.serviceUnavailable, "the embedded PostgreSQL is not running") }
             do {
@@ -51,13 +52,16 @@ extension Router<LedgerRequestContext> {
         get("/status") { _, _ -> Response in
             do {
                 let lag = try await readModels.projectorLag()
-                let body = JSONValue.object(["projector": .object([
-                    "checkpoint": .integer(Int(lag.checkpoint)), "head": .integer(Int(lag.head)),
-                    "lag_events": .integer(Int(lag.events)), "lag_seconds": .number(lag.seconds),
-                ]), "write_side": .object([
-                    "position": .integer(Int(processor.committedPosition)),
-                    "queued": .integer(processor.queuedCount),
-                ])])
+                let body = JSONValue.object([
+                    "projector": .object([
+                        "checkpoint": .integer(Int(lag.checkpoint)), "head": .integer(Int(lag.head)),
+                        "lag_events": .integer(Int(lag.events)), "lag_seconds": .number(lag.seconds),
+                    ]),
+                    "write_side": .object([
+                        "position": .integer(Int(processor.committedPosition)),
+                        "queued": .integer(processor.queuedCount),
+                    ]),
+                ])
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body.data)))
             } catch {
                 return Response(status: .serviceUnavailable)
@@ -79,8 +83,9 @@ extension Router<LedgerRequestContext> {
             if upstream, let backlog = try? await pending.count() {
                 Gauge(label: "faceledger_reconciler_backlog").record(backlog)
             }
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
     }
 }

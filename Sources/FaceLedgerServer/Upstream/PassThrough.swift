@@ -27,8 +27,11 @@ enum PassThrough {
     static func forward(target: String, body: [UInt8], signer: Signer, via client: UpstreamClient) async -> UpstreamGateway.Reply {
         let name = String(target.dropFirst(Operation.rekognitionPrefix.count))
         if signer.key.role == .auditor && !onlyReads(name) {
-            return .answer(.failure(LedgerError(.accessDenied,
-                "User \(signer.key.principal) with role auditor is not authorized to perform \(name.prefix(128))")))
+            return .answer(
+                .failure(
+                    LedgerError(
+                        .accessDenied,
+                        "User \(signer.key.principal) with role auditor is not authorized to perform \(name.prefix(128))")))
         }
         switch await client.send(target: target, body: body) {
         case .answered(let answer):

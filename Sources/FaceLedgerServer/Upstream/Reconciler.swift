@@ -65,8 +65,9 @@ public struct Reconciler: Service {
             let claimed: [PendingUpstreamCommand]
             do {
                 // One at a time: a lease is taken right before its command's call, never queued behind others.
-                claimed = try await gateway.pending.claimDue(owner: owner, for: gateway.configuration.lease, grace: configuration.grace,
-                                                             limit: 1, dueOnly: dueOnly, excluding: seen)
+                claimed = try await gateway.pending.claimDue(
+                    owner: owner, for: gateway.configuration.lease, grace: configuration.grace,
+                    limit: 1, dueOnly: dueOnly, excluding: seen)
             } catch {
                 logger.warning("reconciler cannot read pending commands", metadata: ["error": "\(error)"])
                 return summary

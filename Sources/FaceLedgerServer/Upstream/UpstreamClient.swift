@@ -18,8 +18,10 @@ public final class UpstreamClient: Sendable {
         /// Connections kept open to the upstream.
         public var maxConnections: Int
 
-        public init(endpoint: URL, connectTimeout: Duration = .seconds(3), requestTimeout: Duration = .seconds(30),
-                    maxConnections: Int = 32) {
+        public init(
+            endpoint: URL, connectTimeout: Duration = .seconds(3), requestTimeout: Duration = .seconds(30),
+            maxConnections: Int = 32
+        ) {
             self.endpoint = endpoint
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
@@ -83,9 +85,11 @@ public final class UpstreamClient: Sendable {
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(Int64(configuration.requestTimeout.nanoseconds)))
             let bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
-            return .answered(UpstreamAnswer(status: Int(response.status.code),
-                                            headers: response.headers.map { (name: $0.name, value: $0.value) },
-                                            body: Array(buffer: bytes)))
+            return .answered(
+                UpstreamAnswer(
+                    status: Int(response.status.code),
+                    headers: response.headers.map { (name: $0.name, value: $0.value) },
+                    body: Array(buffer: bytes)))
         } catch {
             return .failed(reason: "\(error)", mayHaveReachedUpstream: !Self.isConnectFailure(error))
         }

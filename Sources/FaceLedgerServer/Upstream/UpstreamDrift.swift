@@ -37,8 +37,9 @@ public enum UpstreamDrift {
                 pages.append(page)
                 nextToken = page["NextToken"]?.stringValue
             case .answered(let answer):
-                throw ReadError(description: "the upstream answered \(operation) with \(answer.status) \(answer.errorCode ?? ""): "
-                                + String(decoding: answer.body.prefix(300), as: UTF8.self))
+                throw ReadError(
+                    description: "the upstream answered \(operation) with \(answer.status) \(answer.errorCode ?? ""): "
+                        + String(decoding: answer.body.prefix(300), as: UTF8.self))
             case .failed(let reason, _):
                 throw ReadError(description: "the upstream did not answer \(operation): \(reason)")
             }

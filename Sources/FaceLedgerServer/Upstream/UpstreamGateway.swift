@@ -30,8 +30,10 @@ public struct UpstreamGateway: Sendable {
     let configuration: Configuration
     let logger: Logger
 
-    public init(client: UpstreamClient, processor: CommandProcessor, pending: PendingCommands, probe: UpstreamProbe,
-                configuration: Configuration, logger: Logger) {
+    public init(
+        client: UpstreamClient, processor: CommandProcessor, pending: PendingCommands, probe: UpstreamProbe,
+        configuration: Configuration, logger: Logger
+    ) {
         self.client = client
         self.processor = processor
         self.pending = pending
@@ -64,9 +66,10 @@ public struct UpstreamGateway: Sendable {
                     if let (outcome, upstreamCode) = try await pending.outcome(of: accepted) {
                         // A rejection with an error code the ledger does not know comes back as the upstream sent it.
                         if case .failure(let error) = outcome, let upstreamCode {
-                            return .upstream(UpstreamAnswer(
-                                status: 400, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", upstreamCode)],
-                                body: Array(error.body(code: upstreamCode).data)))
+                            return .upstream(
+                                UpstreamAnswer(
+                                    status: 400, headers: [("content-type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", upstreamCode)],
+                                    body: Array(error.body(code: upstreamCode).data)))
                         }
                         return .answer(outcome)
                     }
@@ -81,8 +84,10 @@ public struct UpstreamGateway: Sendable {
     /// An operator's command (`faceledger revert`), executed upstream like a client's: the request as
     /// the body, with a generated token recorded as the client's. The outcome is the upstream's answer
     /// as the ledger reads it.
-    public func execute(operation: String, request: [String: JSONValue], command: LedgerCommand, metadata: EventMetadata,
-                        wait: Duration = .seconds(120)) async -> CommandAnswer {
+    public func execute(
+        operation: String, request: [String: JSONValue], command: LedgerCommand, metadata: EventMetadata,
+        wait: Duration = .seconds(120)
+    ) async -> CommandAnswer {
         let token = UUID().uuidString.lowercased()
         var request = request
         request["ClientRequestToken"] = .string(token)
@@ -99,15 +104,19 @@ public struct UpstreamGateway: Sendable {
         }
     }
 
-    static let stillPending = LedgerError(.serviceUnavailable, """
+    static let stillPending = LedgerError(
+        .serviceUnavailable,
+        """
         The command is recorded and waits for an earlier command on the same user or face, or is being executed by \
         another request; retry with the same ClientRequestToken to get its outcome
         """)
 
     /// Takes the command's lease and executes it; waits while it is blocked or leased by somebody
     /// else. Nil when it stopped being pending without this caller.
-    private func drive(_ accepted: PendingUpstreamCommand, command: LedgerCommand, isNew: Bool,
-                       deadline: ContinuousClock.Instant) async -> Reply? {
+    private func drive(
+        _ accepted: PendingUpstreamCommand, command: LedgerCommand, isNew: Bool,
+        deadline: ContinuousClock.Instant
+    ) async -> Reply? {
         let owner = UUID()
         var pause = Duration.milliseconds(10)
         while true {
@@ -131,8 +140,10 @@ public struct UpstreamGateway: Sendable {
     /// The client's attempt, within its deadline: past it the call is cancelled (its outcome is then
     /// unknown and recorded as such; the reconciler resolves it) and the client gets 503. So a client
     /// waits at most its deadline plus the one database step that records the cut-off call.
-    private func attempt(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, mayHaveRun: Bool,
-                         until deadline: ContinuousClock.Instant) async -> Reply {
+    private func attempt(
+        _ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, mayHaveRun: Bool,
+        until deadline: ContinuousClock.Instant
+    ) async -> Reply {
         await withTaskGroup(of: Reply?.self) { group in
             group.addTask { await self.attempt(claimed, command: command, owner: owner, by: "request", mayHaveRun: mayHaveRun) }
             group.addTask {
@@ -188,14 +199,19 @@ public struct UpstreamGateway: Sendable {
             await noteFacesNotFound(in: response, for: claimed)
             return await settle(claimed, command: command, owner: owner, call: call, result: .succeeded(response), answer: answer)
         case .rejected(let code):
-            let message = answer.flatMap { try? JSONValue(parsing: Data($0.body)) }.flatMap { $0["message"]?.stringValue ?? $0["Message"]?.stringValue }
-            return await settle(claimed, command: command, owner: owner, call: call,
-                                result: .rejected(code: code, message: message ?? code), answer: answer)
+            let message = answer.flatMap { try? JSONValue(parsing: Data($0.body)) }.flatMap {
+                $0["message"]?.stringValue ?? $0["Message"]?.stringValue
+            }
+            return await settle(
+                claimed, command: command, owner: owner, call: call,
+                result: .rejected(code: code, message: message ?? code), answer: answer)
         case .retry(let reason):
             call.reason = call.reason ?? String(reason.prefix(200))
-            logger.warning("upstream call did not settle the command", metadata: [
-                "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(call.reason ?? "")",
-            ])
+            logger.warning(
+                "upstream call did not settle the command",
+                metadata: [
+                    "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(call.reason ?? "")",
+                ])
             return await postpone(claimed, owner: owner, call: call)
         }
     }
@@ -204,20 +220,26 @@ public struct UpstreamGateway: Sendable {
     /// for a face indexed a moment ago. The answer is recorded as it came; a face the ledger has is
     /// worth a line, so an operator can tell a lag from a drift (`reconcile --check`).
     private func noteFacesNotFound(in response: JSONValue, for claimed: PendingUpstreamCommand) async {
-        let entries = (response["UnsuccessfulFaceAssociations"]?.arrayValue ?? [])
+        let entries =
+            (response["UnsuccessfulFaceAssociations"]?.arrayValue ?? [])
             + (response["UnsuccessfulFaceDisassociations"]?.arrayValue ?? [])
         let notFound = entries.compactMap { entry -> String? in
             (entry["Reasons"]?.arrayValue.contains(.string("FACE_NOT_FOUND")) ?? false) ? entry["FaceId"]?.stringValue : nil
         }
         guard !notFound.isEmpty, let known = try? await probe.existingFaces(in: claimed.collectionId, among: notFound),
-              !known.isEmpty else { return }
-        logger.warning("the upstream does not find faces the ledger has (indexed moments ago, or deleted behind its back)", metadata: [
-            "command": "\(claimed.commandId)", "collection": "\(claimed.collectionId)", "faces": "\(known.sorted())",
-        ])
+            !known.isEmpty
+        else { return }
+        logger.warning(
+            "the upstream does not find faces the ledger has (indexed moments ago, or deleted behind its back)",
+            metadata: [
+                "command": "\(claimed.commandId)", "collection": "\(claimed.collectionId)", "faces": "\(known.sorted())",
+            ])
     }
 
-    private func settle(_ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, call: UpstreamCall,
-                        result: UpstreamResult, answer: UpstreamAnswer?) async -> Reply {
+    private func settle(
+        _ claimed: PendingUpstreamCommand, command: LedgerCommand, owner: UUID, call: UpstreamCall,
+        result: UpstreamResult, answer: UpstreamAnswer?
+    ) async -> Reply {
         let settlement = UpstreamSettlement(command: claimed, ledgerCommand: command, leaseOwner: owner, call: call, result: result)
         switch await processor.perform(CommandSubmission(.settle(settlement), of: claimed)) {
         case .answered(.success(let response)):
@@ -242,8 +264,10 @@ public struct UpstreamGateway: Sendable {
     }
 
     private func postpone(_ claimed: PendingUpstreamCommand, owner: UUID, call: UpstreamCall) async -> Reply {
-        switch configuration.retryPolicy.next(afterAttempts: claimed.attempts + 1, acceptedAt: claimed.acceptedAt, now: Date(),
-                                              jitter: Double.random(in: 0...1)) {
+        switch configuration.retryPolicy.next(
+            afterAttempts: claimed.attempts + 1, acceptedAt: claimed.acceptedAt, now: Date(),
+            jitter: Double.random(in: 0...1))
+        {
         case .retry(let at):
             let step = CommandStep.retryLater(UpstreamRetry(command: claimed, leaseOwner: owner, call: call, nextAttemptAt: at))
             switch await processor.perform(CommandSubmission(step, of: claimed)) {
@@ -258,9 +282,11 @@ public struct UpstreamGateway: Sendable {
     /// Gives up on a command `owner` holds the lease of: recorded (`CommandAbandoned`), logged at
     /// error level and counted. Its outcome upstream stays unknown; `reconcile --list` lists it.
     func abandon(_ claimed: PendingUpstreamCommand, owner: UUID, reason: String) async -> Reply {
-        logger.error("upstream command abandoned", metadata: [
-            "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(reason)",
-        ])
+        logger.error(
+            "upstream command abandoned",
+            metadata: [
+                "command": "\(claimed.commandId)", "operation": "\(claimed.operation)", "reason": "\(reason)",
+            ])
         let step = CommandStep.abandon(UpstreamAbandonment(command: claimed, leaseOwner: owner, reason: reason))
         switch await processor.perform(CommandSubmission(step, of: claimed)) {
         case .answered(let outcome):

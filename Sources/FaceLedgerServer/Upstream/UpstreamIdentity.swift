@@ -60,17 +60,20 @@ extension UpstreamIdentity {
             credentials = found
             source = "profile \(profile) in \(configFile)"
         } else {
-            throw UpstreamConfigurationError(description: """
-                no credentials for the upstream: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile \
-                '\(profile)' aws_access_key_id and aws_secret_access_key in \(credentialsFile) (AWS_PROFILE picks the profile)
-                """)
+            throw UpstreamConfigurationError(
+                description: """
+                    no credentials for the upstream: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile \
+                    '\(profile)' aws_access_key_id and aws_secret_access_key in \(credentialsFile) (AWS_PROFILE picks the profile)
+                    """)
         }
-        guard let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? fromConfigFile?["region"]
+        guard
+            let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? fromConfigFile?["region"]
                 ?? Self.region(ofHost: endpoint.host ?? "")
         else {
-            throw UpstreamConfigurationError(description: """
-                no region for the upstream: set AWS_REGION (or AWS_DEFAULT_REGION), or `region` in profile '\(profile)' of \(configFile)
-                """)
+            throw UpstreamConfigurationError(
+                description: """
+                    no region for the upstream: set AWS_REGION (or AWS_DEFAULT_REGION), or `region` in profile '\(profile)' of \(configFile)
+                    """)
         }
         return UpstreamIdentity(credentials: credentials, region: region, source: source)
     }

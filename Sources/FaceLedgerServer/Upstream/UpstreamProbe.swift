@@ -47,7 +47,8 @@ public struct UpstreamProbe: Sendable {
         case .deleteFaces(let id, _):
             let sent = await client.send(target: UpstreamGateway.target(of: claimed.operation), body: claimed.body)
             guard case .answered(let answer) = sent, answer.status == 200,
-                  let body = try? JSONValue(parsing: Data(answer.body)) else { return sent }
+                let body = try? JSONValue(parsing: Data(answer.body))
+            else { return sent }
             let unsuccessful = body["UnsuccessfulFaceDeletions"]?.arrayValue ?? []
             let notFound = unsuccessful.compactMap { entry -> String? in
                 let reasons = entry["Reasons"]?.arrayValue.compactMap(\.stringValue) ?? []
@@ -105,8 +106,9 @@ public struct UpstreamProbe: Sendable {
                                        WHERE collection_id = $1 AND stream = '\(StreamName.collection)' AND type = \(EventType.collectionCreated.sql)), 0)
             ORDER BY stream, position DESC
             """, [.text(id), .textArray(faceIds.map(StreamName.face))])
-        return Set(try rows.filter { try $0.decode(String.self, at: 1) == EventType.faceImported.rawValue }
-            .map { String(try $0.decode(String.self, at: 0).dropFirst(StreamName.facePrefix.count)) })
+        return Set(
+            try rows.filter { try $0.decode(String.self, at: 1) == EventType.faceImported.rawValue }
+                .map { String(try $0.decode(String.self, at: 0).dropFirst(StreamName.facePrefix.count)) })
     }
 
     private func call(_ operation: String, _ request: [String: JSONValue]) async -> UpstreamExchange {
@@ -121,7 +123,9 @@ public struct UpstreamProbe: Sendable {
     }
 
     private static func synthesized(_ response: [String: JSONValue]) -> UpstreamExchange {
-        .answered(UpstreamAnswer(status: 200, headers: [("content-type", "application/x-amz-json-1.1")],
-                                 body: Array(JSONValue.object(response).data)))
+        .answered(
+            UpstreamAnswer(
+                status: 200, headers: [("content-type", "application/x-amz-json-1.1")],
+                body: Array(JSONValue.object(response).data)))
     }
 }

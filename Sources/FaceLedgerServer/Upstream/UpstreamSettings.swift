@@ -12,8 +12,10 @@ public struct UpstreamSettings: Sendable {
     /// The background reconciler; nil: none in this process (`faceledger reconcile` runs it).
     public var reconciler: Reconciler.Configuration?
 
-    public init(client: UpstreamClient.Configuration, identity: UpstreamIdentity, retryPolicy: RetryPolicy = RetryPolicy(),
-                reconciler: Reconciler.Configuration? = Reconciler.Configuration()) {
+    public init(
+        client: UpstreamClient.Configuration, identity: UpstreamIdentity, retryPolicy: RetryPolicy = RetryPolicy(),
+        reconciler: Reconciler.Configuration? = Reconciler.Configuration()
+    ) {
         self.client = client
         self.identity = identity
         self.retryPolicy = retryPolicy

@@ -28,7 +28,8 @@ public struct UpstreamAnswer: Sendable {
     /// `__type` (`namespace#Code`); nil for a success or an answer without one.
     public var errorCode: String? {
         guard !(200..<300).contains(status) else { return nil }
-        let raw = headers.first { $0.name.lowercased() == "x-amzn-errortype" }?.value
+        let raw =
+            headers.first { $0.name.lowercased() == "x-amzn-errortype" }?.value
             ?? (try? JSONValue(parsing: Data(body)))?["__type"]?.stringValue
         return raw.map { String($0.split(separator: ":").first ?? "").split(separator: "#").last.map(String.init) ?? "" }
             .flatMap { $0.isEmpty ? nil : $0 }
@@ -79,8 +80,10 @@ public enum UpstreamVerdict: Sendable, Hashable {
             } else if answer.status >= 500 || answer.status == 429 || answer.status == 408 {
                 self = .retry(reason: "upstream answered \(answer.status) \(answer.errorCode ?? "")")
             } else if let code = answer.errorCode {
-                self = Self.transientCodes.contains(code) ? .retry(reason: "upstream answered \(answer.status) \(code)")
-                                                          : .rejected(code: code)
+                self =
+                    Self.transientCodes.contains(code)
+                    ? .retry(reason: "upstream answered \(answer.status) \(code)")
+                    : .rejected(code: code)
             } else {
                 // A 4xx without an AWS error code (a proxy's 404 or 413 page): retrying would not change
                 // it, and would hold the command's keys until it is abandoned.

@@ -19,14 +19,16 @@ enum PartialState {
         var state = LedgerState()
         guard !named.isEmpty else { return Loaded(state: state, covered: named) }
         let collectionIds = named.collections.union(named.wholeCollections)
-        for row in try session.query("""
+        for row in try session.query(
+            """
             SELECT collection_id, arn, created_at, created_position, face_count, user_count, dimension
             FROM \(tables.collections) WHERE collection_id = ANY($1)
             """, [.textArray(collectionIds.sorted())])
         {
             let id: String = try row.decode(at: 0)
-            var collection = FaceCollection(collectionId: id, arn: try row.decode(at: 1), createdAt: try row.decode(at: 2),
-                                            createdPosition: try row.decode(at: 3))
+            var collection = FaceCollection(
+                collectionId: id, arn: try row.decode(at: 1), createdAt: try row.decode(at: 2),
+                createdPosition: try row.decode(at: 3))
             collection.faceCount = try row.decode(Int.self, at: 4)
             collection.userCount = try row.decode(Int.self, at: 5)
             collection.dimension = try row.decode(Int?.self, at: 6)
@@ -35,10 +37,11 @@ enum PartialState {
         var faces: [EntityKey: Face] = [:]
         func addFaces(_ rows: [PostgresRow], keeping wanted: (EntityKey, Face) -> Bool = { _, _ in true }) throws {
             for row in rows {
-                let face = Face(faceId: try row.decode(at: 1), externalImageId: try row.decode(at: 3), imageId: try row.decode(at: 4),
-                                confidence: try row.decode(at: 5), embedding: EmbeddingBytes.unpack(try row.decode(at: 6)),
-                                userId: try row.decode(at: 2), indexedAt: try row.decode(at: 7),
-                                associatedPosition: try row.decode(at: 8))
+                let face = Face(
+                    faceId: try row.decode(at: 1), externalImageId: try row.decode(at: 3), imageId: try row.decode(at: 4),
+                    confidence: try row.decode(at: 5), embedding: EmbeddingBytes.unpack(try row.decode(at: 6)),
+                    userId: try row.decode(at: 2), indexedAt: try row.decode(at: 7),
+                    associatedPosition: try row.decode(at: 8))
                 let key = EntityKey(try row.decode(at: 0), face.faceId)
                 if wanted(key, face) { faces[key] = face }
             }
@@ -55,8 +58,9 @@ enum PartialState {
         // The named faces first: the owners of some are needed too.
         let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
         if !namedFaces.isEmpty {
-            try addFaces(session.query(
-                "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(namedFaces)),
+            try addFaces(
+                session.query(
+                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(namedFaces)),
                 keeping: { key, _ in namedFaces.contains(key) })
         }
         var covered = named
@@ -72,8 +76,9 @@ enum PartialState {
                 "SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(users))
         }
         if !withFaces.isEmpty {
-            try addFaces(session.query(
-                "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(withFaces)),
+            try addFaces(
+                session.query(
+                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(withFaces)),
                 keeping: { key, face in withFaces.contains(EntityKey(key.collectionId, face.userId!)) })
         }
         if !named.wholeCollections.isEmpty {

@@ -52,8 +52,10 @@ enum StateRows {
         let collections = touched.collections.sorted()
         let goneCollections = collections.filter { state.collections[$0] == nil }
         if !goneCollections.isEmpty {
-            statements.append(PostgresStatement("DELETE FROM \(tables.collections) WHERE collection_id = ANY($1)",
-                                                [.textArray(goneCollections)]))
+            statements.append(
+                PostgresStatement(
+                    "DELETE FROM \(tables.collections) WHERE collection_id = ANY($1)",
+                    [.textArray(goneCollections)]))
         }
         statements += upsert(collections.compactMap { state.collections[$0] }, tables: tables)
         var users: [(String, User)] = []
@@ -86,35 +88,44 @@ enum StateRows {
 
     static func upsert(_ collections: [FaceCollection], tables: StateTables) -> [PostgresStatement] {
         collections.chunked(rowsPerStatement).map { chunk in
-            PostgresStatement("""
+            PostgresStatement(
+                """
                 INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count, dimension)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
                 ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
                     created_position = excluded.created_position, face_count = excluded.face_count,
                     user_count = excluded.user_count, dimension = excluded.dimension
-                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.arn)), .timestampArray(chunk.map(\.createdAt)),
-                      .int64Array(chunk.map(\.createdPosition)), .int64Array(chunk.map { Int64($0.faceCount) }),
-                      .int64Array(chunk.map { Int64($0.userCount) }), .int64Array(chunk.map { $0.dimension.map(Int64.init) })])
+                """,
+                [
+                    .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.arn)), .timestampArray(chunk.map(\.createdAt)),
+                    .int64Array(chunk.map(\.createdPosition)), .int64Array(chunk.map { Int64($0.faceCount) }),
+                    .int64Array(chunk.map { Int64($0.userCount) }), .int64Array(chunk.map { $0.dimension.map(Int64.init) }),
+                ])
         }
     }
 
     static func upsert(_ users: [(collectionId: String, user: User)], tables: StateTables) -> [PostgresStatement] {
         users.chunked(rowsPerStatement).map { chunk in
-            PostgresStatement("""
+            PostgresStatement(
+                """
                 INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector, vector_sum)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::bytea[], $6::bytea[])
                 ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
                     face_count = excluded.face_count, user_vector = excluded.user_vector, vector_sum = excluded.vector_sum
-                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.user.userId)),
-                      .timestampArray(chunk.map(\.user.createdAt)), .int64Array(chunk.map { Int64($0.user.faceCount) }),
-                      .byteaArray(chunk.map { $0.user.vector.map { EmbeddingBytes.pack($0.map(Float.init)) } }),
-                      .byteaArray(chunk.map { $0.user.vectorSum.map { EmbeddingBytes.pack($0) } })])
+                """,
+                [
+                    .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.user.userId)),
+                    .timestampArray(chunk.map(\.user.createdAt)), .int64Array(chunk.map { Int64($0.user.faceCount) }),
+                    .byteaArray(chunk.map { $0.user.vector.map { EmbeddingBytes.pack($0.map(Float.init)) } }),
+                    .byteaArray(chunk.map { $0.user.vectorSum.map { EmbeddingBytes.pack($0) } }),
+                ])
         }
     }
 
     static func upsert(_ faces: [(collectionId: String, face: Face)], tables: StateTables) -> [PostgresStatement] {
         faces.chunked(rowsPerStatement).map { chunk in
-            PostgresStatement("""
+            PostgresStatement(
+                """
                 INSERT INTO \(tables.faces) (collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding,
                                              indexed_at, associated_position)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bytea[],
@@ -123,16 +134,20 @@ enum StateRows {
                     external_image_id = excluded.external_image_id, image_id = excluded.image_id,
                     confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
                     associated_position = excluded.associated_position
-                """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.face.faceId)), .textArray(chunk.map(\.face.userId)),
-                      .textArray(chunk.map(\.face.externalImageId)), .textArray(chunk.map(\.face.imageId)),
-                      .float64Array(chunk.map(\.face.confidence)), .byteaArray(chunk.map { EmbeddingBytes.pack($0.face.embedding) }),
-                      .timestampArray(chunk.map(\.face.indexedAt)), .int64Array(chunk.map(\.face.associatedPosition))])
+                """,
+                [
+                    .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.face.faceId)), .textArray(chunk.map(\.face.userId)),
+                    .textArray(chunk.map(\.face.externalImageId)), .textArray(chunk.map(\.face.imageId)),
+                    .float64Array(chunk.map(\.face.confidence)), .byteaArray(chunk.map { EmbeddingBytes.pack($0.face.embedding) }),
+                    .timestampArray(chunk.map(\.face.indexedAt)), .int64Array(chunk.map(\.face.associatedPosition)),
+                ])
         }
     }
 
     static func delete(_ keys: [EntityKey], from table: String, idColumn: String) -> [PostgresStatement] {
         keys.chunked(rowsPerStatement).map { chunk in
-            PostgresStatement("""
+            PostgresStatement(
+                """
                 DELETE FROM \(table) WHERE (collection_id, \(idColumn)) IN (SELECT * FROM unnest($1::text[], $2::text[]))
                 """, [.textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.id))])
         }
@@ -154,12 +169,13 @@ extension LedgerState {
         for (event, context) in events {
             let id = context.collectionId
             // Before evolving: a face forgotten, deleted or replaced changes its owner's vector.
-            let changedFace: String? = switch event {
-            case .faceForgotten(let e): e.faceId
-            case .faceDeleted(let e): e.faceId
-            case .faceImported(let e, _): e.faceId
-            default: nil
-            }
+            let changedFace: String? =
+                switch event {
+                case .faceForgotten(let e): e.faceId
+                case .faceDeleted(let e): e.faceId
+                case .faceImported(let e, _): e.faceId
+                default: nil
+                }
             if let changedFace, let owner = collections[id]?.faces[changedFace]?.userId { touched.users.insert(EntityKey(id, owner)) }
             evolve(event, context)
             touched.collections.insert(id)

@@ -10,10 +10,12 @@ extension HTTPTests {
         @Test("a missing or empty target, and every target FaceLedger does not serve, is an UnknownOperationException")
         func unknownTargets() async throws {
             try await withLedgerApp { client in
-                expectError(try await client.send(target: nil, body: Self.person), 400, "UnknownOperationException",
-                            "Missing X-Amz-Target header")
-                expectError(try await client.send(target: "", body: Self.person), 400, "UnknownOperationException",
-                            "Missing X-Amz-Target header")
+                expectError(
+                    try await client.send(target: nil, body: Self.person), 400, "UnknownOperationException",
+                    "Missing X-Amz-Target header")
+                expectError(
+                    try await client.send(target: "", body: Self.person), 400, "UnknownOperationException",
+                    "Missing X-Amz-Target header")
                 let unknown = [
                     Target.rekognition("DetectFaces"), Target.rekognition("Frobnicate"), Target.faceLedger("Frobnicate"),
                     Target.faceLedger("CreateUser"),  // a Rekognition operation under FaceLedger's prefix
@@ -21,13 +23,15 @@ extension HTTPTests {
                     "rekognitionservice.CreateUser",
                 ]
                 for target in unknown {
-                    expectError(try await client.send(target: target, body: Self.person), 400, "UnknownOperationException",
-                                "FaceLedger does not implement the operation \(target)", "\(target)")
+                    expectError(
+                        try await client.send(target: target, body: Self.person), 400, "UnknownOperationException",
+                        "FaceLedger does not implement the operation \(target)", "\(target)")
                 }
                 // The message shows at most 128 characters of the target.
                 let long = Target.rekognition(String(repeating: "X", count: 300))
-                expectError(try await client.send(target: long, body: Self.person), 400, "UnknownOperationException",
-                            "FaceLedger does not implement the operation \(long.prefix(128))")
+                expectError(
+                    try await client.send(target: long, body: Self.person), 400, "UnknownOperationException",
+                    "FaceLedger does not implement the operation \(long.prefix(128))")
             }
         }
 
@@ -43,11 +47,14 @@ extension HTTPTests {
         @Test("the content type is not checked: a body sent as text/plain is served like one sent as JSON")
         func contentTypeIsNotChecked() async throws {
             try await withLedgerApp { client in
-                let created = try await client.send(target: Target.rekognition("CreateCollection"),
-                                                    body: Array(#"{"CollectionId":"people"}"#.utf8), contentType: "text/plain")
+                let created = try await client.send(
+                    target: Target.rekognition("CreateCollection"),
+                    body: Array(#"{"CollectionId":"people"}"#.utf8), contentType: "text/plain")
                 try expectSuccess(created)
-                let listed = try expectSuccess(try await client.send(target: Target.rekognition("ListCollections"), body: Array("{}".utf8),
-                                                                     contentType: "application/json"))
+                let listed = try expectSuccess(
+                    try await client.send(
+                        target: Target.rekognition("ListCollections"), body: Array("{}".utf8),
+                        contentType: "application/json"))
                 #expect(listed["CollectionIds"] == .array([.string("people")]))
             }
         }

@@ -20,8 +20,9 @@ extension HTTPTests {
             repeat {
                 let next = token.map { #","NextToken":"\#($0)""# } ?? ""
                 let separator = members.isEmpty ? "" : ","
-                let page = try expectSuccess(try await client.call(
-                    Target.rekognition(operation), #"{\#(members)\#(separator)"MaxResults":\#(maxResults)\#(next)}"#))
+                let page = try expectSuccess(
+                    try await client.call(
+                        Target.rekognition(operation), #"{\#(members)\#(separator)"MaxResults":\#(maxResults)\#(next)}"#))
                 pages.append(items(page))
                 token = page["NextToken"]?.stringValue
                 try #require(pages.count <= 10, "NextToken never ends")
@@ -78,8 +79,9 @@ extension HTTPTests {
                 // (The first character: the last one of 16 bytes in base64 carries padding bits too.)
                 let flipped = (parts[1].hasPrefix("A") ? "B" : "A") + String(parts[1].dropFirst())
                 for bad in [otherKey + "." + parts[1], parts[0] + "." + flipped, "not-a-token", parts[0], token + "."] {
-                    expectError(try await client.call(Target.rekognition("ListUsers"), #"{"CollectionId":"c","NextToken":"\#(bad)"}"#),
-                                400, "InvalidPaginationTokenException", Self.invalid, "\(bad)")
+                    expectError(
+                        try await client.call(Target.rekognition("ListUsers"), #"{"CollectionId":"c","NextToken":"\#(bad)"}"#),
+                        400, "InvalidPaginationTokenException", Self.invalid, "\(bad)")
                 }
             }
         }
@@ -105,12 +107,15 @@ extension HTTPTests {
                     ("ListUsers token on ListCollections", "ListCollections", #"{"NextToken":"\#(userToken)"}"#),
                 ]
                 for (name, operation, body) in misuses {
-                    expectError(try await client.call(Target.rekognition(operation), body), 400, "InvalidPaginationTokenException", Self.invalid,
-                                "\(name)")
+                    expectError(
+                        try await client.call(Target.rekognition(operation), body), 400, "InvalidPaginationTokenException", Self.invalid,
+                        "\(name)")
                 }
                 // The token still works where it was minted.
-                let rest = try expectSuccess(try await client.call(Target.rekognition("ListUsers"),
-                                                                   #"{"CollectionId":"c","NextToken":"\#(userToken)"}"#))
+                let rest = try expectSuccess(
+                    try await client.call(
+                        Target.rekognition("ListUsers"),
+                        #"{"CollectionId":"c","NextToken":"\#(userToken)"}"#))
                 #expect(rest["Users"]?.arrayValue.compactMap { $0["UserId"]?.stringValue } == ["u2", "u3", "u4", "u5"])
             }
         }

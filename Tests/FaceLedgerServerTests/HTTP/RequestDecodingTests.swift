@@ -48,8 +48,10 @@ extension HTTPTests {
                     ("ListUsers", #"{"CollectionId":"people","MaxResults":true}"#, "Value at 'MaxResults' must be of type integer"),
                     ("ListUsers", #"{"CollectionId":"people","MaxResults":"x"}"#, "Value at 'MaxResults' must be of type integer"),
                     ("AssociateFaces", #"{"CollectionId":"people","UserId":"a","FaceIds":"x"}"#, "Value at 'FaceIds' must be of type list"),
-                    ("AssociateFaces", #"{"CollectionId":"people","UserId":"a","FaceIds":[],"UserMatchThreshold":"90"}"#,
-                     "Value at 'UserMatchThreshold' must be of type number"),
+                    (
+                        "AssociateFaces", #"{"CollectionId":"people","UserId":"a","FaceIds":[],"UserMatchThreshold":"90"}"#,
+                        "Value at 'UserMatchThreshold' must be of type number"
+                    ),
                     ("DisassociateFaces", #"{"CollectionId":"people","UserId":"a","FaceIds":[1]}"#, "Value at 'FaceIds.1' must be of type string"),
                     ("CreateCollection", #"{"CollectionId":"tagged","Tags":{"team":7}}"#, "Value at 'Tags.team' must be of type string"),
                 ]
@@ -75,13 +77,15 @@ extension HTTPTests {
                     try await client.call(Target.rekognition("ListUsers"), #"{"CollectionId":"people","MaxResults":1e30}"#),
                     "Value '1e30' at 'MaxResults' does not fit the member's number type")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("SearchFaces"),
-                                          #"{"CollectionId":"people","FaceId":"00000000-0000-4000-8000-000000000001","#
-                                              + #""MaxFaces":9223372036854775808}"#),
+                    try await client.call(
+                        Target.rekognition("SearchFaces"),
+                        #"{"CollectionId":"people","FaceId":"00000000-0000-4000-8000-000000000001","#
+                            + #""MaxFaces":9223372036854775808}"#),
                     "Value '9223372036854775808' at 'MaxFaces' does not fit the member's number type")
                 expectInvalidParameter(
-                    try await client.call(Target.faceLedger("ImportFaces"),
-                                          #"{"CollectionId":"people","Faces":[{"Embedding":[0.5,0.5]},{"Embedding":[0.5,1e400]}]}"#),
+                    try await client.call(
+                        Target.faceLedger("ImportFaces"),
+                        #"{"CollectionId":"people","Faces":[{"Embedding":[0.5,0.5]},{"Embedding":[0.5,1e400]}]}"#),
                     "Value '1e400' at 'Faces.2.Embedding.2' does not fit the member's number type")
             }
         }
@@ -99,9 +103,10 @@ extension HTTPTests {
                     try await client.call(Target.rekognition("DeleteUser"), #"{"CollectionId":"people","UserId":"alice","X\u0000":1}"#),
                     "A member name of the request is invalid: it must not contain the character U+0000")
                 expectInvalidParameter(
-                    try await client.call(Target.faceLedger("ImportFaces"),
-                                          #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},"#
-                                              + #"{"ExternalImageId":"a\u0000","Embedding":[0,1]}]}"#),
+                    try await client.call(
+                        Target.faceLedger("ImportFaces"),
+                        #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},"#
+                            + #"{"ExternalImageId":"a\u0000","Embedding":[0,1]}]}"#),
                     "Value at 'Faces.2.ExternalImageId' must not contain the character U+0000")
                 expectInvalidParameter(
                     try await client.call(Target.rekognition("AssociateFaces"), #"{"CollectionId":"people","UserId":"a","FaceIds":["\u0000"]}"#),

@@ -36,8 +36,9 @@ extension HTTPTests {
                     "1 validation error detected: Value '\(String(repeating: "c", count: 64))…' at 'collectionId' failed to satisfy constraint: "
                         + "Member must have length less than or equal to 255")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("CreateUser"),
-                                          #"{"CollectionId":"people","UserId":"\#(String(repeating: "u", count: 129))"}"#),
+                    try await client.call(
+                        Target.rekognition("CreateUser"),
+                        #"{"CollectionId":"people","UserId":"\#(String(repeating: "u", count: 129))"}"#),
                     "1 validation error detected: Value '\(String(repeating: "u", count: 64))…' at 'userId' failed to satisfy constraint: "
                         + "Member must have length less than or equal to 128")
                 // Every problem, in the order of the members, with the count.
@@ -47,8 +48,9 @@ extension HTTPTests {
                         + "Member must have length greater than or equal to 1; Value 'bob@example.com' at 'userId' failed to satisfy constraint: "
                         + "Member must satisfy regular expression pattern: \(Self.userPattern)")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("CreateUser"),
-                                          #"{"CollectionId":"people","UserId":"bob","ClientRequestToken":"token.with.dots"}"#),
+                    try await client.call(
+                        Target.rekognition("CreateUser"),
+                        #"{"CollectionId":"people","UserId":"bob","ClientRequestToken":"token.with.dots"}"#),
                     "1 validation error detected: Value 'token.with.dots' at 'clientRequestToken' failed to satisfy constraint: "
                         + "Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_]+$")
             }
@@ -68,8 +70,9 @@ extension HTTPTests {
                     "1 validation error detected: Value '4097' at 'maxResults' failed to satisfy constraint: "
                         + "Member must have value between 0 and 4096")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("AssociateFaces"),
-                                          #"{"CollectionId":"people","UserId":"alice","FaceIds":["\#(Self.face)"],"UserMatchThreshold":100.5}"#),
+                    try await client.call(
+                        Target.rekognition("AssociateFaces"),
+                        #"{"CollectionId":"people","UserId":"alice","FaceIds":["\#(Self.face)"],"UserMatchThreshold":100.5}"#),
                     "1 validation error detected: Value '100.5' at 'userMatchThreshold' failed to satisfy constraint: "
                         + "Member must have value between 0 and 100")
                 expectInvalidParameter(
@@ -78,17 +81,20 @@ extension HTTPTests {
                         + "Member must have length greater than or equal to 1")
                 let ids = (1...101).map { "\"" + String(format: "00000000-0000-4000-8000-%012d", $0) + "\"" }.joined(separator: ",")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("AssociateFaces"),
-                                          #"{"CollectionId":"people","UserId":"alice","FaceIds":[\#(ids)]}"#),
+                    try await client.call(
+                        Target.rekognition("AssociateFaces"),
+                        #"{"CollectionId":"people","UserId":"alice","FaceIds":[\#(ids)]}"#),
                     "1 validation error detected: Value at 'faceIds' failed to satisfy constraint: Member must have length less than or equal to 100")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("DisassociateFaces"),
-                                          #"{"CollectionId":"people","UserId":"alice","FaceIds":["\#(Self.lettered.uppercased())"]}"#),
+                    try await client.call(
+                        Target.rekognition("DisassociateFaces"),
+                        #"{"CollectionId":"people","UserId":"alice","FaceIds":["\#(Self.lettered.uppercased())"]}"#),
                     "1 validation error detected: Value '\(Self.lettered.uppercased())' at 'faceIds.1.member' failed to satisfy constraint: "
                         + "Member must satisfy regular expression pattern: \(Self.faceIdPattern)")
                 expectInvalidParameter(
-                    try await client.call(Target.rekognition("ListUsers"),
-                                          #"{"CollectionId":"people","NextToken":"\#(String(repeating: "n", count: 256))"}"#),
+                    try await client.call(
+                        Target.rekognition("ListUsers"),
+                        #"{"CollectionId":"people","NextToken":"\#(String(repeating: "n", count: 256))"}"#),
                     "1 validation error detected: Value '\(String(repeating: "n", count: 64))…' at 'nextToken' failed to satisfy constraint: "
                         + "Member must have length less than or equal to 255")
                 expectInvalidParameter(
@@ -115,8 +121,9 @@ extension HTTPTests {
                     try await client.call(Target.faceLedger("ImportFaces"), #"{"CollectionId":"people","Faces":[]}"#),
                     "1 validation error detected: Value at 'faces' failed to satisfy constraint: Member must have between 1 and 4096 items")
                 expectInvalidParameter(
-                    try await client.call(Target.faceLedger("ImportFaces"),
-                                          #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},{"ExternalImageId":"a b","Embedding":[1e39,1]}]}"#),
+                    try await client.call(
+                        Target.faceLedger("ImportFaces"),
+                        #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},{"ExternalImageId":"a b","Embedding":[1e39,1]}]}"#),
                     "2 validation errors detected: Value 'a b' at 'faces.2.member.externalImageId' failed to satisfy constraint: "
                         + "Member must satisfy regular expression pattern: \(Self.userPattern); "
                         + "Value at 'faces.2.member.embedding' failed to satisfy constraint: Member must hold finite single-precision numbers")
@@ -137,13 +144,15 @@ extension HTTPTests {
                     try await client.call(Target.faceLedger("ImportFaces"), #"{"CollectionId":"people","Faces":[{"Embedding":[0,0]}]}"#),
                     "Faces[0].Embedding must be finite numbers with a non-zero norm")
                 expectInvalidParameter(
-                    try await client.call(Target.faceLedger("ImportFaces"),
-                                          #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},{"Embedding":[1,0,0]}]}"#),
+                    try await client.call(
+                        Target.faceLedger("ImportFaces"),
+                        #"{"CollectionId":"people","Faces":[{"Embedding":[1,0]},{"Embedding":[1,0,0]}]}"#),
                     "Faces[1].Embedding has 3 numbers; faces of collection people have 2")
                 expectInvalidParameter(
-                    try await client.call(Target.faceLedger("ImportFaces"),
-                                          #"{"CollectionId":"people","Faces":[{"FaceId":"\#(Self.face)","Embedding":[1,0]},"#
-                                              + #"{"FaceId":"\#(Self.face)","Embedding":[0,1]}]}"#),
+                    try await client.call(
+                        Target.faceLedger("ImportFaces"),
+                        #"{"CollectionId":"people","Faces":[{"FaceId":"\#(Self.face)","Embedding":[1,0]},"#
+                            + #"{"FaceId":"\#(Self.face)","Embedding":[0,1]}]}"#),
                     "Faces[1].FaceId \(Self.face) already exists")
             }
         }

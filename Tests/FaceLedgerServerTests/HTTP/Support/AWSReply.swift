@@ -59,8 +59,9 @@ func expectInvalidParameter(
 /// A 200 with a JSON body and no error type; returns the body.
 @discardableResult
 func expectSuccess(_ reply: AWSReply, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONValue {
-    #expect(reply.status == 200, "\(comment.map { "\($0): " } ?? "")\(String(decoding: reply.body, as: UTF8.self))",
-            sourceLocation: sourceLocation)
+    #expect(
+        reply.status == 200, "\(comment.map { "\($0): " } ?? "")\(String(decoding: reply.body, as: UTF8.self))",
+        sourceLocation: sourceLocation)
     #expect(reply.header("x-amzn-ErrorType") == nil, comment, sourceLocation: sourceLocation)
     #expect(reply.header("Content-Type") == "application/x-amz-json-1.1", comment, sourceLocation: sourceLocation)
     #expect(reply.requestId.flatMap(UUID.init(uuidString:)) != nil, comment, sourceLocation: sourceLocation)

@@ -7,12 +7,15 @@ import TestSupport
 
 /// The keys the test application accepts, one per role.
 enum TestKeys {
-    static let admin = AccessKey(accessKeyId: "AKIDHTTPADMIN", secretAccessKey: "admin-secret-0000000000000000000000000000",
-                                 principal: "alice", role: .admin, requestsPerSecond: nil)
-    static let writer = AccessKey(accessKeyId: "AKIDHTTPWRITER", secretAccessKey: "writer-secret-000000000000000000000000000",
-                                  principal: "bob", role: .writer, requestsPerSecond: nil)
-    static let auditor = AccessKey(accessKeyId: "AKIDHTTPAUDITOR", secretAccessKey: "auditor-secret-00000000000000000000000000",
-                                   principal: "carol", role: .auditor, requestsPerSecond: nil)
+    static let admin = AccessKey(
+        accessKeyId: "AKIDHTTPADMIN", secretAccessKey: "admin-secret-0000000000000000000000000000",
+        principal: "alice", role: .admin, requestsPerSecond: nil)
+    static let writer = AccessKey(
+        accessKeyId: "AKIDHTTPWRITER", secretAccessKey: "writer-secret-000000000000000000000000000",
+        principal: "bob", role: .writer, requestsPerSecond: nil)
+    static let auditor = AccessKey(
+        accessKeyId: "AKIDHTTPAUDITOR", secretAccessKey: "auditor-secret-00000000000000000000000000",
+        principal: "carol", role: .auditor, requestsPerSecond: nil)
     static let store = CredentialStore(keys: [admin, writer, auditor])
 }
 

@@ -46,12 +46,14 @@ struct LedgerTestClient: Sendable {
         let headers: [(name: String, value: String)]
         switch signing {
         case .sdk(let key):
-            headers = SigV4Signer.sign(method: "POST", url: Self.url, headers: unsigned, body: body, accessKeyId: key.accessKeyId,
-                                       secretAccessKey: key.secretAccessKey, region: Self.region)
+            headers = SigV4Signer.sign(
+                method: "POST", url: Self.url, headers: unsigned, body: body, accessKeyId: key.accessKeyId,
+                secretAccessKey: key.secretAccessKey, region: Self.region)
         case .forged(let key, let secret, let service, let date):
-            headers = SigV4Signer.sign(method: "POST", url: Self.url, headers: unsigned, body: body, accessKeyId: key.accessKeyId,
-                                       secretAccessKey: secret ?? key.secretAccessKey, region: Self.region, service: service,
-                                       now: date ?? Date())
+            headers = SigV4Signer.sign(
+                method: "POST", url: Self.url, headers: unsigned, body: body, accessKeyId: key.accessKeyId,
+                secretAccessKey: secret ?? key.secretAccessKey, region: Self.region, service: service,
+                now: date ?? Date())
         case .none:
             headers = unsigned
         }
@@ -59,8 +61,9 @@ struct LedgerTestClient: Sendable {
         for (name, value) in headers + extra {
             fields.append(HTTPField(name: HTTPField.Name(name)!, value: value))
         }
-        let response = try await client.execute(uri: "/", method: .post, headers: fields,
-                                                body: ByteBuffer(bytes: sentBody ?? body))
+        let response = try await client.execute(
+            uri: "/", method: .post, headers: fields,
+            body: ByteBuffer(bytes: sentBody ?? body))
         return AWSReply(response)
     }
 }
