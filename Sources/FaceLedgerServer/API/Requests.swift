@@ -37,11 +37,30 @@ extension CommandRequest {
     var recorded: JSONValue { get throws { try JSONValue(encoding: self) } }
 }
 
-struct CreateCollectionRequest: CommandRequest {
-    var CollectionId: String?
-    var Tags: [String: String]?
+/// A command whose operation has no ClientRequestToken in Rekognition's model.
+protocol TokenlessRequest: CommandRequest {}
+
+extension TokenlessRequest {
     var ClientRequestToken: String? { nil }
     var withoutToken: Self { self }
+}
+
+/// A command whose operation has a ClientRequestToken member.
+protocol TokenRequest: CommandRequest {
+    var ClientRequestToken: String? { get set }
+}
+
+extension TokenRequest {
+    var withoutToken: Self {
+        var copy = self
+        copy.ClientRequestToken = nil
+        return copy
+    }
+}
+
+struct CreateCollectionRequest: TokenlessRequest {
+    var CollectionId: String?
+    var Tags: [String: String]?
 
     static var members: [MemberRule<Self>] {
         [
@@ -58,10 +77,8 @@ struct CreateCollectionRequest: CommandRequest {
     }
 }
 
-struct CollectionRequest: CommandRequest {
+struct CollectionRequest: TokenlessRequest {
     var CollectionId: String?
-    var ClientRequestToken: String? { nil }
-    var withoutToken: Self { self }
 
     static var members: [MemberRule<Self>] {
         [
@@ -73,16 +90,11 @@ struct CollectionRequest: CommandRequest {
 }
 
 /// CreateUser or DeleteUser, as `Kind` says: the two operations share their members and checks.
-struct UserRequest<Kind: UserOperation>: CommandRequest {
+struct UserRequest<Kind: UserOperation>: TokenRequest {
     static var carriesToken: Bool { true }
     var CollectionId: String?
     var UserId: String?
     var ClientRequestToken: String?
-    var withoutToken: Self {
-        var copy = self
-        copy.ClientRequestToken = nil
-        return copy
-    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -108,18 +120,13 @@ enum DeleteUser: UserOperation {
     static func command(collectionId: String, userId: String) -> LedgerCommand { .deleteUser(collectionId: collectionId, userId: userId) }
 }
 
-struct AssociateFacesRequest: CommandRequest {
+struct AssociateFacesRequest: TokenRequest {
     static let carriesToken = true
     var CollectionId: String?
     var UserId: String?
     var FaceIds: [String]?
     var UserMatchThreshold: Double?
     var ClientRequestToken: String?
-    var withoutToken: Self {
-        var copy = self
-        copy.ClientRequestToken = nil
-        return copy
-    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -138,17 +145,12 @@ struct AssociateFacesRequest: CommandRequest {
     }
 }
 
-struct DisassociateFacesRequest: CommandRequest {
+struct DisassociateFacesRequest: TokenRequest {
     static let carriesToken = true
     var CollectionId: String?
     var UserId: String?
     var FaceIds: [String]?
     var ClientRequestToken: String?
-    var withoutToken: Self {
-        var copy = self
-        copy.ClientRequestToken = nil
-        return copy
-    }
 
     static var members: [MemberRule<Self>] {
         [
@@ -164,11 +166,9 @@ struct DisassociateFacesRequest: CommandRequest {
     }
 }
 
-struct DeleteFacesRequest: CommandRequest {
+struct DeleteFacesRequest: TokenlessRequest {
     var CollectionId: String?
     var FaceIds: [String]?
-    var ClientRequestToken: String? { nil }
-    var withoutToken: Self { self }
 
     static var members: [MemberRule<Self>] {
         [
@@ -181,7 +181,7 @@ struct DeleteFacesRequest: CommandRequest {
 }
 
 /// FaceLedger.ImportFaces: how faces enter a collection of the embedded engine.
-struct ImportFacesRequest: CommandRequest {
+struct ImportFacesRequest: TokenRequest {
     static let carriesToken = true
     struct FaceInput: Codable, Sendable {
         var FaceId: String?
@@ -194,12 +194,6 @@ struct ImportFacesRequest: CommandRequest {
     /// Generated ids, fixed once per request so the command stays a pure function of it.
     var generatedIds: [(faceId: String, imageId: String)] = []
     private enum CodingKeys: String, CodingKey { case CollectionId, Faces, ClientRequestToken }
-
-    var withoutToken: Self {
-        var copy = self
-        copy.ClientRequestToken = nil
-        return copy
-    }
 
     /// Embeddings are biometric data: the log keeps them only in the FaceImported events' own field.
     var recorded: JSONValue {
@@ -258,14 +252,12 @@ struct ImportFacesRequest: CommandRequest {
 
 /// IndexFaces, in upstream mode only (the embedded engine has no image model). The upstream checks
 /// the image and the detection options; the ledger checks what it records.
-struct IndexFacesRequest: CommandRequest {
+struct IndexFacesRequest: TokenlessRequest {
     var CollectionId: String?
     var ExternalImageId: String?
     var MaxFaces: Int?
     var QualityFilter: String?
     var DetectionAttributes: [String]?
-    var ClientRequestToken: String? { nil }
-    var withoutToken: Self { self }
 
     static var members: [MemberRule<Self>] {
         [
@@ -280,16 +272,11 @@ struct IndexFacesRequest: CommandRequest {
 }
 
 /// FaceLedger.ForgetFaces: destroys the biometrics of faces (admins only).
-struct ForgetFacesRequest: CommandRequest {
+struct ForgetFacesRequest: TokenRequest {
     var CollectionId: String?
     var FaceIds: [String]?
     var Reason: String?
     var ClientRequestToken: String?
-    var withoutToken: Self {
-        var copy = self
-        copy.ClientRequestToken = nil
-        return copy
-    }
 
     static var members: [MemberRule<Self>] {
         [
