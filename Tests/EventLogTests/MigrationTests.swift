@@ -27,13 +27,13 @@ struct MigrationTests {
     @Test("a failing migration leaves no trace and is retried next time")
     func failingMigrationRollsBack() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            let broken = Migration(version: 9001, name: "broken", sql: "CREATE TABLE half_done (id int); SELECT 1/0;")
-            await #expect(throws: PostgresError.self) { try await Migrations.migrate(connection, migrations: [broken]) }
-            let tables = try await connection.query("SELECT count(*) FROM pg_tables WHERE tablename = $1", ["half_done"])
-            #expect(try tables[0].decode(Int.self, at: 0) == 0)
-            #expect(try await Migrations.appliedVersions(connection) == [])
+            try await PostgresConnection.with(conninfo) { connection in
+                let broken = Migration(version: 9001, name: "broken", sql: "CREATE TABLE half_done (id int); SELECT 1/0;")
+                await #expect(throws: PostgresError.self) { try await Migrations.migrate(connection, migrations: [broken]) }
+                let tables = try await connection.query("SELECT count(*) FROM pg_tables WHERE tablename = $1", ["half_done"])
+                #expect(try tables[0].decode(Int.self, at: 0) == 0)
+                #expect(try await Migrations.appliedVersions(connection) == [])
+            }
         }
     }
 }

@@ -17,66 +17,66 @@ struct CommandProcessorTests {
     @Test("a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold")
     func poisonFailsAlone() async throws {
         try await TestDatabase.withFresh { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            let holder = try await PostgresConnection.connect(conninfo)
-            defer {
-                Task {
-                    await connection.close()
-                    await holder.close()
-                }
-            }
-            try await holder.run {
-                try $0.executeScript(
-                    """
-                    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
-                    CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
-                    """)
-            }
-            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
-            try await processor.running {
-                guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-                else {
-                    Issue.record("CreateCollection failed")
-                    return
-                }
+            try await PostgresConnection.with(conninfo) { connection in
+                try await PostgresConnection.with(conninfo) { holder in
+                    try await holder.run {
+                        try $0.executeScript(
+                            """
+                            CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                            BEGIN IF NEW.data::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
+                            CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+                            """)
+                    }
+                    let processor = CommandProcessor(
+                        conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
+                    try await processor.running {
+                        guard
+                            case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                        else {
+                            Issue.record("CreateCollection failed")
+                            return
+                        }
 
-                // Hold the append lock: a first command takes the worker's batch and waits; the others queue
-                // up behind it, and are decided together once the lock is released.
-                try await holder.query("BEGIN")
-                try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-                let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
-                let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
-                    group.addTask {
-                        ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser")))
-                    }
-                    while processor.inFlightCount < 1 { await Task.yield() }
-                    for name in names {
-                        group.addTask { (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser"))) }
-                    }
-                    while processor.queuedCount < names.count { await Task.yield() }
-                    _ = try? await holder.query("COMMIT")
-                    var outcomes: [String: CommandAnswer] = [:]
-                    for await (name, outcome) in group { outcomes[name] = outcome }
-                    return outcomes
-                }
-                for (name, outcome) in outcomes {
-                    switch outcome {
-                    case .success: #expect(name != "poison")
-                    case .failure(let error): #expect(name == "poison" && error.code == .internalServerError, "\(name): \(error)")
-                    }
-                }
-                let created = try await connection.query("SELECT data->>'userId' FROM events WHERE type = 'UserCreated'")
-                    .map { try $0.decode(String.self, at: 0) }
-                #expect(Set(created) == Set(["first"] + names.filter { $0 != "poison" }))
+                        // Hold the append lock: a first command takes the worker's batch and waits; the others queue
+                        // up behind it, and are decided together once the lock is released.
+                        try await holder.query("BEGIN")
+                        try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                        let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
+                        let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
+                            group.addTask {
+                                ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser")))
+                            }
+                            while processor.inFlightCount < 1 { await Task.yield() }
+                            for name in names {
+                                group.addTask {
+                                    (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser")))
+                                }
+                            }
+                            while processor.queuedCount < names.count { await Task.yield() }
+                            _ = try? await holder.query("COMMIT")
+                            var outcomes: [String: CommandAnswer] = [:]
+                            for await (name, outcome) in group { outcomes[name] = outcome }
+                            return outcomes
+                        }
+                        for (name, outcome) in outcomes {
+                            switch outcome {
+                            case .success: #expect(name != "poison")
+                            case .failure(let error): #expect(name == "poison" && error.code == .internalServerError, "\(name): \(error)")
+                            }
+                        }
+                        let created = try await connection.query("SELECT data->>'userId' FROM events WHERE type = 'UserCreated'")
+                            .map { try $0.decode(String.self, at: 0) }
+                        #expect(Set(created) == Set(["first"] + names.filter { $0 != "poison" }))
 
-                // The poison's creation left nothing in the write model: once the trigger is gone it can be
-                // created, not refused as a ConflictException.
-                try await holder.query("DROP TRIGGER refuse_poison ON events")
-                let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
-                guard case .success = retried else {
-                    Issue.record("\(retried)")
-                    return
+                        // The poison's creation left nothing in the write model: once the trigger is gone it can be
+                        // created, not refused as a ConflictException.
+                        try await holder.query("DROP TRIGGER refuse_poison ON events")
+                        let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
+                        guard case .success = retried else {
+                            Issue.record("\(retried)")
+                            return
+                        }
+                    }
                 }
             }
         }
@@ -85,33 +85,33 @@ struct CommandProcessorTests {
     @Test("a command still queued at its deadline is answered 503 and never runs")
     func queuedPastDeadline() async throws {
         try await TestDatabase.withFresh { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            let processor = CommandProcessor(
-                conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
-                limits: CommandProcessorLimits(deadline: .milliseconds(100)))
-            let holder = try await PostgresConnection.connect(conninfo)
-            defer { Task { await holder.close() } }
-            // Once the processor has warmed up (which takes the append lock too), its deadline keeper
-            // runs, but its batches are held up by the append lock.
-            try await processor.running {
-                try await holder.query("BEGIN")
-                try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-                let first = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-                let second = await processor.submit(submission(.createCollection(collectionId: "d", arn: "arn:d"), "CreateCollection"))
-                for outcome in [first, second] {
-                    guard case .failure(let error) = outcome else {
-                        Issue.record("answered \(outcome)")
-                        continue
+            try await PostgresConnection.with(conninfo) { connection in
+                let processor = CommandProcessor(
+                    conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
+                    limits: CommandProcessorLimits(deadline: .milliseconds(100)))
+                try await PostgresConnection.with(conninfo) { holder in
+                    // Once the processor has warmed up (which takes the append lock too), its deadline keeper
+                    // runs, but its batches are held up by the append lock.
+                    try await processor.running {
+                        try await holder.query("BEGIN")
+                        try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                        let first = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                        let second = await processor.submit(submission(.createCollection(collectionId: "d", arn: "arn:d"), "CreateCollection"))
+                        for outcome in [first, second] {
+                            guard case .failure(let error) = outcome else {
+                                Issue.record("answered \(outcome)")
+                                continue
+                            }
+                            #expect(error.code == .serviceUnavailable)
+                        }
+                        try await holder.query("COMMIT")
                     }
-                    #expect(error.code == .serviceUnavailable)
+                    // The second never started (it waited in the queue); the first may have committed later, as
+                    // its client was told ("outcome unknown"). Nothing of "d" is in the log.
+                    let d = try await connection.query("SELECT count(*) FROM events WHERE collection_id = 'd'")[0].decode(Int.self, at: 0)
+                    #expect(d == 0)
                 }
-                try await holder.query("COMMIT")
             }
-            // The second never started (it waited in the queue); the first may have committed later, as
-            // its client was told ("outcome unknown"). Nothing of "d" is in the log.
-            let d = try await connection.query("SELECT count(*) FROM events WHERE collection_id = 'd'")[0].decode(Int.self, at: 0)
-            #expect(d == 0)
         }
     }
 }

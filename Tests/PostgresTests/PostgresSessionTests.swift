@@ -10,73 +10,73 @@ struct PostgresSessionTests {
     @Test("a transaction commits when its body returns and rolls back when it throws")
     func transactions() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            try await connection.query("CREATE TABLE t (v text)")
-            await #expect(throws: Rollback.self) {
-                try await connection.run { session in
-                    try session.transaction {
-                        try session.query("INSERT INTO t VALUES ($1)", ["lost"])
-                        throw Rollback()
+            try await PostgresConnection.with(conninfo) { connection in
+                try await connection.query("CREATE TABLE t (v text)")
+                await #expect(throws: Rollback.self) {
+                    try await connection.run { session in
+                        try session.transaction {
+                            try session.query("INSERT INTO t VALUES ($1)", ["lost"])
+                            throw Rollback()
+                        }
                     }
                 }
+                try await connection.run { session in
+                    try session.transaction(.serializable) { try session.query("INSERT INTO t VALUES ($1)", ["kept"]) }
+                }
+                let values = try await connection.query("SELECT v FROM t").map { try $0.decode(String.self, at: 0) }
+                #expect(values == ["kept"])
             }
-            try await connection.run { session in
-                try session.transaction(.serializable) { try session.query("INSERT INTO t VALUES ($1)", ["kept"]) }
-            }
-            let values = try await connection.query("SELECT v FROM t").map { try $0.decode(String.self, at: 0) }
-            #expect(values == ["kept"])
         }
     }
 
     @Test("a statement is prepared once per connection and then reused")
     func preparedStatements() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            for i in 0..<5 { _ = try await connection.query("SELECT $1::int8 + 1", [.int64(Int64(i))]) }
-            let prepared = try await connection.query(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", ["SELECT $1::int8 + 1"])
-            #expect(try prepared[0].decode(Int.self, at: 0) == 1)
+            try await PostgresConnection.with(conninfo) { connection in
+                for i in 0..<5 { _ = try await connection.query("SELECT $1::int8 + 1", [.int64(Int64(i))]) }
+                let prepared = try await connection.query(
+                    "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", ["SELECT $1::int8 + 1"])
+                #expect(try prepared[0].decode(Int.self, at: 0) == 1)
+            }
         }
     }
 
     @Test("a pipelined batch returns every result in order, and is atomic")
     func pipeline() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            try await connection.query("CREATE TABLE t (id int8 PRIMARY KEY, payload text)")
-            // Large enough to fill socket buffers in both directions.
-            let payload = String(repeating: "x", count: 4096)
-            let inserts = (1...500).map { PostgresStatement("INSERT INTO t VALUES ($1, $2) RETURNING id", [.int64(Int64($0)), .text(payload)]) }
-            let results = try await connection.run { try $0.pipeline(inserts + [PostgresStatement("SELECT count(*) FROM t")]) }
-            #expect(results.count == 501)
-            #expect(try results[41].rows[0].decode(Int64.self, at: 0) == 42)
-            #expect(try results[500].rows[0].decode(Int.self, at: 0) == 500)
+            try await PostgresConnection.with(conninfo) { connection in
+                try await connection.query("CREATE TABLE t (id int8 PRIMARY KEY, payload text)")
+                // Large enough to fill socket buffers in both directions.
+                let payload = String(repeating: "x", count: 4096)
+                let inserts = (1...500).map { PostgresStatement("INSERT INTO t VALUES ($1, $2) RETURNING id", [.int64(Int64($0)), .text(payload)]) }
+                let results = try await connection.run { try $0.pipeline(inserts + [PostgresStatement("SELECT count(*) FROM t")]) }
+                #expect(results.count == 501)
+                #expect(try results[41].rows[0].decode(Int64.self, at: 0) == 42)
+                #expect(try results[500].rows[0].decode(Int.self, at: 0) == 500)
 
-            let failing = [
-                PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1000), "new"]),
-                PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1), "duplicate"]),
-                PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1001), "after"]),
-            ]
-            let error = await #expect(throws: PostgresError.self) { try await connection.run { try $0.pipeline(failing) } }
-            #expect(error?.sqlState == .uniqueViolation)
-            let count = try await connection.query("SELECT count(*) FROM t")[0].decode(Int.self, at: 0)
-            #expect(count == 500)
+                let failing = [
+                    PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1000), "new"]),
+                    PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1), "duplicate"]),
+                    PostgresStatement("INSERT INTO t VALUES ($1, $2)", [.int64(1001), "after"]),
+                ]
+                let error = await #expect(throws: PostgresError.self) { try await connection.run { try $0.pipeline(failing) } }
+                #expect(error?.sqlState == .uniqueViolation)
+                let count = try await connection.query("SELECT count(*) FROM t")[0].decode(Int.self, at: 0)
+                #expect(count == 500)
+            }
         }
     }
 
     @Test("one connection runs all its work on one dedicated thread")
     func dedicatedThread() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            let connection = try await PostgresConnection.connect(conninfo)
-            defer { Task { await connection.close() } }
-            var threads = Set<pthread_t>()
-            for _ in 0..<20 {
-                threads.insert(try await connection.run { _ in pthread_self() })
+            try await PostgresConnection.with(conninfo) { connection in
+                var threads = Set<pthread_t>()
+                for _ in 0..<20 {
+                    threads.insert(try await connection.run { _ in pthread_self() })
+                }
+                #expect(threads.count == 1)
             }
-            #expect(threads.count == 1)
         }
     }
 }
