@@ -6,24 +6,23 @@ public enum CommandOutcome: Sendable, Hashable {
     case collectionDeleted
     case userCreated
     case userDeleted
-    case facesAssociated(FaceChanges)
-    case facesDisassociated(FaceChanges)
+    /// The faces associated and refused, and the user's status after the command.
+    case facesAssociated(FaceChanges, userStatus: UserStatus)
+    case facesDisassociated(FaceChanges, userStatus: UserStatus)
     case facesDeleted(FaceChanges)
     case facesForgotten(FaceChanges)
     /// The faces that entered the collection (ImportFaces, or an upstream's IndexFaces).
     case facesImported([FaceImported])
 }
 
-/// The faces a command changed, those it did not and why, and (for associations) the user's status after it.
+/// The faces a command changed, and those it did not with why.
 public struct FaceChanges: Sendable, Hashable {
     public var changed: [String]
     public var refused: [RefusedFace]
-    public var userStatus: UserStatus?
 
-    public init(changed: [String] = [], refused: [RefusedFace] = [], userStatus: UserStatus? = nil) {
+    public init(changed: [String] = [], refused: [RefusedFace] = []) {
         self.changed = changed
         self.refused = refused
-        self.userStatus = userStatus
     }
 }
 

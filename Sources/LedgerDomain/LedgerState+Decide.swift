@@ -113,8 +113,8 @@ extension LedgerState {
             events.append(.faceAssociated(FaceAssociated(faceId: faceId, userId: userId, confidence: confidence)))
             changes.changed.append(faceId)
         }
-        changes.userStatus = changes.changed.isEmpty ? .settled(faceCount: held) : .updating
-        return accept(events, .facesAssociated(changes))
+        let status: UserStatus = changes.changed.isEmpty ? .settled(faceCount: held) : .updating
+        return accept(events, .facesAssociated(changes, userStatus: status))
     }
 
     private func disassociateFaces(_ id: String, _ userId: String, _ faceIds: [String]) throws(Refusal) -> Decision {
@@ -144,8 +144,8 @@ extension LedgerState {
             }
         }
         let remaining = user.faceCount - changes.changed.count
-        changes.userStatus = changes.changed.isEmpty ? .settled(faceCount: remaining) : .updating
-        return accept(events, .facesDisassociated(changes))
+        let status: UserStatus = changes.changed.isEmpty ? .settled(faceCount: remaining) : .updating
+        return accept(events, .facesDisassociated(changes, userStatus: status))
     }
 
     /// Never deletes a face that belongs to a user.

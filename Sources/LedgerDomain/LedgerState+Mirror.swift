@@ -32,7 +32,7 @@ extension LedgerState {
         default:
             break
         }
-        if case .associateFaces = command, case .facesAssociated(let changes) = outcome {
+        if case .associateFaces = command, case .facesAssociated(let changes, _) = outcome {
             for faceId in changes.changed.uniqued() where collections[id]?.faces[faceId] == nil {
                 observed.append(.faceImported(FaceImported(faceId: faceId, imageId: "", confidence: 0), embedding: []))
             }
@@ -186,7 +186,7 @@ extension CommandOutcome {
     /// The faces changed and refused, for the outcomes that have them (empty for the others).
     var faceChanges: FaceChanges {
         switch self {
-        case .facesAssociated(let changes), .facesDisassociated(let changes), .facesDeleted(let changes),
+        case .facesAssociated(let changes, _), .facesDisassociated(let changes, _), .facesDeleted(let changes),
             .facesForgotten(let changes):
             changes
         default:

@@ -146,7 +146,7 @@ enum BatchDecision {
                 let decision = state.decide(command)
                 switch decision.result {
                 case .failure(let refusal):
-                    reject(LedgerError(refusal))
+                    reject(LedgerError(refusal: refusal))
                 case .success(let outcome):
                     guard let response = try? JSONValue(rendering: outcome) else {
                         reject(LedgerError(.internalServerError, "Internal server error"))

@@ -137,7 +137,7 @@ public struct PendingCommands: Sendable {
         switch try row.decode(String.self, at: 0) {
         case EventType.commandRejected.rawValue:
             let rejected = try JSONDecoder().decode(CommandRejected.self, from: data)
-            return (.failure(LedgerError(rejected.error)), rejected.upstreamCode)
+            return (.failure(LedgerError(recorded: rejected.error)), rejected.upstreamCode)
         default:
             let abandoned = try JSONDecoder().decode(CommandAbandoned.self, from: data)
             return (.failure(LedgerError(.serviceUnavailable, CommandStep.abandonedPrefix + abandoned.reason)), nil)

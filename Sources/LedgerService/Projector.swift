@@ -137,7 +137,7 @@ public final class Projector: Service, Sendable {
     }
 
     private func runListening(on connection: PostgresConnection) async throws {
-        let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel])
+        let listener = PostgresListener(conninfo: conninfo, channels: [EventLog.notificationChannel], settings: settings)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await listener.run() }
             // A fresh subscription to the pokes for every run (see `Pokes`).

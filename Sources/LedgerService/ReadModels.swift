@@ -163,7 +163,7 @@ public struct ReadModels: Sendable {
                 return try row.decode([UInt8]?.self, at: 0).map(EmbeddingBytes.unpack)
             }
             guard try Self.pendingUsers(in: collectionId, session: session)[userId] == true else {
-                throw LedgerError(.userNotFound(userId))
+                throw LedgerError(refusal: .userNotFound(userId))
             }
             return nil
         }

@@ -34,15 +34,20 @@ public final class PostgresListener: Service, Sendable {
     private let conninfo: String
     private let channels: [String]
     private let retryDelay: Duration
+    private let settings: SessionSettings
     private let stopped = Atomic(false)
 
     /// A listener on `channels` (lowercase identifiers such as `faceledger_events`), listening while `run()` runs.
-    public init(conninfo: String, channels: [String], retryDelay: Duration = .milliseconds(250)) {
+    /// `settings` bound its connecting: `run()` ends only once a connection attempt under way has, so a
+    /// service passes its `connect_timeout` and keepalives, or a shutdown could wait for the system's
+    /// TCP timeout on an unreachable host.
+    public init(conninfo: String, channels: [String], retryDelay: Duration = .milliseconds(250), settings: SessionSettings = .none) {
         precondition(channels.allSatisfy(Self.isValidChannel), "invalid channel name")
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1024))
         self.conninfo = conninfo
         self.channels = channels
         self.retryDelay = retryDelay
+        self.settings = settings
     }
 
     static func isValidChannel(_ channel: String) -> Bool {
@@ -78,7 +83,7 @@ public final class PostgresListener: Service, Sendable {
     private var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     private func loop() {
-        let session = PostgresSession(conninfo: conninfo, reconnectTimeout: .zero)
+        let session = PostgresSession(conninfo: conninfo, reconnectTimeout: .zero, settings: settings)
         var connected = false
         while !isStopped {
             do {

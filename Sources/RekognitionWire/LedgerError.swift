@@ -15,7 +15,7 @@ public struct LedgerError: Error, Sendable, Hashable, Codable, CustomStringConve
     public static func invalidParameter(_ message: String) -> LedgerError { LedgerError(.invalidParameter, message) }
 
     /// How a refusal of the domain is answered: the one place its messages are written.
-    public init(_ refusal: Refusal) {
+    public init(refusal: Refusal) {
         switch refusal {
         case .collectionNotFound(let id): self.init(.resourceNotFound, "The collection id: \(id) does not exist")
         case .collectionAlreadyExists(let id): self.init(.resourceAlreadyExists, "The collection id: \(id) already exists")
@@ -36,7 +36,7 @@ public struct LedgerError: Error, Sendable, Hashable, Codable, CustomStringConve
 
     /// A recorded error as it is answered again. Every code the ledger records is one it can name
     /// (an upstream's other codes are kept beside, as `upstreamCode`).
-    public init(_ recorded: RecordedError) {
+    public init(recorded: RecordedError) {
         self.init(ErrorCode(rawValue: recorded.code) ?? .invalidParameter, recorded.message)
     }
 }

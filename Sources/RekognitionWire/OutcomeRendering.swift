@@ -11,16 +11,16 @@ extension JSONValue {
             try self.init(encoding: StatusCodeResponse(StatusCode: 200))
         case .userCreated, .userDeleted:
             try self.init(encoding: EmptyResponse())
-        case .facesAssociated(let changes):
+        case .facesAssociated(let changes, let status):
             try self.init(
                 encoding: AssociateFacesResponse(
                     AssociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceAssociations: changes.unsuccessful(),
-                    UserStatus: changes.userStatus ?? .active))
-        case .facesDisassociated(let changes):
+                    UserStatus: status))
+        case .facesDisassociated(let changes, let status):
             try self.init(
                 encoding: DisassociateFacesResponse(
                     DisassociatedFaces: changes.changed.map(FaceIdEntry.init), UnsuccessfulFaceDisassociations: changes.unsuccessful(),
-                    UserStatus: changes.userStatus ?? .active))
+                    UserStatus: status))
         case .facesDeleted(let changes):
             try self.init(
                 encoding: DeleteFacesResponse(

@@ -14,8 +14,12 @@ extension CommandOutcome {
                     return RefusedFace(
                         faceId: faceId, reason: FaceOutcome(wireReasons: reasons, otherwise: otherwise),
                         ownerUserId: entry["UserId"]?.stringValue, confidence: entry["Confidence"]?.doubleValue)
-                },
-                userStatus: answer["UserStatus"]?.stringValue.flatMap(UserStatus.init(rawValue:)))
+                })
+        }
+        // The user's status as answered; when it is missing (a mirror does not need it), what the embedded
+        // engine would answer.
+        func status(_ changes: FaceChanges) -> UserStatus {
+            answer["UserStatus"]?.stringValue.flatMap(UserStatus.init(rawValue:)) ?? (changes.changed.isEmpty ? .active : .updating)
         }
         switch command {
         case .createCollection:
@@ -28,12 +32,11 @@ extension CommandOutcome {
             self = .userDeleted
         case .associateFaces:
             // Rekognition's answer for faces past the user's 100: no reasons.
-            self = .facesAssociated(changes("AssociatedFaces", "UnsuccessfulFaceAssociations", otherwise: .userFaceLimit))
+            let associated = changes("AssociatedFaces", "UnsuccessfulFaceAssociations", otherwise: .userFaceLimit)
+            self = .facesAssociated(associated, userStatus: status(associated))
         case .disassociateFaces:
-            self = .facesDisassociated(
-                changes(
-                    "DisassociatedFaces", "UnsuccessfulFaceDisassociations",
-                    otherwise: .associatedToADifferentUser))
+            let disassociated = changes("DisassociatedFaces", "UnsuccessfulFaceDisassociations", otherwise: .associatedToADifferentUser)
+            self = .facesDisassociated(disassociated, userStatus: status(disassociated))
         case .deleteFaces:
             self = .facesDeleted(changes("DeletedFaces", "UnsuccessfulFaceDeletions", otherwise: .associatedToADifferentUser))
         case .forgetFaces:

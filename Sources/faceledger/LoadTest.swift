@@ -25,10 +25,14 @@ struct LoadTest: AsyncParsableCommand {
             (operations: associate, disassociate, list-users, list-faces, search-users, describe-collection; default \
             associate=1); a disassociation takes back a face the caller associated, which it associates again later. \
             "operations" in the JSON gives each one's requests, errors, p50_ms and p99_ms. --rate R makes the run \
-            open-loop: the callers together send R requests per second on a fixed schedule (each caller R/concurrency), \
-            whatever the answers' pace, and a latency counts from when a request was due, so a server that falls \
-            behind shows it in the percentiles instead of slowing the senders down; "requests" is then exactly the \
-            schedule's count, round(duration × rate / concurrency) per caller. Without --rate each caller sends its next request when the previous one is answered.
+            open-loop: the callers together send R requests per second on a fixed schedule, staggered so that a \
+            request is due every 1/R s (each caller every concurrency/R s), and a latency counts from when a request \
+            was due, so a server that falls behind shows it in the percentiles instead of slowing the senders down. \
+            A caller has one request in flight: a request due before the previous answer goes out when it comes \
+            (late, and counted so), so give enough callers for the rate (concurrency ≥ R × latency). "requests" is \
+            then exactly the schedule's count, round(duration × R / concurrency) per caller, and "throughput" \
+            divides the successful ones by "measured_seconds", the time until the last answer (at least the \
+            duration). Without --rate each caller sends its next request when the previous one is answered.
             """)
 
     @Option(help: "The server's URL, e.g. http://127.0.0.1:8080 (env FACELEDGER_ENDPOINT).") var endpoint: String?
@@ -180,6 +184,8 @@ struct LoadRun {
         var requests: Int
         var errors: Int
         var throughput: Double
+        /// The measured phase: its planned duration, or in open loop until the last answer if that came later.
+        var measuredSeconds: Double
         var p50: Double
         var p99: Double
         var warmupRequests: Int
@@ -188,7 +194,8 @@ struct LoadRun {
 
         var json: [String: Any] {
             [
-                "requests": requests, "errors": errors, "throughput": throughput, "p50_ms": p50, "p99_ms": p99,
+                "requests": requests, "errors": errors, "throughput": throughput, "measured_seconds": measuredSeconds,
+                "p50_ms": p50, "p99_ms": p99,
                 "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds,
                 "operations": operations.mapValues(\.json),
             ]
@@ -233,8 +240,12 @@ struct LoadRun {
         }
         let requests = operations.values.reduce(0) { $0 + $1.requests }
         let errors = operations.values.reduce(0) { $0 + $1.errors }
+        // In open loop a server that falls behind answers the schedule late: the rate achieved counts until
+        // the last answer.
+        let lastAnswer = results.compactMap(\.lastAnswer).max()
+        let measuredSeconds = rate == nil ? seconds : max(seconds, lastAnswer.map { ($0 - measuredFrom) / .seconds(1) } ?? seconds)
         return Report(
-            requests: requests, errors: errors, throughput: Double(requests - errors) / seconds,
+            requests: requests, errors: errors, throughput: Double(requests - errors) / measuredSeconds, measuredSeconds: measuredSeconds,
             p50: percentile(histogram, 50), p99: percentile(histogram, 99),
             warmupRequests: operations.values.reduce(0) { $0 + $1.warmupRequests }, collectionIds: collectionIds,
             operations: operations)
@@ -248,9 +259,14 @@ struct LoadRun {
             var latencies = CallerResult.histogram()
         }
         var byOperation: [String: Counts] = [:]
+        /// When the last measured request was answered.
+        var lastAnswer: ContinuousClock.Instant?
+
+        /// Latencies past a minute are recorded as a minute, so they still count in the percentiles.
+        static let longestLatencyMicros: UInt64 = 60_000_000
 
         static func histogram() -> Histogram<UInt64> {
-            Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            Histogram<UInt64>(highestTrackableValue: longestLatencyMicros, numberOfSignificantValueDigits: .three)
         }
     }
 
@@ -259,14 +275,17 @@ struct LoadRun {
         let collectionId = collectionIds[caller % collectionIds.count]
         let direction = (0..<8).map { _ in Double.random(in: -1...1) }
         var batch = 0
-        // Import and set up before the clock starts; refill (outside the measurement) if the run outlasts them.
+        // Import and set up before the clock starts; refill if the run outlasts them (outside the measurement,
+        // except that in open loop a refill that overruns the next slot makes that request late).
         var faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
         var associated: [String] = []
         let deadline = measuredFrom + .milliseconds(Int(seconds * 1000))
         // Open loop: this caller's requests are due every `interval` seconds, in slots counted from
         // `measuredFrom`: the warm-up's slots are negative, and the measured window holds exactly
-        // round(seconds / interval) of them.
+        // round(seconds / interval) of them. The callers are staggered by 1/rate, so that together they
+        // send a request every 1/rate seconds rather than all at once every `interval`.
         let interval = rate.map { Double(callers) / $0 }
+        let offset = rate.map { Double(caller) / $0 } ?? 0
         var slot = -Int((warmUp / (interval ?? 1)).rounded())
         let slots = Int((seconds / (interval ?? 1)).rounded())
         while true {
@@ -281,7 +300,7 @@ struct LoadRun {
             var due: ContinuousClock.Instant?
             if let interval {
                 guard slot < slots else { break }
-                due = measuredFrom + .nanoseconds(Int64((Double(slot) * interval * 1e9).rounded()))
+                due = measuredFrom + .nanoseconds(Int64(((Double(slot) * interval + offset) * 1e9).rounded()))
                 slot += 1
                 if ContinuousClock.now < due! { try await Task.sleep(until: due!, clock: .continuous) }
             } else if ContinuousClock.now >= deadline {
@@ -337,7 +356,8 @@ struct LoadRun {
             counts.requests += 1
             if failed { counts.errors += 1 }
             let micros = UInt64(max(1, elapsed / .microseconds(1)))
-            _ = counts.latencies.record(micros)
+            _ = counts.latencies.record(min(micros, CallerResult.longestLatencyMicros))
+            result.lastAnswer = ContinuousClock.now
         }
         return result
     }

@@ -6,7 +6,7 @@ extension Decision {
     var rendered: Result<JSONValue, LedgerError> {
         switch result {
         case .success(let outcome): .success(try! JSONValue(rendering: outcome))
-        case .failure(let refusal): .failure(LedgerError(refusal))
+        case .failure(let refusal): .failure(LedgerError(refusal: refusal))
         }
     }
 }

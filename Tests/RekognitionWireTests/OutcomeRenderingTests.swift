@@ -15,9 +15,9 @@ struct OutcomeRenderingTests {
             RefusedFace(faceId: "c", reason: .lowMatchConfidence, confidence: 12.5),
             RefusedFace(faceId: "d", reason: .userFaceLimit),
         ]
-        let associated = FaceChanges(changed: ["e"], refused: refused, userStatus: .updating)
+        let associated = FaceChanges(changed: ["e"], refused: refused)
         #expect(
-            text(try JSONValue(rendering: .facesAssociated(associated))) == """
+            text(try JSONValue(rendering: .facesAssociated(associated, userStatus: .updating))) == """
                 {"AssociatedFaces":[{"FaceId":"e"}],"UnsuccessfulFaceAssociations":[{"FaceId":"a","Reasons":["FACE_NOT_FOUND"]},\
                 {"FaceId":"b","Reasons":["ASSOCIATED_TO_A_DIFFERENT_USER"],"UserId":"v"},\
                 {"Confidence":12.5,"FaceId":"c","Reasons":["LOW_MATCH_CONFIDENCE"]},{"FaceId":"d","Reasons":[]}],"UserStatus":"UPDATING"}
@@ -44,10 +44,10 @@ struct OutcomeRenderingTests {
             refused: [
                 RefusedFace(faceId: "a", reason: .faceNotFound),
                 RefusedFace(faceId: "b", reason: .associatedToADifferentUser, ownerUserId: "v"),
-            ], userStatus: .updating)
+            ])
         let cases: [(LedgerCommand, CommandOutcome)] = [
-            (.associateFaces(collectionId: "c", userId: "u", faceIds: [], userMatchThreshold: 75), .facesAssociated(changes)),
-            (.disassociateFaces(collectionId: "c", userId: "u", faceIds: []), .facesDisassociated(changes)),
+            (.associateFaces(collectionId: "c", userId: "u", faceIds: [], userMatchThreshold: 75), .facesAssociated(changes, userStatus: .updating)),
+            (.disassociateFaces(collectionId: "c", userId: "u", faceIds: []), .facesDisassociated(changes, userStatus: .active)),
             (.deleteFaces(collectionId: "c", faceIds: []), .facesDeleted(FaceChanges(changed: ["e"], refused: changes.refused))),
             (.createCollection(collectionId: "c", arn: "x"), .collectionCreated(arn: "arn:c")),
             (
@@ -66,18 +66,18 @@ struct OutcomeRenderingTests {
             parsing: Data(#"{"AssociatedFaces":[],"UnsuccessfulFaceAssociations":[{"FaceId":"d","Reasons":[]}],"UserStatus":"ACTIVE"}"#.utf8))
         let outcome = CommandOutcome(
             upstreamAnswer: answer, to: .associateFaces(collectionId: "c", userId: "u", faceIds: ["d"], userMatchThreshold: 75))
-        #expect(outcome == .facesAssociated(FaceChanges(refused: [RefusedFace(faceId: "d", reason: .userFaceLimit)], userStatus: .active)))
+        #expect(outcome == .facesAssociated(FaceChanges(refused: [RefusedFace(faceId: "d", reason: .userFaceLimit)]), userStatus: .active))
     }
 
     @Test("refusals are answered with their AWS code, status and one message each; a recorded error answers again as it was")
     func refusals() {
-        #expect(LedgerError(.collectionNotFound("c")) == LedgerError(.resourceNotFound, "The collection id: c does not exist"))
-        #expect(LedgerError(.userAlreadyExists("u")).code == .conflict)
-        #expect(LedgerError(.userFaceLimit(userId: "u")).code.httpStatus == 400)
-        #expect(LedgerError(.userFaceLimit(userId: "u")).code == .serviceQuotaExceeded)
-        #expect(LedgerError(.invalidFaces("Faces[0].Embedding is odd")) == .invalidParameter("Faces[0].Embedding is odd"))
+        #expect(LedgerError(refusal: .collectionNotFound("c")) == LedgerError(.resourceNotFound, "The collection id: c does not exist"))
+        #expect(LedgerError(refusal: .userAlreadyExists("u")).code == .conflict)
+        #expect(LedgerError(refusal: .userFaceLimit(userId: "u")).code.httpStatus == 400)
+        #expect(LedgerError(refusal: .userFaceLimit(userId: "u")).code == .serviceQuotaExceeded)
+        #expect(LedgerError(refusal: .invalidFaces("Faces[0].Embedding is odd")) == .invalidParameter("Faces[0].Embedding is odd"))
         let error = LedgerError(.idempotentParameterMismatch, "no")
-        #expect(LedgerError(error.recorded) == error)
+        #expect(LedgerError(recorded: error.recorded) == error)
         #expect(ErrorCode.serviceUnavailable.httpStatus == 503)
     }
 }

@@ -157,7 +157,7 @@ extension LedgerAPI {
     }
 
     private func existingCollection(_ id: String) async throws -> CollectionSummary {
-        guard let collection = try await readModels.collection(id) else { throw LedgerError(.collectionNotFound(id)) }
+        guard let collection = try await readModels.collection(id) else { throw LedgerError(refusal: .collectionNotFound(id)) }
         return collection
     }
 

@@ -143,7 +143,7 @@ public struct LedgerAPI: Sendable {
             }
         case .indexFaces:
             if upstream != nil { return await submit(IndexFacesRequest.self, operation, body, signer, metadata) }
-            return .answer(await reject(operation, body, metadata, LedgerError(.noImageModel)))
+            return .answer(await reject(operation, body, metadata, LedgerError(refusal: .noImageModel)))
         default:
             return .answer(.failure(LedgerError(.internalServerError, "Internal server error")))
         }
