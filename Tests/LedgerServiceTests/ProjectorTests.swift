@@ -99,7 +99,7 @@ struct ProjectorTests {
         }
     }
 
-    @Test("a rebuild that moves the checkpoint under a running projector: it reloads and goes on from there")
+    @Test("a rebuild under a running projector: it goes on with the swapped tables from the checkpoint")
     func reloadAfterRebuild() async throws {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
@@ -124,6 +124,39 @@ struct ProjectorTests {
                 group.cancelAll()
             }
             await connection.close()
+        }
+    }
+
+    @Test("a projector whose checkpoint was moved by someone else (a rebuild's swap) reloads from it instead of folding twice")
+    func reloadFromMovedCheckpoint() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                let biometrics = Biometrics(masterKeys: .ephemeral())
+                try await submit(
+                    [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<3)],
+                    conninfo: conninfo, biometrics: biometrics)
+                // The rebuild moves the checkpoint to the head; then more is appended.
+                _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
+                let moved = try await checkpoint(connection).position
+                try await submit(
+                    [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0), faces(3..<5)],
+                    conninfo: conninfo, biometrics: biometrics)
+
+                // A projector that last wrote at position 1, as one would that was busy while the swap happened.
+                let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
+                #expect(try await connection.run { try Projector.acquire(owner: projector.owner, lease: 5, in: $0) })
+                let state = ProjectorState()
+                state.position = 1
+                try await projector.project(state, on: connection)
+
+                // It refused its stale batch, took the moved checkpoint, and folded only what followed it.
+                let head = try await head(connection)
+                #expect(moved < head)
+                #expect(state.position == head)
+                #expect(try await checkpoint(connection).position == head)
+                #expect(try await differences(connection) == 0)
+                #expect(try await connection.query("SELECT count(*) FROM rm_faces")[0].decode(Int.self, at: 0) == 5)
+            }
         }
     }
 }
