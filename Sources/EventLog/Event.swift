@@ -69,3 +69,30 @@ public struct RecordedEvent: Sendable, Hashable {
     /// `faceledger verify` walks (see `HashChain`).
     public var hash: [UInt8]
 }
+
+/// What a fold reads of an event: its place in the log, its type and payload, and when it was
+/// recorded. `RecordedEvent` is one; `FoldEvent` is only that, so that folding the whole log reads
+/// less than half of each row.
+public protocol FoldableEvent: Sendable {
+    var position: Int64 { get }
+    var collectionId: String { get }
+    var type: String { get }
+    var schemaVersion: Int { get }
+    var data: String { get }
+    /// Opened (decrypted) in place by whoever holds the keys.
+    var embedding: [UInt8]? { get set }
+    var recordedAt: Date { get }
+}
+
+extension RecordedEvent: FoldableEvent {}
+
+/// An event as folds read it (`EventLog.readForFold`): no stream, version, metadata or hash.
+public struct FoldEvent: FoldableEvent, Hashable {
+    public var position: Int64
+    public var collectionId: String
+    public var type: String
+    public var schemaVersion: Int
+    public var data: String
+    public var embedding: [UInt8]?
+    public var recordedAt: Date
+}

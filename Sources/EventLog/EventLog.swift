@@ -45,6 +45,22 @@ public struct EventLog: Sendable {
         ).map(RecordedEvent.init(row:))
     }
 
+    /// `read(after:limit:in:)` with only what a fold needs of each event (`FoldEvent`).
+    public static func readForFold(after position: Int64, limit: Int, in session: PostgresSession) throws -> [FoldEvent] {
+        try session.query(
+            """
+            SELECT position, collection_id, type, schema_version, data, embedding, recorded_at FROM events
+            WHERE position > $1 ORDER BY position LIMIT $2
+            """,
+            [.int64(position), .int64(Int64(limit))]
+        ).map { row in
+            FoldEvent(
+                position: try row.decode(at: 0), collectionId: try row.decode(at: 1), type: try row.decode(at: 2),
+                schemaVersion: try row.decode(at: 3), data: try row.decode(at: 4), embedding: try row.decode(at: 5),
+                recordedAt: try row.decode(at: 6))
+        }
+    }
+
     /// The position of the last event, 0 when the log is empty.
     public func headPosition() async throws -> Int64 {
         try await pool.run { session in

@@ -154,7 +154,7 @@ public struct Biometrics: Sendable {
     /// The events with every encrypted embedding opened: its clear bytes, or none when its data key
     /// was destroyed (the face was forgotten). Embeddings stored in clear pass unchanged. A data key
     /// wrapped under a master key this process does not hold is an error, never taken for forgotten.
-    public func open(_ events: [RecordedEvent], in session: PostgresSession) throws -> [RecordedEvent] {
+    public func open<Event: FoldableEvent>(_ events: [Event], in session: PostgresSession) throws -> [Event] {
         var keyIds: [Int: UUID] = [:]
         for (index, event) in events.enumerated() where event.type == EventType.faceImported.rawValue && event.embedding != nil {
             if let keyId = try? JSONDecoder().decode(KeyReference.self, from: Data(event.data.utf8)).keyId.flatMap(UUID.init) {

@@ -250,7 +250,7 @@ public final class Projector: Service, Sendable {
         _ state: ProjectorState, owner: String, lease: Double, biometrics: Biometrics, in session: PostgresSession
     ) throws -> Bool {
         let start = state.position
-        let events = try biometrics.open(EventLog.read(after: start, limit: 1000, in: session), in: session)
+        let events = try biometrics.open(EventLog.readForFold(after: start, limit: 1000, in: session), in: session)
         guard let last = events.last else { return false }
         try session.transaction {
             try session.query("SELECT projector_claim($1, $2, $3, $4)", [.text(name), .int64(start), .text(owner), .float64(lease)])

@@ -201,7 +201,7 @@ extension LedgerState {
 
 extension FoldedState {
     /// Folds recorded events (the whole log, in memory: a rebuild) and says what they touched.
-    mutating func foldTracking(_ events: [RecordedEvent]) throws -> TouchedEntities {
+    mutating func foldTracking(_ events: [some FoldableEvent]) throws -> TouchedEntities {
         let decoded = try events.ledgerEvents()
         if let last = events.last { position = last.position }
         eventCount += Int64(events.count)
@@ -209,7 +209,7 @@ extension FoldedState {
     }
 }
 
-extension [RecordedEvent] {
+extension Array where Element: FoldableEvent {
     /// The events that change the state, decoded, with where and when they were recorded.
     func ledgerEvents() throws -> [(LedgerEvent, EventContext)] {
         try filter { !LedgerEvent.typesWithoutStateEffect.contains($0.type) }.map { try $0.ledgerEvent() }
