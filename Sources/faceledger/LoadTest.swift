@@ -24,7 +24,7 @@ struct LoadTest: AsyncParsableCommand {
             --mix sets the operations and their weights, e.g. associate=8,disassociate=1,list-users=1,search-users=1 \
             (operations: associate, disassociate, list-users, list-faces, search-users, describe-collection; default \
             associate=1); a disassociation takes back a face the caller associated, which it associates again later. \
-            "operations" in the JSON gives each one's requests, errors, p50_ms and p99_ms. --rate R makes the run \
+            "operations" in the JSON gives, by API name, each one's requests, errors, p50_ms and p99_ms. --rate R makes the run \
             open-loop: the callers together send R requests per second on a fixed schedule, staggered so that a \
             request is due every 1/R s (each caller every concurrency/R s), and a latency counts from when a request \
             was due, so a server that falls behind shows it in the percentiles instead of slowing the senders down. \
