@@ -66,3 +66,21 @@ public final class PostgresConnection: Sendable {
         try? await thread.shutdownGracefully()
     }
 }
+
+extension PostgresConnection {
+    /// Runs `body` with a new connection to `conninfo`, closed (and the close awaited) when `body`
+    /// returns or throws.
+    public static func with<T>(
+        _ conninfo: String, settings: SessionSettings = .none, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await connect(conninfo, settings: settings)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+}

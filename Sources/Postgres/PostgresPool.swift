@@ -242,3 +242,18 @@ public final class PostgresPool: Service, Sendable {
         await close()
     }
 }
+
+extension PostgresPool {
+    /// Runs `body` with this pool, then closes the pool (once the connections `body` lent out are
+    /// back), whether `body` returns or throws: for a pool that no service runs.
+    public func use<T>(_ body: (PostgresPool) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+}

@@ -100,27 +100,7 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Runs `body` with a connection to an opened database, and closes it afterwards.
     func withConnection<T>(to target: DatabaseTarget, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await PostgresConnection.connect(target.conninfo)
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
-    }
-}
-
-/// Runs `body` with `pool`, and closes the pool afterwards (once the connections `body` lent out are back).
-func withPool<T>(_ pool: PostgresPool, _ body: (PostgresPool) async throws -> T) async throws -> T {
-    do {
-        let result = try await body(pool)
-        await pool.close()
-        return result
-    } catch {
-        await pool.close()
-        throw error
+        try await PostgresConnection.with(target.conninfo, body)
     }
 }
 

@@ -56,7 +56,7 @@ struct Reconcile: AsyncParsableCommand {
         let pool = PostgresPool(
             conninfo: target.conninfo, maxConnections: 4, acquireTimeout: .seconds(30),
             reconnectTimeout: .seconds(5), settings: sessions)
-        try await withPool(pool) { pool in
+        try await pool.use { pool in
             let pending = PendingCommands(pool: pool)
             if list { return try await printList(pending: pending, pool: pool) }
 

@@ -50,7 +50,7 @@ struct Revert: AsyncParsableCommand {
             if dryRun || plan.steps.isEmpty { return (plan, [(LedgerCommand, CommandAnswer)]()) }
             if let upstreamSettings {
                 // Upstream mode: the commands run upstream like a client's, so both sides change together.
-                let outcomes = try await withPool(PostgresPool(conninfo: target.conninfo, maxConnections: 2)) { pool in
+                let outcomes = try await PostgresPool(conninfo: target.conninfo, maxConnections: 2).use { pool in
                     try await UpstreamRuntime.with(
                         upstreamSettings, conninfo: target.conninfo, pool: pool,
                         masterKeys: masterKeys!, logger: logger

@@ -83,7 +83,7 @@ struct PostgresValueTests {
     @Test("server errors keep their SQLSTATE and never show SQL in their description")
     func errors() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
-            try await PostgresPool.with(conninfo, maxConnections: 2) { pool in
+            try await PostgresPool(conninfo: conninfo, maxConnections: 2).use { pool in
                 let division = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1 / $1::int4", [.int32(0)]) }
                 #expect(division?.sqlState?.code == "22012")
                 #expect(division?.code == .server)

@@ -70,36 +70,3 @@ actor ServerLocator {
         return conninfo
     }
 }
-
-extension PostgresConnection {
-    /// Runs `body` with a new connection to `conninfo`, closed (and the close awaited) when `body`
-    /// returns or throws.
-    public static func with<T>(
-        _ conninfo: String, settings: SessionSettings = .none, _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        let connection = try await connect(conninfo, settings: settings)
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
-    }
-}
-
-extension PostgresPool {
-    /// Runs `body` with a new pool on `conninfo`, closed (and the close awaited) when `body` returns or throws.
-    public static func with<T>(_ conninfo: String, maxConnections: Int, _ body: (PostgresPool) async throws -> T) async throws -> T {
-        let pool = PostgresPool(conninfo: conninfo, maxConnections: maxConnections)
-        do {
-            let result = try await body(pool)
-            await pool.close()
-            return result
-        } catch {
-            await pool.close()
-            throw error
-        }
-    }
-}
