@@ -15,6 +15,28 @@ public enum CommandOutcome: Sendable, Hashable {
     case facesImported([FaceImported])
 }
 
+extension CommandOutcome {
+    /// The faces changed and refused, for the outcomes that have them (empty for the others).
+    var faceChanges: FaceChanges {
+        switch self {
+        case .facesAssociated(let changes, _), .facesDisassociated(let changes, _), .facesDeleted(let changes),
+            .facesForgotten(let changes):
+            changes
+        default:
+            FaceChanges()
+        }
+    }
+
+    var importedFaces: [FaceImported] {
+        if case .facesImported(let faces) = self { faces } else { [] }
+    }
+
+    /// Every face the outcome names: changed, refused or imported.
+    public var faceIds: [String] {
+        faceChanges.changed + faceChanges.refused.map(\.faceId) + importedFaces.map(\.faceId)
+    }
+}
+
 /// The faces a command changed, and those it did not with why.
 public struct FaceChanges: Sendable, Hashable {
     public var changed: [String]

@@ -182,23 +182,6 @@ extension LedgerState {
     }
 }
 
-extension CommandOutcome {
-    /// The faces changed and refused, for the outcomes that have them (empty for the others).
-    var faceChanges: FaceChanges {
-        switch self {
-        case .facesAssociated(let changes, _), .facesDisassociated(let changes, _), .facesDeleted(let changes),
-            .facesForgotten(let changes):
-            changes
-        default:
-            FaceChanges()
-        }
-    }
-
-    var importedFaces: [FaceImported] {
-        if case .facesImported(let faces) = self { faces } else { [] }
-    }
-}
-
 extension FaceChanges {
     /// The refused faces by id, the first entry of each.
     var refusedByFace: [String: RefusedFace] {

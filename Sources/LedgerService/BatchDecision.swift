@@ -209,8 +209,7 @@ enum BatchDecision {
                 pending[key] = nil
                 let attempt = settlement.command.attempts + 1
                 switch settlement.result {
-                case .succeeded(let response):
-                    let outcome = CommandOutcome(upstreamAnswer: response, to: settlement.ledgerCommand)
+                case .succeeded(let response, let outcome):
                     let effects = state.mirror(settlement.ledgerCommand, outcome: outcome)
                     plan.record(
                         [.upstreamAttempted(settlement.call.recorded(attempt: attempt, verdict: "SETTLED"))]

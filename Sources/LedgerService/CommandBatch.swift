@@ -160,7 +160,7 @@ enum CommandBatch {
                 if case .success(let command) = submission.command { named.add(command, mirroring: false) }
             case .settle(let settlement):
                 named.add(settlement.ledgerCommand, mirroring: true)
-                if case .succeeded(let answer) = settlement.result { named.addFaces(namedIn: answer, in: collectionId) }
+                if case .succeeded(_, let outcome) = settlement.result { named.addFaces(namedIn: outcome, in: collectionId) }
             case .retryLater, .abandon:
                 break
             case .adopt:

@@ -88,10 +88,18 @@ public struct UpstreamCall: Sendable, Hashable {
 
 /// The upstream's final answer to a command.
 public enum UpstreamResult: Sendable, Hashable {
-    /// It executed the command: its response.
-    case succeeded(JSONValue)
+    /// It executed the command: its response, as the log keeps it and a retry gets it back, and what
+    /// it came to, read once from it (see `succeeded(_:to:)`).
+    case succeeded(JSONValue, CommandOutcome)
     /// It refused the command for what it is: the error it answered with.
     case rejected(code: String, message: String)
+}
+
+extension UpstreamResult {
+    /// The upstream executed `command` and answered `response`.
+    public static func succeeded(_ response: JSONValue, to command: LedgerCommand) -> UpstreamResult {
+        .succeeded(response, CommandOutcome(upstreamAnswer: response, to: command))
+    }
 }
 
 public struct UpstreamSettlement: Sendable {

@@ -32,7 +32,7 @@ struct Forget: AsyncParsableCommand {
         let principal = operatorPrincipal()
         let target = try await database.open(logger: logger)
         defer { target.close(logger: logger) }
-        let outcome = try await database.withConnection(to: target) { connection in
+        let outcome = try await PostgresConnection.with(target.conninfo) { connection in
             try await connection.run { try biometrics.verify(in: $0) }
             let processor = CommandProcessor(conninfo: target.conninfo, logger: logger, biometrics: biometrics)
             return try await processor.running {

@@ -95,12 +95,7 @@ struct DatabaseOptions: ParsableArguments {
     func withConnection<T>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let target = try await open(logger: logger)
         defer { target.close(logger: logger) }
-        return try await withConnection(to: target, body)
-    }
-
-    /// Runs `body` with a connection to an opened database, and closes it afterwards.
-    func withConnection<T>(to target: DatabaseTarget, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await PostgresConnection.with(target.conninfo, body)
+        return try await PostgresConnection.with(target.conninfo, body)
     }
 }
 

@@ -41,7 +41,7 @@ struct Revert: AsyncParsableCommand {
         let actor = operatorPrincipal()
         let target = try await database.open(logger: logger)
         defer { target.close(logger: logger) }
-        let (plan, outcomes) = try await database.withConnection(to: target) { connection in
+        let (plan, outcomes) = try await PostgresConnection.with(target.conninfo) { connection in
             let plan = try await RevertRun.plan(collectionId: collection, to: instant, principal: principal, connection: connection)
             for step in plan.steps {
                 printLine("\(step.faceId): \(step.currentOwner ?? "(no user)") -> \(step.formerOwner ?? "(no user)")")

@@ -87,7 +87,8 @@ struct BatchDecisionTests {
                 .settle(
                     UpstreamSettlement(
                         command: pending, ledgerCommand: .createUser(collectionId: "c", userId: "u"),
-                        leaseOwner: owner, call: call, result: .succeeded(.object([:])))), of: pending)
+                        leaseOwner: owner, call: call,
+                        result: .succeeded(.object([:]), to: .createUser(collectionId: "c", userId: "u")))), of: pending)
         }
         var facts = BatchFacts(state: collection)
         facts.leases = [commandId: holder]

@@ -12,15 +12,6 @@ import Testing
 /// where it goes on from. Every wait is for a condition in the database, never for a time.
 @Suite("The projector: its lease, take-over and reload, against a real PostgreSQL")
 struct ProjectorTests {
-    private func submit(_ commands: [LedgerCommand], conninfo: String, biometrics: Biometrics) async throws {
-        let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
-        try await processor.running {
-            for command in commands {
-                if case .failure(let error) = await processor.submit(.test(command)) { Issue.record("\(command): \(error)") }
-            }
-        }
-    }
-
     private func faces(_ range: Range<Int>) -> LedgerCommand {
         .importFaces(
             collectionId: "c",
@@ -54,12 +45,7 @@ struct ProjectorTests {
     /// Rows of the read models that differ from the write model's, over every column.
     private func differences(_ connection: PostgresConnection) async throws -> Int {
         var total = 0
-        for table in ["collections", "users", "faces"] {
-            total += try await connection.query(
-                """
-                SELECT count(*) FROM ((TABLE rm_\(table) EXCEPT ALL TABLE wm_\(table)) UNION ALL (TABLE wm_\(table) EXCEPT ALL TABLE rm_\(table))) d
-                """)[0].decode(Int.self, at: 0)
-        }
+        for table in ["collections", "users", "faces"] { total += try await readModelRowsDiffering(table, in: connection) }
         return total
     }
 
@@ -70,7 +56,7 @@ struct ProjectorTests {
             let biometrics = Biometrics(masterKeys: .ephemeral())
             let first = Projector(conninfo: conninfo, logger: Logger(label: "first"), biometrics: biometrics, pollInterval: .milliseconds(50))
             let second = Projector(conninfo: conninfo, logger: Logger(label: "second"), biometrics: biometrics, pollInterval: .milliseconds(50))
-            try await submit(
+            try await submitThroughProcessor(
                 [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<4)],
                 conninfo: conninfo, biometrics: biometrics)
             try await withThrowingTaskGroup(of: Void.self) { outer in
@@ -79,7 +65,7 @@ struct ProjectorTests {
                     try await waitUntilCaughtUp(by: first.owner, connection)
                     // The second starts once the first holds the lease: it stands by.
                     outer.addTask { try await second.run() }
-                    try await submit(
+                    try await submitThroughProcessor(
                         [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)],
                         conninfo: conninfo, biometrics: biometrics)
                     try await waitUntilCaughtUp(by: first.owner, connection)
@@ -87,7 +73,7 @@ struct ProjectorTests {
                     group.cancelAll()
                 }
                 // The first is gone: the second takes the lease over and folds what follows, from the checkpoint.
-                try await submit(
+                try await submitThroughProcessor(
                     [.disassociateFaces(collectionId: "c", userId: "u", faceIds: ["f0"]), faces(4..<6)],
                     conninfo: conninfo, biometrics: biometrics)
                 try await waitUntilCaughtUp(by: second.owner, connection)
@@ -105,7 +91,7 @@ struct ProjectorTests {
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
             let projector = Projector(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics, pollInterval: .milliseconds(50))
-            try await submit(
+            try await submitThroughProcessor(
                 [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<3)],
                 conninfo: conninfo, biometrics: biometrics)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -115,7 +101,7 @@ struct ProjectorTests {
                 try await connection.run { try $0.executeScript("DELETE FROM rm_faces WHERE face_id = 'f2'") }
                 _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
                 #expect(try await differences(connection) == 0)
-                try await submit(
+                try await submitThroughProcessor(
                     [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f1", "f2"], userMatchThreshold: 0)],
                     conninfo: conninfo, biometrics: biometrics)
                 try await waitUntilCaughtUp(by: projector.owner, connection)
@@ -132,13 +118,13 @@ struct ProjectorTests {
         try await TestDatabase.withFresh { conninfo in
             try await PostgresConnection.with(conninfo) { connection in
                 let biometrics = Biometrics(masterKeys: .ephemeral())
-                try await submit(
+                try await submitThroughProcessor(
                     [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u"), faces(0..<3)],
                     conninfo: conninfo, biometrics: biometrics)
                 // The rebuild moves the checkpoint to the head; then more is appended.
                 _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
                 let moved = try await checkpoint(connection).position
-                try await submit(
+                try await submitThroughProcessor(
                     [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0), faces(3..<5)],
                     conninfo: conninfo, biometrics: biometrics)
 

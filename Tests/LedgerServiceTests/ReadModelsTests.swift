@@ -13,16 +13,6 @@ import Testing
 @Suite("Read models: rebuild's swap and users' statuses, against a real PostgreSQL")
 struct ReadModelsTests {
     /// Runs `commands` through a command processor (no projector: the read models stay as they were).
-    private func submit(_ commands: [LedgerCommand], conninfo: String, biometrics: Biometrics) async throws {
-        let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics)
-        try await processor.running {
-            for command in commands {
-                let answer = await processor.submit(.test(command))
-                if case .failure(let error) = answer { Issue.record("\(command): \(error)") }
-            }
-        }
-    }
-
     private let history: [LedgerCommand] = [
         .createCollection(collectionId: "c", arn: "arn:c"),
         .createUser(collectionId: "c", userId: "u"),
@@ -36,15 +26,6 @@ struct ReadModelsTests {
         .forgetFaces(collectionId: "c", faceIds: ["f3"], reason: "test"),
     ]
 
-    /// Rows of the read model `table` and of the write model's (same shape, folded with every batch)
-    /// that differ, over every column.
-    private func differences(_ table: String, in connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
-            """
-            SELECT count(*) FROM ((TABLE rm_\(table) EXCEPT ALL TABLE wm_\(table)) UNION ALL (TABLE wm_\(table) EXCEPT ALL TABLE rm_\(table))) d
-            """)[0].decode(Int.self, at: 0)
-    }
-
     private func checkpoint(_ connection: PostgresConnection) async throws -> Int64 {
         try await connection.query(
             "SELECT coalesce((SELECT position FROM projector_checkpoints WHERE projector = $1), 0)",
@@ -56,7 +37,7 @@ struct ReadModelsTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history, conninfo: conninfo, biometrics: biometrics)
+            try await submitThroughProcessor(history, conninfo: conninfo, biometrics: biometrics)
             #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 0)
 
             let rebuild = ReadModelRebuild(connection: connection, biometrics: biometrics)
@@ -64,12 +45,12 @@ struct ReadModelsTests {
             let head = try await connection.query("SELECT max(position) FROM events")[0].decode(Int64.self, at: 0)
             #expect(outcome.position == head)
             #expect(try await checkpoint(connection) == head)
-            for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
+            for table in ["collections", "users", "faces"] { #expect(try await readModelRowsDiffering(table, in: connection) == 0, "\(table)") }
             #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 2)
 
             try await connection.run { try $0.executeScript("DELETE FROM rm_users; UPDATE rm_faces SET user_id = NULL") }
             _ = try await rebuild.run()
-            for table in ["collections", "users", "faces"] { #expect(try await differences(table, in: connection) == 0, "\(table)") }
+            for table in ["collections", "users", "faces"] { #expect(try await readModelRowsDiffering(table, in: connection) == 0, "\(table)") }
             // No table of the swap is left behind.
             #expect(
                 try await connection.query(
@@ -86,7 +67,7 @@ struct ReadModelsTests {
             let connection = try await PostgresConnection.connect(conninfo)
             let other = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history, conninfo: conninfo, biometrics: biometrics)
+            try await submitThroughProcessor(history, conninfo: conninfo, biometrics: biometrics)
             // The other session holds the rebuild lock, as a running rebuild does.
             try await other.query("SELECT pg_advisory_lock($1)", [.int64(ReadModelRebuild.lockKey)])
             let refused = await #expect(throws: MaintenanceError.self) {
@@ -109,7 +90,7 @@ struct ReadModelsTests {
         try await TestDatabase.withFresh { conninfo in
             let connection = try await PostgresConnection.connect(conninfo)
             let biometrics = Biometrics(masterKeys: .ephemeral())
-            try await submit(history + [.createUser(collectionId: "c", userId: "w")], conninfo: conninfo, biometrics: biometrics)
+            try await submitThroughProcessor(history + [.createUser(collectionId: "c", userId: "w")], conninfo: conninfo, biometrics: biometrics)
             _ = try await ReadModelRebuild(connection: connection, biometrics: biometrics).run()
             let pool = PostgresPool(conninfo: conninfo)
             let readModels = ReadModels(pool: pool)
@@ -119,7 +100,7 @@ struct ReadModelsTests {
             #expect(try await statuses() == ["u": .active, "v": .created, "w": .created])
 
             // Appended, not folded: a new user, a user gaining a face, a user losing its faces.
-            try await submit(
+            try await submitThroughProcessor(
                 [
                     .createUser(collectionId: "c", userId: "n"),
                     .associateFaces(collectionId: "c", userId: "v", faceIds: ["f2"], userMatchThreshold: 0),

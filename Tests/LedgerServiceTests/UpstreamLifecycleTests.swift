@@ -68,7 +68,7 @@ struct UpstreamLifecycleTests {
                     .settle(
                         UpstreamSettlement(
                             command: claimed, ledgerCommand: create, leaseOwner: owner, call: call(),
-                            result: .succeeded(answer))), of: claimed)
+                            result: .succeeded(answer, to: create))), of: claimed)
             }
             guard case .superseded = await processor.perform(settle(by: UUID())) else {
                 Issue.record("a stranger settled it")

@@ -60,12 +60,6 @@ struct WriteModelTests {
         return commands
     }
 
-    /// Rows of `a` not in `b` and of `b` not in `a`, over every column.
-    private func difference(_ a: String, _ b: String, in session: PostgresSession) throws -> Int {
-        try session.query("SELECT count(*) FROM ((TABLE \(a) EXCEPT ALL TABLE \(b)) UNION ALL (TABLE \(b) EXCEPT ALL TABLE \(a))) d")[0]
-            .decode(Int.self, at: 0)
-    }
-
     @Test("the write model and the read models equal the whole log folded in memory, after random concurrent commands")
     func partialFoldsEqualTheWholeFold() async throws {
         try await TestDatabase.withFresh { conninfo in
@@ -128,8 +122,8 @@ struct WriteModelTests {
                 #expect(counts["FaceAssociated", default: 0] > 20)
                 #expect(try session.query("SELECT position FROM write_model")[0].decode(Int64.self, at: 0) == whole.position)
                 for table in ["collections", "users", "faces"] {
-                    #expect(try difference("wm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "write model: \(table)")
-                    #expect(try difference("rm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "read models: \(table)")
+                    #expect(try rowsDiffering("wm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "write model: \(table)")
+                    #expect(try rowsDiffering("rm_\(table)", "rm_\(table)_rebuild", in: session) == 0, "read models: \(table)")
                 }
             }
             await connection.close()

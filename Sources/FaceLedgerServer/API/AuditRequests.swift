@@ -12,9 +12,13 @@ protocol AuditRequest: OperationRequest {
     var To: Double? { get }
     /// What the entries are about; valid once `validate()` passed.
     var subject: AuditSubject { get }
+    /// The checks of the members that name the subject; the page members' follow (`members`).
+    static var subjectMembers: [MemberRule<Self>] { get }
 }
 
 extension AuditRequest {
+    static var members: [MemberRule<Self>] { subjectMembers + [.custom { request, v in request.checkPage(&v) }] }
+
     /// The latest instant accepted (9999-12-31T23:59:59Z): later ones are a typo, and would not fit
     /// PostgreSQL's timestamps.
     static var latestInstant: Double { 253_402_300_799 }
@@ -60,6 +64,25 @@ extension Validator {
     static let requestId = StringRule(min: 1, max: 256, allowed: nil, pattern: nil)
 }
 
+/// FaceLedger.GetFaceHistory: every attempt that touched a face, oldest first.
+struct GetFaceHistoryRequest: AuditRequest {
+    var CollectionId: String?
+    var FaceId: String?
+    var MaxResults: Int?
+    var NextToken: String?
+    var From: Double?
+    var To: Double?
+
+    static var subjectMembers: [MemberRule<Self>] {
+        [
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
+            .faceId(\.FaceId, "faceId", required: true),
+        ]
+    }
+
+    var subject: AuditSubject { .face(collectionId: CollectionId!, faceId: FaceId!) }
+}
+
 /// FaceLedger.GetUserHistory: what was done to or for a user (its creation and deletion, every face
 /// attempt that named it, every refused request that named it).
 struct GetUserHistoryRequest: AuditRequest {
@@ -70,11 +93,10 @@ struct GetUserHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    static var members: [MemberRule<Self>] {
+    static var subjectMembers: [MemberRule<Self>] {
         [
             .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
             .string(\.UserId, "userId", Validator.userId, required: true),
-            .custom { request, v in request.checkPage(&v) },
         ]
     }
 
@@ -90,11 +112,10 @@ struct GetPrincipalHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    static var members: [MemberRule<Self>] {
+    static var subjectMembers: [MemberRule<Self>] {
         [
             .string(\.Principal, "principal", Validator.principal, required: true),
             .string(\.CollectionId, "collectionId", Validator.collectionId),
-            .custom { request, v in request.checkPage(&v) },
         ]
     }
 
@@ -109,10 +130,9 @@ struct GetCollectionHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    static var members: [MemberRule<Self>] {
+    static var subjectMembers: [MemberRule<Self>] {
         [
-            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
-            .custom { request, v in request.checkPage(&v) },
+            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true)
         ]
     }
 
@@ -127,10 +147,9 @@ struct GetRequestHistoryRequest: AuditRequest {
     var From: Double?
     var To: Double?
 
-    static var members: [MemberRule<Self>] {
+    static var subjectMembers: [MemberRule<Self>] {
         [
-            .string(\.RequestId, "requestId", Validator.requestId, required: true),
-            .custom { request, v in request.checkPage(&v) },
+            .string(\.RequestId, "requestId", Validator.requestId, required: true)
         ]
     }
 

@@ -380,23 +380,3 @@ struct SearchFacesRequest: OperationRequest {
         ]
     }
 }
-
-/// FaceLedger.GetFaceHistory: every attempt that touched a face, oldest first.
-struct GetFaceHistoryRequest: AuditRequest {
-    var CollectionId: String?
-    var FaceId: String?
-    var MaxResults: Int?
-    var NextToken: String?
-    var From: Double?
-    var To: Double?
-
-    static var members: [MemberRule<Self>] {
-        [
-            .string(\.CollectionId, "collectionId", Validator.collectionId, required: true),
-            .faceId(\.FaceId, "faceId", required: true),
-            .custom { request, v in request.checkPage(&v) },
-        ]
-    }
-
-    var subject: AuditSubject { .face(collectionId: CollectionId!, faceId: FaceId!) }
-}

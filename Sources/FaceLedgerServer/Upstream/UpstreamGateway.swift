@@ -197,7 +197,7 @@ public struct UpstreamGateway: Sendable {
                 return await postpone(claimed, owner: owner, call: call)
             }
             await noteFacesNotFound(in: response, for: claimed)
-            return await settle(claimed, command: command, owner: owner, call: call, result: .succeeded(response), answer: answer)
+            return await settle(claimed, command: command, owner: owner, call: call, result: .succeeded(response, to: command), answer: answer)
         case .rejected(let code):
             let message = answer.flatMap { try? JSONValue(parsing: Data($0.body)) }.flatMap {
                 $0["message"]?.stringValue ?? $0["Message"]?.stringValue

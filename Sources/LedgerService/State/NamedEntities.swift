@@ -73,25 +73,9 @@ struct NamedEntities {
         }
     }
 
-    /// Every face an upstream's answer names (`FaceId` anywhere in it): mirroring it may record them.
-    mutating func addFaces(namedIn answer: JSONValue, in collectionId: String) {
-        func walk(_ value: JSONValue) {
-            switch value {
-            case .object(let members):
-                for (key, member) in members {
-                    if key == "FaceId", let faceId = member.stringValue {
-                        facesWithOwners.insert(EntityKey(collectionId, faceId))
-                    } else {
-                        walk(member)
-                    }
-                }
-            case .array(let values):
-                values.forEach(walk)
-            default:
-                break
-            }
-        }
-        walk(answer)
+    /// Every face an upstream's outcome names: mirroring it may record them.
+    mutating func addFaces(namedIn outcome: CommandOutcome, in collectionId: String) {
+        facesWithOwners.formUnion(outcome.faceIds.map { EntityKey(collectionId, $0) })
     }
 
     mutating func add(_ event: LedgerEvent, in collectionId: String) {
