@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import LedgerDomain
 import Postgres
@@ -65,6 +66,8 @@ public struct AuditQueries: Sendable {
             "SELECT \(columns) FROM events WHERE \(condition) AND position >= $\(bound + 1) AND position < $\(bound + 2)"
                 + " AND recorded_at < $\(bound + 3) ORDER BY \(order) LIMIT $\(bound + 4)",
             parameters + [.int64(lowest), .int64(high), .timestamp(window.to ?? .distantFuture), .int64(Int64(limit))])
+        // Entries leave the database here: none before it is durable (`EventLog.awaitDurable`).
+        if !rows.isEmpty { try EventLog.awaitDurable(in: session) }
         return try rows.map(AuditEntry.init(row:))
     }
 

@@ -332,9 +332,11 @@ public final class CommandProcessor: Service, Sendable {
             if groups[pending.submission.collectionId] == nil { order.append(pending.submission.collectionId) }
             groups[pending.submission.collectionId, default: []].append(pending)
         }
+        var committedBatch = CommittedBatch()
         for collectionId in order {
-            await commit(groups[collectionId]!, collectionId: collectionId, on: connection)
+            await commit(groups[collectionId]!, collectionId: collectionId, on: connection, into: &committedBatch)
         }
+        await answerWhenDurable(committedBatch, on: connection)
         let answered = Set(batch.map(ObjectIdentifier.init))
         queue.withLock { queue in
             queue.inFlight.removeAll { answered.contains(ObjectIdentifier($0)) }
@@ -342,9 +344,18 @@ public final class CommandProcessor: Service, Sendable {
         }
     }
 
-    /// Commits one collection's submissions in one transaction; when the database refuses it for
-    /// something a command carried, retries each half alone, so only the offending command fails.
-    private func commit(_ group: [Pending], collectionId: String, on connection: PostgresConnection) async {
+    /// What a batch's transactions committed, held until it is durable (`answerWhenDurable`).
+    private struct CommittedBatch {
+        var answers: [(Pending, StepOutcome)] = []
+        var lastPosition: Int64?
+    }
+
+    /// Commits one collection's submissions in one transaction and holds their outcomes in `committed`;
+    /// answers at once what cannot commit. When the database refuses the transaction for something a
+    /// command carried, retries each half alone, so only the offending command fails.
+    private func commit(
+        _ group: [Pending], collectionId: String, on connection: PostgresConnection, into committedBatch: inout CommittedBatch
+    ) async {
         // A command whose client was already answered at its deadline, and that has not started, does
         // not start now: its client was told 503, so it must not take effect behind their back.
         let now = ContinuousClock.now
@@ -359,10 +370,8 @@ public final class CommandProcessor: Service, Sendable {
         guard !group.isEmpty else { return }
         do {
             let result = try await transaction(group.map(\.submission), collectionId: collectionId, on: connection)
-            if let appended = result.appended { committed.store(appended.lastPosition, ordering: .releasing) }
-            let outcomes = result.outcomes
-            for (pending, outcome) in zip(group, outcomes) { pending.answer(outcome) }
-            onCommitted()
+            if let appended = result.appended { committedBatch.lastPosition = appended.lastPosition }
+            committedBatch.answers += zip(group, result.outcomes)
         } catch  where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
             logger.warning(
                 "command batch refused; retrying its halves apart",
@@ -370,8 +379,8 @@ public final class CommandProcessor: Service, Sendable {
                     "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
                 ])
             let half = group.count / 2
-            await commit(Array(group[..<half]), collectionId: collectionId, on: connection)
-            await commit(Array(group[half...]), collectionId: collectionId, on: connection)
+            await commit(Array(group[..<half]), collectionId: collectionId, on: connection, into: &committedBatch)
+            await commit(Array(group[half...]), collectionId: collectionId, on: connection, into: &committedBatch)
         } catch {
             logger.error(
                 "command failed",
@@ -385,7 +394,31 @@ public final class CommandProcessor: Service, Sendable {
         }
     }
 
-    /// Runs one batch's transaction.
+    /// Makes the batch's transactions durable with one WAL flush, then answers them.
+    ///
+    /// They committed without waiting for their flush (`synchronous_commit = off`), so the append lock,
+    /// which serialises appends until they commit, is not held through a flush: a batch over n
+    /// collections pays one flush instead of n in a row, and other instances' appends go on while this
+    /// one's flush runs (PostgreSQL's group commit shares flushes that overlap). Nothing is answered
+    /// before the flush: a client hears of its command only once the command is durable. Until then other
+    /// sessions may already see the events (docs/design.md, "Durability").
+    private func answerWhenDurable(_ committedBatch: CommittedBatch, on connection: PostgresConnection) async {
+        guard !committedBatch.answers.isEmpty else { return }
+        do {
+            try await connection.query(EventLog.flushSQL)
+        } catch {
+            logger.error("flushing a command batch failed; its outcomes are unknown", metadata: ["error": "\(error)"])
+            let unknown = LedgerError(
+                .serviceUnavailable, "The command's outcome is unknown; retry the request with the same ClientRequestToken")
+            for (pending, _) in committedBatch.answers { pending.answer(.failure(unknown)) }
+            return
+        }
+        if let lastPosition = committedBatch.lastPosition { committed.store(lastPosition, ordering: .releasing) }
+        for (pending, outcome) in committedBatch.answers { pending.answer(outcome) }
+        onCommitted()
+    }
+
+    /// Runs one batch's transaction, committed without waiting for its WAL flush (`answerWhenDurable`).
     private func transaction(
         _ submissions: [CommandSubmission], collectionId: String, on connection: PostgresConnection
     ) async throws -> CommandBatch.Result {
@@ -395,7 +428,8 @@ public final class CommandProcessor: Service, Sendable {
             span.attributes["faceledger.commands"] = submissions.count
             return try await connection.run { [biometrics] session in
                 try session.transaction {
-                    try CommandBatch.run(submissions, collectionId: collectionId, biometrics: biometrics, in: session)
+                    try session.query("SET LOCAL synchronous_commit = off")
+                    return try CommandBatch.run(submissions, collectionId: collectionId, biometrics: biometrics, in: session)
                 }
             }
         }
