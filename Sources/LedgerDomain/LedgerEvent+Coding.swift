@@ -88,6 +88,14 @@ extension LedgerEvent {
             .commandAbandoned,
         ].map(\.rawValue))
 
+    /// The data key a `FaceImported` payload names, if any, without decoding the whole event (to
+    /// open its embedding before the event is decoded).
+    public static func keyId(inFaceImported data: String) -> String? {
+        if let object = FlatJSONObject(data), let keyId = object.optionalString("keyId") { return keyId }
+        struct KeyReference: Decodable { var keyId: String? }
+        return try? JSONDecoder().decode(KeyReference.self, from: Data(data.utf8)).keyId
+    }
+
     /// Reads an event back; older schema versions would be upcast here.
     public static func decode(type: String, schemaVersion: Int, data: String, embedding: [UInt8]?) throws -> LedgerEvent {
         func payload<T: Decodable>(_: T.Type) throws -> T {
@@ -96,6 +104,11 @@ extension LedgerEvent {
             } catch {
                 throw EventDecodingError(type: type, reason: "\(error)")
             }
+        }
+        /// The hot types' fast path (`FlatJSONObject`), else `JSONDecoder`.
+        func payload<T: Decodable>(_ type: T.Type, flat: (FlatJSONObject) -> T?) throws -> T {
+            if let object = FlatJSONObject(data), let value = flat(object) { return value }
+            return try payload(type)
         }
         guard schemaVersion == Self.schemaVersion else {
             throw EventDecodingError(type: type, reason: "unknown schema version \(schemaVersion)")
@@ -109,12 +122,12 @@ extension LedgerEvent {
         case .commandAbandoned?: return .commandAbandoned(try payload(CommandAbandoned.self))
         case .collectionCreated?: return .collectionCreated(try payload(CollectionCreated.self))
         case .collectionDeleted?: return .collectionDeleted(try payload(CollectionDeleted.self))
-        case .userCreated?: return .userCreated(try payload(UserCreated.self))
+        case .userCreated?: return .userCreated(try payload(UserCreated.self, flat: UserCreated.init(flat:)))
         case .userDeleted?: return .userDeleted(try payload(UserDeleted.self))
         case .faceImported?:
-            return .faceImported(try payload(FaceImported.self), embedding: EmbeddingBytes.unpack(embedding ?? []))
-        case .faceAssociated?: return .faceAssociated(try payload(FaceAssociated.self))
-        case .faceDisassociated?: return .faceDisassociated(try payload(FaceDisassociated.self))
+            return .faceImported(try payload(FaceImported.self, flat: FaceImported.init(flat:)), embedding: EmbeddingBytes.unpack(embedding ?? []))
+        case .faceAssociated?: return .faceAssociated(try payload(FaceAssociated.self, flat: FaceAssociated.init(flat:)))
+        case .faceDisassociated?: return .faceDisassociated(try payload(FaceDisassociated.self, flat: FaceDisassociated.init(flat:)))
         case .faceAttempted?: return .faceAttempted(try payload(FaceAttempted.self))
         case .faceDeleted?: return .faceDeleted(try payload(FaceDeleted.self))
         case .faceForgotten?: return .faceForgotten(try payload(FaceForgotten.self))

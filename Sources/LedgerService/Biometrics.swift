@@ -157,7 +157,7 @@ public struct Biometrics: Sendable {
     public func open<Event: FoldableEvent>(_ events: [Event], in session: PostgresSession) throws -> [Event] {
         var keyIds: [Int: UUID] = [:]
         for (index, event) in events.enumerated() where event.type == EventType.faceImported.rawValue && event.embedding != nil {
-            if let keyId = try? JSONDecoder().decode(KeyReference.self, from: Data(event.data.utf8)).keyId.flatMap(UUID.init) {
+            if let keyId = LedgerEvent.keyId(inFaceImported: event.data).flatMap(UUID.init) {
                 keyIds[index] = keyId
             }
         }
@@ -179,10 +179,6 @@ public struct Biometrics: Sendable {
             }
         }
         return opened
-    }
-
-    private struct KeyReference: Decodable {
-        var keyId: String?
     }
 
     private func unwrappedKeys(_ keyIds: [UUID], in session: PostgresSession) throws -> [UUID: SymmetricKey] {
