@@ -35,40 +35,33 @@ enum PartialState {
             state.collections[id] = collection
         }
         var faces: [EntityKey: Face] = [:]
-        func addFaces(_ rows: [PostgresRow]) throws {
+        func addFaces(_ rows: [PostgresRow], keeping wanted: (EntityKey, Face) -> Bool = { _, _ in true }) throws {
             for row in rows {
                 let face = Face(
                     faceId: try row.decode(at: 1), externalImageId: try row.decode(at: 3), imageId: try row.decode(at: 4),
                     confidence: try row.decode(at: 5), embedding: EmbeddingBytes.unpack(try row.decode(at: 6)),
                     userId: try row.decode(at: 2), indexedAt: try row.decode(at: 7),
                     associatedPosition: try row.decode(at: 8))
-                faces[EntityKey(try row.decode(at: 0), face.faceId)] = face
+                let key = EntityKey(try row.decode(at: 0), face.faceId)
+                if wanted(key, face) { faces[key] = face }
             }
         }
         let faceColumns = """
-            t.collection_id, t.face_id, t.user_id, t.external_image_id, t.image_id, t.confidence, t.embedding, t.indexed_at,
-            t.associated_position
+            collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
             """
-        // Keys are matched as pairs joined to the table (`unnest` of two arrays): one index probe per
-        // key on both columns, whatever the planner knows. (Not `collection_id = ANY($1) AND face_id =
-        // ANY($2)`: once the session's prepared statement goes generic, PostgreSQL 15 estimated ten
-        // elements per array, found a hundred probes dearer than one, and scanned the collection's whole
-        // index range for the one face — a cost that grew with the collection.)
+        // Keys are matched with `= ANY` on each column (index scans whatever the planner estimates), and
+        // the pairs filtered here: the collections of one query are one or a few.
         func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
         func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
-            let sorted = keys.sorted()
-            return [.textArray(sorted.map(\.collectionId)), .textArray(sorted.map(\.id))]
-        }
-        func joined(_ table: String, _ columns: String, on key: String) -> String {
-            """
-            SELECT \(columns) FROM unnest($1::text[], $2::text[]) AS k(collection_id, \(key))
-            JOIN \(table) AS t ON t.collection_id = k.collection_id AND t.\(key) = k.\(key)
-            """
+            [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
         }
         // The named faces first: the owners of some are needed too.
         let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
         if !namedFaces.isEmpty {
-            try addFaces(session.query(joined(tables.faces, faceColumns, on: "face_id"), keyArrays(namedFaces)))
+            try addFaces(
+                session.query(
+                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(namedFaces)),
+                keeping: { key, _ in namedFaces.contains(key) })
         }
         var covered = named
         for key in named.facesWithOwners {
@@ -77,17 +70,21 @@ enum PartialState {
         let withFaces = outsideWhole(covered.usersWithFaces)
         let users = outsideWhole(covered.users).union(withFaces)
         var userRows: [PostgresRow] = []
-        let userColumns = "t.collection_id, t.user_id, t.created_at, t.face_count, t.vector_sum"
+        let userColumns = "collection_id, user_id, created_at, face_count, vector_sum"
         if !users.isEmpty {
-            userRows = try session.query(joined(tables.users, userColumns, on: "user_id"), keyArrays(users))
+            userRows = try session.query(
+                "SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(users))
         }
         if !withFaces.isEmpty {
-            try addFaces(session.query(joined(tables.faces, faceColumns, on: "user_id"), keyArrays(withFaces)))
+            try addFaces(
+                session.query(
+                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(withFaces)),
+                keeping: { key, face in withFaces.contains(EntityKey(key.collectionId, face.userId!)) })
         }
         if !named.wholeCollections.isEmpty {
             let ids: [PostgresValue] = [.textArray(named.wholeCollections.sorted())]
-            userRows += try session.query("SELECT \(userColumns) FROM \(tables.users) AS t WHERE collection_id = ANY($1)", ids)
-            try addFaces(session.query("SELECT \(faceColumns) FROM \(tables.faces) AS t WHERE collection_id = ANY($1)", ids))
+            userRows += try session.query("SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1)", ids)
+            try addFaces(session.query("SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1)", ids))
         }
         for row in userRows {
             let id: String = try row.decode(at: 0)
