@@ -157,15 +157,18 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
             CREATE FUNCTION record_settings() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 INSERT INTO seen_settings SELECT name, setting FROM pg_settings
-                WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'synchronous_commit');
+                WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'synchronous_commit')
+                UNION ALL SELECT 'session synchronous_commit', reset_val FROM pg_settings WHERE name = 'synchronous_commit';
                 RETURN NULL;
             END $$;
             CREATE TRIGGER record_settings AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION record_settings();
             """)
         api.client().create_user(CollectionId="c", UserId="u")
         seen = dict(line.split("|") for line in psql(database_url, "SELECT DISTINCT name, setting FROM seen_settings").splitlines())
+        # The batch's transaction commits without waiting for the WAL flush; the session's own setting,
+        # which the flush after the batch runs under, is synchronous (test_faults: a crash loses nothing).
         assert seen == {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000",
-                        "synchronous_commit": "on"}
+                        "synchronous_commit": "off", "session synchronous_commit": "on"}
 
 
 def test_a_client_request_token_is_bound_per_operation_across_collections(api):
