@@ -62,6 +62,8 @@ public final class CommandProcessor: Service, Sendable {
     private let logger: Logger
     private let limits: CommandProcessorLimits
     private let onCommitted: @Sendable () -> Void
+    /// Runs between a batch's commits and their flush; for tests that break the connection there.
+    private let beforeFlush: @Sendable () async -> Void
     private let queue = Mutex(Queue())
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
@@ -104,11 +106,22 @@ public final class CommandProcessor: Service, Sendable {
     }
 
     /// - Parameter reconnectTimeout, settings: those of the processor's connection (`PostgresConnection.connect`).
-    public init(
+    public convenience init(
         conninfo: String, reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none, logger: Logger,
         biometrics: Biometrics, limits: CommandProcessorLimits = CommandProcessorLimits(),
         onCommitted: @escaping @Sendable () -> Void = {}
     ) {
+        self.init(
+            conninfo: conninfo, reconnectTimeout: reconnectTimeout, settings: settings, logger: logger, biometrics: biometrics,
+            limits: limits, onCommitted: onCommitted, beforeFlush: {})
+    }
+
+    init(
+        conninfo: String, reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none, logger: Logger,
+        biometrics: Biometrics, limits: CommandProcessorLimits = CommandProcessorLimits(),
+        onCommitted: @escaping @Sendable () -> Void = {}, beforeFlush: @escaping @Sendable () async -> Void
+    ) {
+        self.beforeFlush = beforeFlush
         self.biometrics = biometrics
         self.conninfo = conninfo
         self.reconnectTimeout = reconnectTimeout
@@ -344,13 +357,14 @@ public final class CommandProcessor: Service, Sendable {
         }
     }
 
-    /// What a batch's transactions committed, held until it is durable (`answerWhenDurable`).
+    /// What a batch's transactions committed, held until it is durable (`answerWhenDurable`), with the
+    /// number of the connection each committed on (`PostgresSession.connectionNumber`).
     private struct CommittedBatch {
-        var answers: [(Pending, StepOutcome)] = []
+        var answers: [(pending: Pending, outcome: StepOutcome, connection: Int)] = []
         var lastPosition: Int64?
     }
 
-    /// Commits one collection's submissions in one transaction and holds their outcomes in `committed`;
+    /// Commits one collection's submissions in one transaction and holds their outcomes in `committedBatch`;
     /// answers at once what cannot commit. When the database refuses the transaction for something a
     /// command carried, retries each half alone, so only the offending command fails.
     private func commit(
@@ -369,9 +383,9 @@ public final class CommandProcessor: Service, Sendable {
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
         do {
-            let result = try await transaction(group.map(\.submission), collectionId: collectionId, on: connection)
+            let (result, connectionNumber) = try await transaction(group.map(\.submission), collectionId: collectionId, on: connection)
             if let appended = result.appended { committedBatch.lastPosition = appended.lastPosition }
-            committedBatch.answers += zip(group, result.outcomes)
+            committedBatch.answers += zip(group, result.outcomes).map { ($0, $1, connectionNumber) }
         } catch  where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
             logger.warning(
                 "command batch refused; retrying its halves apart",
@@ -402,35 +416,51 @@ public final class CommandProcessor: Service, Sendable {
     /// one's flush runs (PostgreSQL's group commit shares flushes that overlap). Nothing is answered
     /// before the flush: a client hears of its command only once the command is durable. Until then other
     /// sessions may already see the events (docs/design.md, "Durability").
+    ///
+    /// The flush covers only commits of the same run of the server, so only those made on the
+    /// connection it runs on: a commit made before the connection was re-established (the server
+    /// restarted in between, say) may be gone, and its outcome is unknown.
     private func answerWhenDurable(_ committedBatch: CommittedBatch, on connection: PostgresConnection) async {
         guard !committedBatch.answers.isEmpty else { return }
+        let unknown = LedgerError(
+            .serviceUnavailable, "The command's outcome is unknown; retry the request with the same ClientRequestToken")
+        let flushedOn: Int
+        await beforeFlush()
         do {
-            try await connection.query(EventLog.flushSQL)
+            flushedOn = try await connection.run { session in
+                try session.query(EventLog.flushSQL)
+                return session.connectionNumber
+            }
         } catch {
             logger.error("flushing a command batch failed; its outcomes are unknown", metadata: ["error": "\(error)"])
-            let unknown = LedgerError(
-                .serviceUnavailable, "The command's outcome is unknown; retry the request with the same ClientRequestToken")
-            for (pending, _) in committedBatch.answers { pending.answer(.failure(unknown)) }
+            for answer in committedBatch.answers { answer.pending.answer(.failure(unknown)) }
+            return
+        }
+        for answer in committedBatch.answers {
+            answer.pending.answer(answer.connection == flushedOn ? answer.outcome : .answered(.failure(unknown)))
+        }
+        guard committedBatch.answers.allSatisfy({ $0.connection == flushedOn }) else {
+            logger.error("the database connection was re-established after a batch committed; its outcomes are unknown")
             return
         }
         if let lastPosition = committedBatch.lastPosition { committed.store(lastPosition, ordering: .releasing) }
-        for (pending, outcome) in committedBatch.answers { pending.answer(outcome) }
         onCommitted()
     }
 
     /// Runs one batch's transaction, committed without waiting for its WAL flush (`answerWhenDurable`).
     private func transaction(
         _ submissions: [CommandSubmission], collectionId: String, on connection: PostgresConnection
-    ) async throws -> CommandBatch.Result {
+    ) async throws -> (CommandBatch.Result, connectionNumber: Int) {
         try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
             span.attributes["db.system"] = "postgresql"
             span.attributes["faceledger.collection"] = collectionId
             span.attributes["faceledger.commands"] = submissions.count
             return try await connection.run { [biometrics] session in
-                try session.transaction {
+                let result = try session.transaction {
                     try session.query("SET LOCAL synchronous_commit = off")
                     return try CommandBatch.run(submissions, collectionId: collectionId, biometrics: biometrics, in: session)
                 }
+                return (result, session.connectionNumber)
             }
         }
     }

@@ -14,6 +14,10 @@ public final class PostgresSession {
     private var preparedStatements: [StatementKey: String] = [:]
     /// How long `ensureConnected` keeps retrying a database that does not answer.
     let reconnectTimeout: Duration
+    /// Counts the connections this session has made: unchanged between two statements means they ran
+    /// on the same connection, so on the same run of the server (a commit not yet flushed when the
+    /// server stopped is gone with that run).
+    public private(set) var connectionNumber = 0
 
     private struct StatementKey: Hashable {
         let sql: String
@@ -60,6 +64,7 @@ public final class PostgresSession {
             }
             guard let conn else { throw PostgresError(.connectionFailed, serverMessage: "out of memory") }
             if PQstatus(conn) == CONNECTION_OK {
+                connectionNumber += 1
                 try applyRuntimeParameters()
                 return
             }

@@ -3,6 +3,7 @@ import Foundation
 import LedgerDomain
 import Logging
 import Postgres
+import Synchronization
 import TestSupport
 import Testing
 
@@ -12,6 +13,50 @@ import Testing
 struct CommandProcessorTests {
     private func submission(_ command: LedgerCommand, _ operation: String, token: String? = nil) -> CommandSubmission {
         .test(command, operation, token: token)
+    }
+
+    @Test("a batch whose connection is re-established between its commit and its flush is answered as unknown; its token finds it")
+    func reconnectBeforeFlush() async throws {
+        /// Set while the next flush should find its connection cut.
+        final class Armed: Sendable { let value = Atomic<Bool>(false) }
+        let armed = Armed()
+        try await TestDatabase.withFresh { conninfo in
+            try await PostgresConnection.with(conninfo) { killer in
+                // Every other session of the test database is the processor's.
+                let processor = CommandProcessor(
+                    conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()),
+                    beforeFlush: {
+                        guard armed.value.exchange(false, ordering: .acquiringAndReleasing) else { return }
+                        _ = try? await killer.query(
+                            """
+                            SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+                            WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                            """)
+                    })
+                try await processor.running {
+                    guard case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                    else {
+                        Issue.record("CreateCollection failed")
+                        return
+                    }
+                    armed.value.store(true, ordering: .releasing)
+                    let create = submission(.createUser(collectionId: "c", userId: "u"), "CreateUser", token: "token-1")
+                    let first = await processor.submit(create)
+                    guard case .failure(let error) = first else {
+                        Issue.record("answered \(first) though the flush ran on another connection than the commit")
+                        return
+                    }
+                    #expect(error.code == .serviceUnavailable && error.message.contains("unknown"), "\(error)")
+                    // It did commit (the server did not stop): the retry with its token gets its response.
+                    guard case .success = await processor.submit(create) else {
+                        Issue.record("the retry with the same token failed")
+                        return
+                    }
+                    let created = try await killer.query("SELECT count(*) FROM events WHERE type = 'UserCreated'")[0].decode(Int.self, at: 0)
+                    #expect(created == 1)
+                }
+            }
+        }
     }
 
     @Test("a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold")
