@@ -8,7 +8,8 @@ extension EventLog {
     /// `synchronous_commit = off` and runs this before it answers, so many commits share one flush.
     ///
     /// The transaction writes one logical-decoding message (no table, no row): a commit flushes only
-    /// when its transaction wrote WAL and has a transaction id, which a `SELECT` alone never has.
+    /// when its transaction wrote WAL and has a transaction id, which a `SELECT` alone never has. The
+    /// message is written at every `wal_level`, `minimal` included, and any role may send it.
     public static let flushSQL = "SELECT pg_logical_emit_message(true, 'faceledger', 'flush')"
 
     /// Waits until every commit this session could have seen so far is durable.

@@ -85,6 +85,31 @@ struct ProjectorTests {
         }
     }
 
+    @Test("a read waiting for its write ends the projector's gathering pause")
+    func readEndsGathering() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                let biometrics = Biometrics(masterKeys: .ephemeral())
+                // A pause far longer than the wait below: only the waiting read can end it in time.
+                let projector = Projector(
+                    conninfo: conninfo, logger: Logger(label: "test"), biometrics: biometrics, pollInterval: .milliseconds(50),
+                    gather: .seconds(600))
+                try await submitThroughProcessor(
+                    [.createCollection(collectionId: "c", arn: "arn:c"), .createUser(collectionId: "c", userId: "u")],
+                    conninfo: conninfo, biometrics: biometrics)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await projector.run() }
+                    try await waitUntilCaughtUp(by: projector.owner, connection)
+                    try await submitThroughProcessor([faces(0..<2)], conninfo: conninfo, biometrics: biometrics)
+                    let written = try await head(connection)
+                    await projector.waitUntilFolded(written, timeout: .seconds(60))
+                    #expect(projector.foldedPosition >= written)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
     @Test("a rebuild under a running projector: it goes on with the swapped tables from the checkpoint")
     func reloadAfterRebuild() async throws {
         try await TestDatabase.withFresh { conninfo in
