@@ -177,15 +177,9 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     private func createDatabaseIfMissing() async throws {
-        let admin = try await PostgresConnection.connect(
-            "host=\(Self.quote(clusterDirectory.path)) port=\(port) user=postgres dbname=postgres")
-        do {
-            try await createDatabaseIfMissing(on: admin)
-        } catch {
-            await admin.close()
-            throw error
+        try await PostgresConnection.with("host=\(Self.quote(clusterDirectory.path)) port=\(port) user=postgres dbname=postgres") {
+            try await createDatabaseIfMissing(on: $0)
         }
-        await admin.close()
     }
 
     private func createDatabaseIfMissing(on admin: PostgresConnection) async throws {

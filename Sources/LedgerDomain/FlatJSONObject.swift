@@ -11,6 +11,16 @@ struct FlatJSONObject {
         case number(Double)
         case bool(Bool)
         case null
+
+        var string: String? {
+            if case .string(let value) = self { return value }
+            return nil
+        }
+
+        var number: Double? {
+            if case .number(let value) = self { return value }
+            return nil
+        }
     }
 
     private var members: [(key: String, value: Value)] = []
@@ -26,33 +36,20 @@ struct FlatJSONObject {
     subscript(key: String) -> Value? { members.first { $0.key == key }?.value }
 
     /// A member that must be a string: nil when absent or of another kind.
-    func string(_ key: String) -> String? {
-        if case .string(let value)? = self[key] { return value }
-        return nil
-    }
+    func string(_ key: String) -> String? { self[key]?.string }
 
     /// An optional string member: `.some(nil)` when absent or null, nil when of another kind.
-    func optionalString(_ key: String) -> String?? {
-        switch self[key] {
-        case nil, .null?: return .some(nil)
-        case .string(let value)?: return .some(value)
-        default: return nil
-        }
-    }
+    func optionalString(_ key: String) -> String?? { optional(key, \.string) }
 
     /// A member that must be a number: nil when absent or of another kind.
-    func number(_ key: String) -> Double? {
-        if case .number(let value)? = self[key] { return value }
-        return nil
-    }
+    func number(_ key: String) -> Double? { self[key]?.number }
 
     /// An optional number member: `.some(nil)` when absent or null, nil when of another kind.
-    func optionalNumber(_ key: String) -> Double?? {
-        switch self[key] {
-        case nil, .null?: return .some(nil)
-        case .number(let value)?: return .some(value)
-        default: return nil
-        }
+    func optionalNumber(_ key: String) -> Double?? { optional(key, \.number) }
+
+    private func optional<T>(_ key: String, _ kind: (Value) -> T?) -> T?? {
+        guard let value = self[key], value != .null else { return .some(nil) }
+        return kind(value).map { .some($0) }
     }
 
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> [(key: String, value: Value)]? {

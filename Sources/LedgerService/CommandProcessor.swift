@@ -424,8 +424,9 @@ public final class CommandProcessor: Service, Sendable {
         guard !committedBatch.answers.isEmpty else { return }
         let unknown = LedgerError(
             .serviceUnavailable, "The command's outcome is unknown; retry the request with the same ClientRequestToken")
-        let flushedOn: Int
         await beforeFlush()
+        // The number of the connection the flush ran on; nil when it failed.
+        let flushedOn: Int?
         do {
             flushedOn = try await connection.run { session in
                 try session.query(EventLog.flushSQL)
@@ -433,14 +434,13 @@ public final class CommandProcessor: Service, Sendable {
             }
         } catch {
             logger.error("flushing a command batch failed; its outcomes are unknown", metadata: ["error": "\(error)"])
-            for answer in committedBatch.answers { answer.pending.answer(.failure(unknown)) }
-            return
+            flushedOn = nil
         }
         for answer in committedBatch.answers {
             answer.pending.answer(answer.connection == flushedOn ? answer.outcome : .answered(.failure(unknown)))
         }
         guard committedBatch.answers.allSatisfy({ $0.connection == flushedOn }) else {
-            logger.error("the database connection was re-established after a batch committed; its outcomes are unknown")
+            if flushedOn != nil { logger.error("the database connection was re-established after a batch committed; its outcomes are unknown") }
             return
         }
         if let lastPosition = committedBatch.lastPosition { committed.store(lastPosition, ordering: .releasing) }

@@ -167,14 +167,7 @@ public final class Projector: Service, Sendable {
 
     /// One run over one connection and one listener, both closed before it returns.
     private func runConnected() async throws {
-        let connection = try await PostgresConnection.connect(conninfo, settings: settings)
-        do {
-            try await runListening(on: connection)
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        try await PostgresConnection.with(conninfo, settings: settings) { try await runListening(on: $0) }
     }
 
     private func runListening(on connection: PostgresConnection) async throws {

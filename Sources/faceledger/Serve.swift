@@ -73,9 +73,7 @@ struct Serve: AsyncParsableCommand {
 
         let target = try await database.open(asServer: true, logger: logger)
         defer { target.close(logger: logger) }
-        let migrator = try await PostgresConnection.connect(target.conninfo)
-        let applied = try await Migrations.migrate(migrator)
-        await migrator.close()
+        let applied = try await PostgresConnection.with(target.conninfo) { try await Migrations.migrate($0) }
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
 
         let app = try await buildApplication(configuration: configuration, conninfo: target.conninfo, logger: logger) {
