@@ -6,12 +6,13 @@ extension Biometrics {
     /// opened: the one loop every fold of the log (the write side's catch-up, the projector's load, a
     /// rebuild) runs. `body` gets each page; it may throw to stop.
     func forEachPage(
-        after position: Int64, through last: Int64 = .max, in session: PostgresSession, _ body: ([FoldEvent]) throws -> Void
+        after position: Int64, through last: Int64 = .max, pageSize: Int = Self.pageSize, in session: PostgresSession,
+        _ body: ([FoldEvent]) throws -> Void
     ) throws {
         var position = position
         while position < last {
             let page = try open(
-                EventLog.readForFold(after: position, limit: Self.pageSize, in: session).filter { $0.position <= last },
+                EventLog.readForFold(after: position, limit: pageSize, in: session).filter { $0.position <= last },
                 in: session)
             guard let end = page.last else { return }
             try body(page)

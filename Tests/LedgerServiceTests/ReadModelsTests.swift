@@ -32,6 +32,21 @@ struct ReadModelsTests {
             [.text(Projector.name)])[0].decode(Int64.self, at: 0)
     }
 
+    /// The keys and indexes of the read models, without their names: what the migrations made them.
+    private func readModelIndexes(_ connection: PostgresConnection) async throws -> [String] {
+        try await connection.query(
+            """
+            SELECT c.relname || ': ' || coalesce(con.contype::text, '-') || ' ' || i.indisunique || ' '
+                   || substring(pg_get_indexdef(i.indexrelid) FROM ' USING .*$')
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+            WHERE c.relname IN ('rm_collections', 'rm_users', 'rm_faces')
+            ORDER BY 1
+            """
+        ).map { try $0.decode(String.self, at: 0) }
+    }
+
     @Test("rebuild folds the log into fresh tables and swaps them in, the checkpoint at the head; damaged read models come back")
     func rebuildSwaps() async throws {
         try await TestDatabase.withFresh { conninfo in
@@ -39,8 +54,12 @@ struct ReadModelsTests {
             let biometrics = Biometrics(masterKeys: .ephemeral())
             try await submitThroughProcessor(history, conninfo: conninfo, biometrics: biometrics)
             #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 0)
+            let indexes = try await readModelIndexes(connection)
+            #expect(indexes.count >= 4, "\(indexes)")
 
-            let rebuild = ReadModelRebuild(connection: connection, biometrics: biometrics)
+            var rebuild = ReadModelRebuild(connection: connection, biometrics: biometrics)
+            // Pages of two events: many pages, folded on a thread of their own in the order they were read.
+            rebuild.pageSize = 2
             let outcome = try await rebuild.run()
             let head = try await connection.query("SELECT max(position) FROM events")[0].decode(Int64.self, at: 0)
             #expect(outcome.position == head)
@@ -48,9 +67,13 @@ struct ReadModelsTests {
             for table in ["collections", "users", "faces"] { #expect(try await readModelRowsDiffering(table, in: connection) == 0, "\(table)") }
             #expect(try await connection.query("SELECT count(*) FROM rm_users")[0].decode(Int.self, at: 0) == 2)
 
+            // The fresh tables were filled before they had indexes; they end with those of the migrations.
+            #expect(try await readModelIndexes(connection) == indexes)
+
             try await connection.run { try $0.executeScript("DELETE FROM rm_users; UPDATE rm_faces SET user_id = NULL") }
             _ = try await rebuild.run()
             for table in ["collections", "users", "faces"] { #expect(try await readModelRowsDiffering(table, in: connection) == 0, "\(table)") }
+            #expect(try await readModelIndexes(connection) == indexes)
             // No table of the swap is left behind.
             #expect(
                 try await connection.query(

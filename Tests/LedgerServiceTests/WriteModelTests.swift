@@ -109,8 +109,8 @@ struct WriteModelTests {
                     CREATE TABLE rm_faces_rebuild (LIKE rm_faces INCLUDING ALL);
                     """)
                 var whole = FoldedState()
-                try biometrics.forEachPage(after: 0, in: session) { _ = try whole.foldTracking($0) }
-                _ = try session.pipeline(StateRows.statements(forAll: whole.state, tables: .rebuild))
+                try biometrics.forEachPage(after: 0, in: session) { try whole.fold($0) }
+                _ = try session.pipeline(StateRows.inserts(forAll: whole.state, tables: .rebuild))
                 // The commands went through every path that changes the state.
                 let counts = try Dictionary(
                     uniqueKeysWithValues: session.query("SELECT type, count(*) FROM events GROUP BY type").map {

@@ -75,27 +75,42 @@ enum StateRows {
         return statements
     }
 
-    /// Every row of `state`, for filling empty tables.
-    static func statements(forAll state: LedgerState, tables: StateTables) -> [PostgresStatement] {
-        let collections = state.collections.values.sorted { $0.collectionId < $1.collectionId }
-        return upsert(collections, tables: tables)
-            + upsert(collections.flatMap { c in c.users.values.sorted { $0.userId < $1.userId }.map { (c.collectionId, $0) } }, tables: tables)
-            + upsert(collections.flatMap { c in c.faces.values.sorted { $0.faceId < $1.faceId }.map { (c.collectionId, $0) } }, tables: tables)
+    /// Every row of `state`, for filling fresh tables that have no rows and no indexes yet (a rebuild's:
+    /// indexes built afterwards cost a fraction of indexing row by row, and nothing can conflict).
+    static func inserts(forAll state: LedgerState, tables: StateTables) -> [PostgresStatement] {
+        let collections = Array(state.collections.values)
+        return upsert(collections, tables: tables, existing: .none)
+            + upsert(collections.flatMap { c in c.users.values.map { (c.collectionId, $0) } }, tables: tables, existing: .none)
+            + upsert(collections.flatMap { c in c.faces.values.map { (c.collectionId, $0) } }, tables: tables, existing: .none)
+    }
+
+    /// What an upsert does about rows already in the table.
+    enum ExistingRows {
+        /// A row of the same key is updated.
+        case update
+        /// There are none: plain inserts (which need no unique index).
+        case none
+
+        /// `clause` (an `ON CONFLICT … DO UPDATE`) when rows may exist, else nothing.
+        func onConflict(_ clause: String) -> String { self == .update ? "\n" + clause : "" }
     }
 
     /// Rows per statement: large enough that statements do not count, small enough for any parameter.
     static let rowsPerStatement = 1000
 
-    static func upsert(_ collections: [FaceCollection], tables: StateTables) -> [PostgresStatement] {
+    static func upsert(_ collections: [FaceCollection], tables: StateTables, existing: ExistingRows = .update) -> [PostgresStatement] {
         collections.chunked(rowsPerStatement).map { chunk in
             PostgresStatement(
                 """
                 INSERT INTO \(tables.collections) (collection_id, arn, created_at, created_position, face_count, user_count, dimension)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
-                ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
-                    created_position = excluded.created_position, face_count = excluded.face_count,
-                    user_count = excluded.user_count, dimension = excluded.dimension
-                """,
+                """
+                    + existing.onConflict(
+                        """
+                        ON CONFLICT (collection_id) DO UPDATE SET arn = excluded.arn, created_at = excluded.created_at,
+                            created_position = excluded.created_position, face_count = excluded.face_count,
+                            user_count = excluded.user_count, dimension = excluded.dimension
+                        """),
                 [
                     .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.arn)), .timestampArray(chunk.map(\.createdAt)),
                     .int64Array(chunk.map(\.createdPosition)), .int64Array(chunk.map { Int64($0.faceCount) }),
@@ -104,15 +119,18 @@ enum StateRows {
         }
     }
 
-    static func upsert(_ users: [(collectionId: String, user: User)], tables: StateTables) -> [PostgresStatement] {
+    static func upsert(_ users: [(collectionId: String, user: User)], tables: StateTables, existing: ExistingRows = .update) -> [PostgresStatement] {
         users.chunked(rowsPerStatement).map { chunk in
             PostgresStatement(
                 """
                 INSERT INTO \(tables.users) (collection_id, user_id, created_at, face_count, user_vector, vector_sum)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::bytea[], $6::bytea[])
-                ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
-                    face_count = excluded.face_count, user_vector = excluded.user_vector, vector_sum = excluded.vector_sum
-                """,
+                """
+                    + existing.onConflict(
+                        """
+                        ON CONFLICT (collection_id, user_id) DO UPDATE SET created_at = excluded.created_at,
+                            face_count = excluded.face_count, user_vector = excluded.user_vector, vector_sum = excluded.vector_sum
+                        """),
                 [
                     .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.user.userId)),
                     .timestampArray(chunk.map(\.user.createdAt)), .int64Array(chunk.map { Int64($0.user.faceCount) }),
@@ -122,7 +140,7 @@ enum StateRows {
         }
     }
 
-    static func upsert(_ faces: [(collectionId: String, face: Face)], tables: StateTables) -> [PostgresStatement] {
+    static func upsert(_ faces: [(collectionId: String, face: Face)], tables: StateTables, existing: ExistingRows = .update) -> [PostgresStatement] {
         faces.chunked(rowsPerStatement).map { chunk in
             PostgresStatement(
                 """
@@ -130,11 +148,14 @@ enum StateRows {
                                              indexed_at, associated_position)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bytea[],
                                      $8::timestamptz[], $9::int8[])
-                ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
-                    external_image_id = excluded.external_image_id, image_id = excluded.image_id,
-                    confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
-                    associated_position = excluded.associated_position
-                """,
+                """
+                    + existing.onConflict(
+                        """
+                        ON CONFLICT (collection_id, face_id) DO UPDATE SET user_id = excluded.user_id,
+                            external_image_id = excluded.external_image_id, image_id = excluded.image_id,
+                            confidence = excluded.confidence, embedding = excluded.embedding, indexed_at = excluded.indexed_at,
+                            associated_position = excluded.associated_position
+                        """),
                 [
                     .textArray(chunk.map(\.collectionId)), .textArray(chunk.map(\.face.faceId)), .textArray(chunk.map(\.face.userId)),
                     .textArray(chunk.map(\.face.externalImageId)), .textArray(chunk.map(\.face.imageId)),
@@ -206,6 +227,13 @@ extension FoldedState {
         if let last = events.last { position = last.position }
         eventCount += Int64(events.count)
         return state.foldTracking(decoded)
+    }
+
+    /// Folds recorded events, with no account of what they touched.
+    mutating func fold(_ events: [some FoldableEvent]) throws {
+        for (event, context) in try events.ledgerEvents() { state.evolve(event, context) }
+        if let last = events.last { position = last.position }
+        eventCount += Int64(events.count)
     }
 }
 
