@@ -230,10 +230,10 @@ public struct Biometrics: Sendable {
 
     // MARK: Inside a command batch's transaction
 
-    /// Stores the data keys of a batch's new embeddings.
-    static func store(_ keys: [(sealed: Sealed, faceId: String)], collectionId: String, in session: PostgresSession) throws {
-        guard !keys.isEmpty else { return }
-        try session.query(
+    /// The statement that stores the data keys of a batch's new embeddings.
+    static func storing(_ keys: [(sealed: Sealed, faceId: String)], collectionId: String) -> PostgresStatement? {
+        guard !keys.isEmpty else { return nil }
+        return PostgresStatement(
             """
             INSERT INTO face_keys (key_id, collection_id, face_id, kek_id, wrapped)
             SELECT k.key_id, $1, k.face_id, k.kek_id, k.wrapped
@@ -245,17 +245,19 @@ public struct Biometrics: Sendable {
             ])
     }
 
-    /// Destroys every data key of the faces: their embeddings in the log can no longer be read.
-    static func destroyKeys(of faceIds: [String], collectionId: String, in session: PostgresSession) throws {
-        guard !faceIds.isEmpty else { return }
-        try session.query(
+    /// The statement that destroys every data key of the faces: their embeddings in the log can no
+    /// longer be read.
+    static func destroyingKeys(of faceIds: [String], collectionId: String) -> PostgresStatement? {
+        guard !faceIds.isEmpty else { return nil }
+        return PostgresStatement(
             "DELETE FROM face_keys WHERE collection_id = $1 AND face_id = ANY($2)",
             [.text(collectionId), .textArray(faceIds)])
     }
 
-    /// Destroys every data key of a collection (it was deleted: its faces' biometrics go with it).
-    static func destroyKeys(ofCollection collectionId: String, in session: PostgresSession) throws {
-        try session.query("DELETE FROM face_keys WHERE collection_id = $1", [.text(collectionId)])
+    /// The statement that destroys every data key of a collection (it was deleted: its faces'
+    /// biometrics go with it).
+    static func destroyingKeys(ofCollection collectionId: String) -> PostgresStatement {
+        PostgresStatement("DELETE FROM face_keys WHERE collection_id = $1", [.text(collectionId)])
     }
 
     /// How many data keys are still wrapped under a key other than the current one.
@@ -345,7 +347,7 @@ extension Biometrics {
                 sealedEmbeddings.append(sealed.embedding)
                 keysByCollection[collectionId, default: []].append((sealed, faceId))
             }
-            for (collectionId, keys) in keysByCollection { try Self.store(keys, collectionId: collectionId, in: session) }
+            _ = try session.pipeline(keysByCollection.compactMap { Self.storing($1, collectionId: $0) })
             // The append-only trigger is off only inside this transaction: ALTER TABLE holds the table
             // exclusively until commit, and it is on again at commit (as in migration 006).
             try session.executeScript("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")

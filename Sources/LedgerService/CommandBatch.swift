@@ -73,12 +73,13 @@ enum CommandBatch {
     }
 
     /// Runs the batch inside the caller's transaction: reads what the batch needs, decides it
-    /// (`BatchDecision`, pure), then writes what it decided.
+    /// (`BatchDecision`, pure), then writes what it decided. `first` (the transaction's settings) run
+    /// before anything else, in the round trip that takes the append lock.
     static func run(
-        _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, in session: PostgresSession
+        _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, first: [PostgresStatement] = [],
+        in session: PostgresSession
     ) throws -> Result {
-        try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
-        try WriteModel.catchUp(in: session, biometrics: biometrics)
+        try WriteModel.lockAndCatchUp(after: first, biometrics: biometrics, in: session)
         let loaded = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
         let facts = try readFacts(for: submissions, collectionId: collectionId, state: loaded.state, in: session)
         var plan = BatchDecision.decide(submissions, collectionId: collectionId, facts: facts)
@@ -99,10 +100,12 @@ enum CommandBatch {
             .map { planned, recorded in
                 (planned.event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
             }
-        try StateRows.fold(folded, into: .writeModel, startingFrom: loaded, in: session)
-        try WriteModel.advance(to: recorded.last!.position, in: session)
-        try bind(plan.newTokens, collectionId: collectionId, recorded: recorded, in: session)
-        try applyKeyChanges(encoded.keyChanges, collectionId: collectionId, in: session)
+        // What follows from the events, written in one round trip.
+        var writes = try StateRows.statements(folding: folded, into: .writeModel, startingFrom: loaded, in: session)
+        writes.append(WriteModel.advancing(to: recorded.last!.position))
+        writes += binding(plan.newTokens, collectionId: collectionId, recorded: recorded)
+        writes += keyChanges(encoded.keyChanges, collectionId: collectionId)
+        _ = try session.pipeline(writes)
         for (command, keys, acceptedIndex, outcomeIndex) in plan.newPending {
             var command = command
             command.acceptedPosition = recorded[acceptedIndex].position
@@ -170,30 +173,35 @@ enum CommandBatch {
         return named
     }
 
-    /// Applies a batch's changes to `face_keys` in event order; each run of new keys, or of destroyed
-    /// ones, is one statement (an import or a deletion of 4096 faces is one statement, not 4096).
-    private static func applyKeyChanges(_ changes: [Encoded.KeyChange], collectionId: String, in session: PostgresSession) throws {
+    /// The statements that apply a batch's changes to `face_keys` in event order; each run of new keys,
+    /// or of destroyed ones, is one statement (an import or a deletion of 4096 faces is one statement,
+    /// not 4096).
+    private static func keyChanges(_ changes: [Encoded.KeyChange], collectionId: String) -> [PostgresStatement] {
+        var statements: [PostgresStatement] = []
         var stores: [(sealed: Biometrics.Sealed, faceId: String)] = []
         var destroys: [String] = []
-        func flush() throws {
-            try Biometrics.store(stores, collectionId: collectionId, in: session)
-            try Biometrics.destroyKeys(of: destroys, collectionId: collectionId, in: session)
+        func flush() {
+            statements += [
+                Biometrics.storing(stores, collectionId: collectionId),
+                Biometrics.destroyingKeys(of: destroys, collectionId: collectionId),
+            ].compactMap { $0 }
             (stores, destroys) = ([], [])
         }
         for change in changes {
             switch change {
             case .store(let sealed, let faceId):
-                if !destroys.isEmpty { try flush() }
+                if !destroys.isEmpty { flush() }
                 stores.append((sealed, faceId))
             case .destroy(let faceId):
-                if !stores.isEmpty { try flush() }
+                if !stores.isEmpty { flush() }
                 destroys.append(faceId)
             case .destroyCollection:
-                try flush()
-                try Biometrics.destroyKeys(ofCollection: collectionId, in: session)
+                flush()
+                statements.append(Biometrics.destroyingKeys(ofCollection: collectionId))
             }
         }
-        try flush()
+        flush()
+        return statements
     }
 
     /// Splits events into runs of at most `maxAppendBytes` embedding bytes (a larger single event
@@ -261,23 +269,26 @@ enum CommandBatch {
         return tokens
     }
 
-    private static func bind(_ tokens: [NewToken], collectionId: String, recorded: [RecordedEvent], in session: PostgresSession) throws {
-        guard !tokens.isEmpty else { return }
-        try session.query(
-            """
-            INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, position, recorded_at)
-            SELECT $1, t.operation, t.token, t.hash, t.response, t.position, $7
-            FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[]) AS t(operation, token, hash, response, position)
-            """,
-            [
-                .text(collectionId),
-                .textArray(tokens.map(\.key.operation)),
-                .textArray(tokens.map(\.key.token)),
-                .textArray(tokens.map(\.requestHash)),
-                .jsonbArray(tokens.map { String(decoding: $0.response.data, as: UTF8.self) }),
-                .int64Array(tokens.map { recorded[$0.settledIndex].position }),
-                .timestamp(recorded[0].recordedAt),
-            ])
+    /// The statement that binds the batch's new tokens to their outcomes, if it has any.
+    private static func binding(_ tokens: [NewToken], collectionId: String, recorded: [RecordedEvent]) -> [PostgresStatement] {
+        guard !tokens.isEmpty else { return [] }
+        return [
+            PostgresStatement(
+                """
+                INSERT INTO command_tokens (collection_id, operation, client_token, request_hash, response, position, recorded_at)
+                SELECT $1, t.operation, t.token, t.hash, t.response, t.position, $7
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[]) AS t(operation, token, hash, response, position)
+                """,
+                [
+                    .text(collectionId),
+                    .textArray(tokens.map(\.key.operation)),
+                    .textArray(tokens.map(\.key.token)),
+                    .textArray(tokens.map(\.requestHash)),
+                    .jsonbArray(tokens.map { String(decoding: $0.response.data, as: UTF8.self) }),
+                    .int64Array(tokens.map { recorded[$0.settledIndex].position }),
+                    .timestamp(recorded[0].recordedAt),
+                ])
+        ]
     }
 }
 

@@ -457,8 +457,9 @@ public final class CommandProcessor: Service, Sendable {
             span.attributes["faceledger.commands"] = submissions.count
             return try await connection.run { [biometrics] session in
                 let result = try session.transaction {
-                    try session.query("SET LOCAL synchronous_commit = off")
-                    return try CommandBatch.run(submissions, collectionId: collectionId, biometrics: biometrics, in: session)
+                    try CommandBatch.run(
+                        submissions, collectionId: collectionId, biometrics: biometrics,
+                        first: [PostgresStatement("SET LOCAL synchronous_commit = off")], in: session)
                 }
                 return (result, session.connectionNumber)
             }

@@ -175,7 +175,8 @@ public final class PostgresSession {
 
     /// Sends every statement before reading any result (libpq's pipeline mode): one round trip for
     /// the batch. The statements run in one implicit transaction: if one fails, none takes effect and
-    /// the first error is thrown.
+    /// the first error is thrown. Like `execute`, each is a prepared statement after its first use
+    /// (prepared within the pipeline itself), so it is parsed and planned once per connection.
     public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
         let conn = try connected()
         guard !statements.isEmpty else { return [] }
@@ -187,9 +188,26 @@ public final class PostgresSession {
             PQsetnonblocking(conn, 0)
             PQexitPipelineMode(conn)
         }
+        /// What the pipeline's results answer, in order: a statement being prepared, or a statement run.
+        enum Answer {
+            case prepared(StatementKey, name: String)
+            case rows
+        }
+        var answers: [Answer] = []
+        var preparing: [StatementKey: String] = [:]
         for statement in statements {
+            let key = StatementKey(sql: statement.sql, types: statement.parameters.map(\.typeOID))
             let sent = try PostgresParameters(statement.parameters).withCArrays { count, types, values, lengths, formats in
-                PQsendQueryParams(conn, statement.sql, count, types, values, lengths, formats, 1)
+                var name = preparedStatements[key] ?? preparing[key]
+                if name == nil {
+                    let newName = "s\(preparedStatements.count + preparing.count)"
+                    guard PQsendPrepare(conn, newName, statement.sql, count, types) == 1 else { return Int32(0) }
+                    preparing[key] = newName
+                    answers.append(.prepared(key, name: newName))
+                    name = newName
+                }
+                answers.append(.rows)
+                return PQsendQueryPrepared(conn, name, count, values, lengths, formats, 1)
             }
             guard sent == 1 else { throw lostOrClientError(conn) }
             try flush(conn)
@@ -199,6 +217,7 @@ public final class PostgresSession {
 
         var results: [PostgresResult] = []
         var firstError: (any Error)?
+        var answered = 0
         while true {
             try awaitResult(conn)
             guard let result = PQgetResult(conn) else { continue }  // NULL ends one statement's results
@@ -207,12 +226,18 @@ public final class PostgresSession {
                 PQclear(result)
                 break
             }
+            let answer = answers[answered]
+            answered += 1
             if status == PGRES_PIPELINE_ABORTED {
                 PQclear(result)
                 continue
             }
             do {
-                results.append(try consume(result, conn: conn))
+                let consumed = try consume(result, conn: conn)
+                switch answer {
+                case .prepared(let key, let name): preparedStatements[key] = name
+                case .rows: results.append(consumed)
+                }
             } catch {
                 if firstError == nil { firstError = error }
             }

@@ -15,16 +15,27 @@ enum PartialState {
         var covered: NamedEntities
     }
 
+    /// Loads in at most two round trips: first everything named, then, when faces named with their
+    /// owners have owners not loaded yet, those owners with their faces.
     static func load(_ named: NamedEntities, from tables: StateTables, in session: PostgresSession) throws -> Loaded {
         var state = LedgerState()
         guard !named.isEmpty else { return Loaded(state: state, covered: named) }
-        let collectionIds = named.collections.union(named.wholeCollections)
-        for row in try session.query(
-            """
-            SELECT collection_id, arn, created_at, created_position, face_count, user_count, dimension
-            FROM \(tables.collections) WHERE collection_id = ANY($1)
-            """, [.textArray(collectionIds.sorted())])
-        {
+        let rows = Rows(tables: tables)
+        func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
+        let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
+        var withFaces = outsideWhole(named.usersWithFaces)
+        var users = outsideWhole(named.users).union(withFaces)
+
+        // 1. Everything named.
+        var statements = [rows.collections(named.collections.union(named.wholeCollections))]
+        if !namedFaces.isEmpty { statements.append(rows.faces(namedFaces)) }
+        if !users.isEmpty { statements.append(rows.users(users)) }
+        if !withFaces.isEmpty { statements.append(rows.faces(ownedBy: withFaces)) }
+        if !named.wholeCollections.isEmpty {
+            statements += [rows.users(ofCollections: named.wholeCollections), rows.faces(ofCollections: named.wholeCollections)]
+        }
+        var results = try session.pipeline(statements).makeIterator()
+        for row in results.next()!.rows {
             let id: String = try row.decode(at: 0)
             var collection = FaceCollection(
                 collectionId: id, arn: try row.decode(at: 1), createdAt: try row.decode(at: 2),
@@ -35,6 +46,7 @@ enum PartialState {
             state.collections[id] = collection
         }
         var faces: [EntityKey: Face] = [:]
+        var userRows: [PostgresRow] = []
         func addFaces(_ rows: [PostgresRow], keeping wanted: (EntityKey, Face) -> Bool = { _, _ in true }) throws {
             for row in rows {
                 let face = Face(
@@ -46,46 +58,34 @@ enum PartialState {
                 if wanted(key, face) { faces[key] = face }
             }
         }
-        let faceColumns = """
-            collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
-            """
-        // Keys are matched with `= ANY` on each column (index scans whatever the planner estimates), and
-        // the pairs filtered here: the collections of one query are one or a few.
-        func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
-        func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
-            [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
+        // Keys are matched with `= ANY` on each column and the pairs filtered here: the collections of one
+        // query are one or a few.
+        func addOwnedFaces(_ rows: [PostgresRow], of owners: Set<EntityKey>) throws {
+            try addFaces(rows, keeping: { key, face in owners.contains(EntityKey(key.collectionId, face.userId!)) })
         }
-        // The named faces first: the owners of some are needed too.
-        let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
-        if !namedFaces.isEmpty {
-            try addFaces(
-                session.query(
-                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(namedFaces)),
-                keeping: { key, _ in namedFaces.contains(key) })
+        if !namedFaces.isEmpty { try addFaces(results.next()!.rows, keeping: { key, _ in namedFaces.contains(key) }) }
+        if !users.isEmpty { userRows += results.next()!.rows }
+        if !withFaces.isEmpty { try addOwnedFaces(results.next()!.rows, of: withFaces) }
+        if !named.wholeCollections.isEmpty {
+            userRows += results.next()!.rows
+            try addFaces(results.next()!.rows)
         }
+
+        // 2. The owners of the faces named with theirs, with all their faces.
         var covered = named
         for key in named.facesWithOwners {
             if let owner = faces[key]?.userId { covered.usersWithFaces.insert(EntityKey(key.collectionId, owner)) }
         }
-        let withFaces = outsideWhole(covered.usersWithFaces)
-        let users = outsideWhole(covered.users).union(withFaces)
-        var userRows: [PostgresRow] = []
-        let userColumns = "collection_id, user_id, created_at, face_count, vector_sum"
-        if !users.isEmpty {
-            userRows = try session.query(
-                "SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(users))
+        let owners = outsideWhole(covered.usersWithFaces).subtracting(withFaces)
+        if !owners.isEmpty {
+            let newUsers = owners.subtracting(users)
+            let more = try session.pipeline((newUsers.isEmpty ? [] : [rows.users(newUsers)]) + [rows.faces(ownedBy: owners)])
+            if !newUsers.isEmpty { userRows += more[0].rows }
+            try addOwnedFaces(more[more.count - 1].rows, of: owners)
+            users.formUnion(owners)
+            withFaces.formUnion(owners)
         }
-        if !withFaces.isEmpty {
-            try addFaces(
-                session.query(
-                    "SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(withFaces)),
-                keeping: { key, face in withFaces.contains(EntityKey(key.collectionId, face.userId!)) })
-        }
-        if !named.wholeCollections.isEmpty {
-            let ids: [PostgresValue] = [.textArray(named.wholeCollections.sorted())]
-            userRows += try session.query("SELECT \(userColumns) FROM \(tables.users) WHERE collection_id = ANY($1)", ids)
-            try addFaces(session.query("SELECT \(faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1)", ids))
-        }
+
         for row in userRows {
             let id: String = try row.decode(at: 0)
             let userId: String = try row.decode(at: 1)
@@ -106,5 +106,50 @@ enum PartialState {
             state.collections[key.collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
         }
         return Loaded(state: state, covered: covered)
+    }
+
+    /// The statements that read state rows.
+    private struct Rows {
+        let tables: StateTables
+
+        private static let userColumns = "collection_id, user_id, created_at, face_count, vector_sum"
+        private static let faceColumns = """
+            collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
+            """
+
+        private func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
+            [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
+        }
+
+        func collections(_ ids: Set<String>) -> PostgresStatement {
+            PostgresStatement(
+                """
+                SELECT collection_id, arn, created_at, created_position, face_count, user_count, dimension
+                FROM \(tables.collections) WHERE collection_id = ANY($1)
+                """, [.textArray(ids.sorted())])
+        }
+
+        func users(_ keys: Set<EntityKey>) -> PostgresStatement {
+            PostgresStatement(
+                "SELECT \(Self.userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(keys))
+        }
+
+        func users(ofCollections ids: Set<String>) -> PostgresStatement {
+            PostgresStatement("SELECT \(Self.userColumns) FROM \(tables.users) WHERE collection_id = ANY($1)", [.textArray(ids.sorted())])
+        }
+
+        func faces(_ keys: Set<EntityKey>) -> PostgresStatement {
+            PostgresStatement(
+                "SELECT \(Self.faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(keys))
+        }
+
+        func faces(ownedBy owners: Set<EntityKey>) -> PostgresStatement {
+            PostgresStatement(
+                "SELECT \(Self.faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(owners))
+        }
+
+        func faces(ofCollections ids: Set<String>) -> PostgresStatement {
+            PostgresStatement("SELECT \(Self.faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1)", [.textArray(ids.sorted())])
+        }
     }
 }

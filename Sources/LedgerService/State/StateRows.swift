@@ -27,7 +27,16 @@ enum StateRows {
         _ events: [(LedgerEvent, EventContext)], into tables: StateTables, startingFrom loaded: PartialState.Loaded? = nil,
         in session: PostgresSession
     ) throws {
-        guard !events.isEmpty else { return }
+        _ = try session.pipeline(statements(folding: events, into: tables, startingFrom: loaded, in: session))
+    }
+
+    /// What `fold` writes, for the caller to send with statements of its own: the rows are loaded
+    /// (unless `loaded` covers them) and evolved here, the statements not yet sent.
+    static func statements(
+        folding events: [(LedgerEvent, EventContext)], into tables: StateTables, startingFrom loaded: PartialState.Loaded? = nil,
+        in session: PostgresSession
+    ) throws -> [PostgresStatement] {
+        guard !events.isEmpty else { return [] }
         var named = NamedEntities()
         for (event, context) in events { named.add(event, in: context.collectionId) }
         var state: LedgerState
@@ -37,7 +46,7 @@ enum StateRows {
             state = try PartialState.load(named, from: tables, in: session).state
         }
         let touched = state.foldTracking(events)
-        _ = try session.pipeline(statements(for: state, touched: touched, tables: tables))
+        return statements(for: state, touched: touched, tables: tables)
     }
 
     /// Upserts and deletes that bring the rows of the touched entities in line with `state`: a few

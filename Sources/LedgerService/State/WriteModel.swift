@@ -8,9 +8,27 @@ enum WriteModel {
     /// The write model's position and the log's head. Under the append lock they are equal, unless the
     /// log was written before the write model existed, or by something that does not fold.
     static func positions(in session: PostgresSession) throws -> (folded: Int64, head: Int64) {
-        let row = try session.query(
-            "SELECT position, (SELECT coalesce(max(position), 0) FROM events)::bigint FROM write_model")[0]
-        return (try row.decode(at: 0), try row.decode(at: 1))
+        try positions(from: session.query(positionsSQL))
+    }
+
+    private static let positionsSQL = "SELECT position, (SELECT coalesce(max(position), 0) FROM events)::bigint FROM write_model"
+
+    private static func positions(from rows: [PostgresRow]) throws -> (folded: Int64, head: Int64) {
+        (try rows[0].decode(at: 0), try rows[0].decode(at: 1))
+    }
+
+    /// Takes the append lock and brings the write model up to the log's head (`catchUp`), in one round
+    /// trip when it is there already (it is, unless the log was written without folding). `first` (the
+    /// transaction's settings, say) run before the lock, in the same round trip.
+    static func lockAndCatchUp(after first: [PostgresStatement] = [], biometrics: Biometrics, in session: PostgresSession) throws {
+        // Each statement has a snapshot of its own (READ COMMITTED): the positions are read under the lock.
+        let results = try session.pipeline(
+            first + [
+                PostgresStatement("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)]),
+                PostgresStatement(positionsSQL),
+            ])
+        let (folded, head) = try positions(from: results[results.count - 1].rows)
+        if folded < head { try catchUp(in: session, biometrics: biometrics) }
     }
 
     /// Folds what the log holds past the write model's position, up to `maxEvents` of it, and moves the
@@ -30,6 +48,12 @@ enum WriteModel {
     }
 
     static func advance(to position: Int64, in session: PostgresSession) throws {
-        try session.execute("UPDATE write_model SET position = $1", [.int64(position)])
+        let statement = advancing(to: position)
+        try session.execute(statement.sql, statement.parameters)
+    }
+
+    /// The statement that moves the write model's position.
+    static func advancing(to position: Int64) -> PostgresStatement {
+        PostgresStatement("UPDATE write_model SET position = $1", [.int64(position)])
     }
 }
