@@ -10,39 +10,58 @@ extension EventLog {
     /// first; `append_events()` taking it again in the same transaction costs nothing.
     public static let appendLockKey: Int64 = 0x4661_6365_4C65_6467
 
+    /// Where and when an appended event landed: all its caller needs to know of it (the rest is what
+    /// the caller sent, so it is not sent back).
+    public struct Appended: Sendable, Hashable {
+        public var position: Int64
+        /// The database's clock at append, never earlier than the previous event's.
+        public var recordedAt: Date
+    }
+
     /// Appends inside the caller's transaction on `session`; on its own, the statement is its own
-    /// transaction.
+    /// transaction. Returns where and when each event landed, in order.
     ///
     /// The append lock is held until the caller's transaction ends, so keep that short.
-    public static func append(_ events: [NewEvent], to collectionId: String, in session: PostgresSession) throws -> [RecordedEvent] {
+    public static func append(_ events: [NewEvent], to collectionId: String, in session: PostgresSession) throws -> [Appended] {
         guard !events.isEmpty else { return [] }
-        // `append_events()` can also check streams' expected versions (its second and third
-        // arguments, for an operator's SQL); the ledger never needs to: a batch decides under the
-        // append lock, so nothing can append between its reading and its writing.
         return try session.query(
-            appendSQL,
-            [
-                .text(collectionId),
-                .textArray([]),
-                .int64Array([]),
-                .textArray(events.map(\.stream)),
-                .textArray(events.map(\.type)),
-                .int64Array(events.map { Int64($0.schemaVersion) }),
-                .jsonbArray(events.map(\.data)),
-                .byteaArray(events.map(\.embedding)),
-                .textArray(events.map(\.metadata.principal)),
-                .textArray(events.map(\.metadata.requestId)),
-                .textArray(events.map(\.metadata.clientToken)),
-                .textArray(events.map(\.metadata.operation)),
-                .textArray(events.map(\.metadata.sourceAddress)),
-                .uuidArray(events.map(\.metadata.commandId)),
-            ]
+            "SELECT position, recorded_at FROM append_events(\(appendArguments))", appendParameters(events, to: collectionId)
+        ).map { Appended(position: try $0.decode(at: 0), recordedAt: try $0.decode(at: 1)) }
+    }
+
+    /// `append(_:to:in:)`, returning the events as recorded: every column, the hash too.
+    static func appendRecording(_ events: [NewEvent], to collectionId: String, in session: PostgresSession) throws -> [RecordedEvent] {
+        guard !events.isEmpty else { return [] }
+        return try session.query(
+            """
+            SELECT position, collection_id, stream, version, type, schema_version, data, embedding,
+                   principal, request_id, client_token, operation, source_address, command_id, recorded_at, hash
+            FROM append_events(\(appendArguments))
+            """, appendParameters(events, to: collectionId)
         ).map(RecordedEvent.init(row:))
     }
 
-    private static let appendSQL = """
-        SELECT position, collection_id, stream, version, type, schema_version, data, embedding,
-               principal, request_id, client_token, operation, source_address, command_id, recorded_at, hash
-        FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        """
+    private static let appendArguments = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14"
+
+    private static func appendParameters(_ events: [NewEvent], to collectionId: String) -> [PostgresValue] {
+        // `append_events()` can also check streams' expected versions (its second and third
+        // arguments, for an operator's SQL); the ledger never needs to: a batch decides under the
+        // append lock, so nothing can append between its reading and its writing.
+        [
+            .text(collectionId),
+            .textArray([]),
+            .int64Array([]),
+            .textArray(events.map(\.stream)),
+            .textArray(events.map(\.type)),
+            .int64Array(events.map { Int64($0.schemaVersion) }),
+            .jsonbArray(events.map(\.data)),
+            .byteaArray(events.map(\.embedding)),
+            .textArray(events.map(\.metadata.principal)),
+            .textArray(events.map(\.metadata.requestId)),
+            .textArray(events.map(\.metadata.clientToken)),
+            .textArray(events.map(\.metadata.operation)),
+            .textArray(events.map(\.metadata.sourceAddress)),
+            .uuidArray(events.map(\.metadata.commandId)),
+        ]
+    }
 }

@@ -16,7 +16,7 @@ public struct EventLog: Sendable {
     @discardableResult
     public func append(_ events: [NewEvent], to collectionId: String) async throws -> [RecordedEvent] {
         // One statement, so one round trip: it is its own transaction.
-        try await pool.run { session in try EventLog.append(events, to: collectionId, in: session) }
+        try await pool.run { session in try EventLog.appendRecording(events, to: collectionId, in: session) }
     }
 
     /// The events of one stream, oldest first, from version `fromVersion` on.

@@ -92,14 +92,16 @@ enum CommandBatch {
         }
         guard !plan.events.isEmpty else { return Result(outcomes: plan.outcomes) }
         let encoded = try Encoded(plan.events, collectionId: collectionId, biometrics: biometrics)
-        var recorded: [RecordedEvent] = []
+        var recorded: [EventLog.Appended] = []
         for chunk in chunked(encoded.events) {
             recorded += try EventLog.append(Array(chunk), to: collectionId, in: session)
         }
-        let folded = zip(plan.events, recorded).filter { !LedgerEvent.typesWithoutStateEffect.contains($1.type) }
-            .map { planned, recorded in
-                (planned.event, EventContext(collectionId: collectionId, position: recorded.position, recordedAt: recorded.recordedAt))
-            }
+        let folded = recorded.indices.filter { !LedgerEvent.typesWithoutStateEffect.contains(encoded.events[$0].type) }.map { index in
+            (
+                plan.events[index].event,
+                EventContext(collectionId: collectionId, position: recorded[index].position, recordedAt: recorded[index].recordedAt)
+            )
+        }
         // What follows from the events, written in one round trip.
         var writes = try StateRows.statements(folding: folded, into: .writeModel, startingFrom: loaded, in: session)
         writes.append(WriteModel.advancing(to: recorded.last!.position))
@@ -270,7 +272,7 @@ enum CommandBatch {
     }
 
     /// The statement that binds the batch's new tokens to their outcomes, if it has any.
-    private static func binding(_ tokens: [NewToken], collectionId: String, recorded: [RecordedEvent]) -> [PostgresStatement] {
+    private static func binding(_ tokens: [NewToken], collectionId: String, recorded: [EventLog.Appended]) -> [PostgresStatement] {
         guard !tokens.isEmpty else { return [] }
         return [
             PostgresStatement(
