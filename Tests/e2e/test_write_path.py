@@ -153,22 +153,32 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
         # Ask the server's own sessions: a function that reports a session's settings, run by the server
         # as a trigger on its next append.
         psql(database_url, """
-            CREATE TABLE seen_settings (name text, setting text);
+            CREATE TABLE seen_settings (session text, name text, setting text);
             CREATE FUNCTION record_settings() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO seen_settings SELECT name, setting FROM pg_settings
-                WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'synchronous_commit')
-                UNION ALL SELECT 'session synchronous_commit', reset_val FROM pg_settings WHERE name = 'synchronous_commit';
+                INSERT INTO seen_settings SELECT TG_ARGV[0], name, setting FROM pg_settings
+                WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'synchronous_commit',
+                               'jit', 'enable_seqscan', 'plan_cache_mode')
+                UNION ALL SELECT TG_ARGV[0], 'session synchronous_commit', reset_val FROM pg_settings WHERE name = 'synchronous_commit';
                 RETURN NULL;
             END $$;
-            CREATE TRIGGER record_settings AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION record_settings();
+            CREATE TRIGGER record_settings AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION record_settings('processor');
+            CREATE TRIGGER record_settings AFTER INSERT ON rm_users FOR EACH STATEMENT EXECUTE FUNCTION record_settings('projector');
             """)
         api.client().create_user(CollectionId="c", UserId="u")
-        seen = dict(line.split("|") for line in psql(database_url, "SELECT DISTINCT name, setting FROM seen_settings").splitlines())
+        # The read waits for the projector's fold, so its session has been seen too.
+        assert [u["UserId"] for u in api.client().list_users(CollectionId="c")["Users"]] == ["u"]
+        seen = {}
+        for line in psql(database_url, "SELECT DISTINCT session, name, setting FROM seen_settings").splitlines():
+            session, name, setting = line.split("|")
+            seen.setdefault(session, {})[name] = setting
+        deadlines = {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000"}
+        # Plans for key lookups, made once (SessionSettings.keyLookups), and no JIT.
+        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"}
         # The batch's transaction commits without waiting for the WAL flush; the session's own setting,
         # which the flush after the batch runs under, is synchronous (test_faults: a crash loses nothing).
-        assert seen == {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000",
-                        "synchronous_commit": "off", "session synchronous_commit": "on"}
+        assert seen["processor"] == deadlines | plans | {"synchronous_commit": "off", "session synchronous_commit": "on"}
+        assert seen["projector"] == deadlines | plans | {"synchronous_commit": "on", "session synchronous_commit": "on"}
 
 
 def test_a_client_request_token_is_bound_per_operation_across_collections(api):
