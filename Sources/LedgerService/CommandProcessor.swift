@@ -436,15 +436,17 @@ public final class CommandProcessor: Service, Sendable {
             logger.error("flushing a command batch failed; its outcomes are unknown", metadata: ["error": "\(error)"])
             flushedOn = nil
         }
+        if committedBatch.answers.allSatisfy({ $0.connection == flushedOn }) {
+            // Before anyone is answered: a client's next read waits for the projector to fold what this
+            // processor committed (`committedPosition`), which must already include what it was told of.
+            if let lastPosition = committedBatch.lastPosition { committed.store(lastPosition, ordering: .releasing) }
+            onCommitted()
+        } else if flushedOn != nil {
+            logger.error("the database connection was re-established after a batch committed; its outcomes are unknown")
+        }
         for answer in committedBatch.answers {
             answer.pending.answer(answer.connection == flushedOn ? answer.outcome : .answered(.failure(unknown)))
         }
-        guard committedBatch.answers.allSatisfy({ $0.connection == flushedOn }) else {
-            if flushedOn != nil { logger.error("the database connection was re-established after a batch committed; its outcomes are unknown") }
-            return
-        }
-        if let lastPosition = committedBatch.lastPosition { committed.store(lastPosition, ordering: .releasing) }
-        onCommitted()
     }
 
     /// Runs one batch's transaction, committed without waiting for its WAL flush (`answerWhenDurable`).

@@ -59,6 +59,30 @@ struct CommandProcessorTests {
         }
     }
 
+    @Test("when a command is answered, the processor's committed position already holds it: a read after it waits for it")
+    func committedBeforeAnswered() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let processor = CommandProcessor(conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
+            try await processor.running {
+                _ = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
+                try await PostgresConnection.with(conninfo) { connection in
+                    for n in 0..<200 {
+                        guard case .success = await processor.submit(submission(.createUser(collectionId: "c", userId: "u\(n)"), "CreateUser"))
+                        else {
+                            Issue.record("CreateUser failed")
+                            return
+                        }
+                        // Read at once, as a client's next request would (LedgerAPI waits for this position).
+                        let committed = processor.committedPosition
+                        let head = try await connection.query("SELECT max(position) FROM events")[0].decode(Int64.self, at: 0)
+                        #expect(committed == head, "answered before its position was committed (command \(n))")
+                        if committed != head { return }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold")
     func poisonFailsAlone() async throws {
         try await TestDatabase.withFresh { conninfo in
