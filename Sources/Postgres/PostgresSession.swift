@@ -12,6 +12,9 @@ public final class PostgresSession {
     private var conn: OpaquePointer?
     /// Prepared statements of this connection, by SQL text and parameter types.
     private var preparedStatements: [StatementKey: String] = [:]
+    /// The `BEGIN` of a transaction whose first statement has not been sent yet: it travels with that
+    /// statement, in the same round trip (`transaction`).
+    private var pendingBegin: String?
     /// How long `ensureConnected` keeps retrying a database that does not answer.
     let reconnectTimeout: Duration
     /// Counts the connections this session has made: unchanged between two statements means they ran
@@ -121,6 +124,7 @@ public final class PostgresSession {
     /// Runs one parameterised statement; returns its rows and the number of rows it affected.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresResult {
+        if pendingBegin != nil { return try pipeline([PostgresStatement(sql, parameters)])[0] }
         let conn = try connected()
         let name = try preparedStatementName(sql: sql, parameters: parameters, conn: conn)
         let result = try PostgresParameters(parameters).withCArrays { count, _, values, lengths, formats in
@@ -133,7 +137,9 @@ public final class PostgresSession {
     /// for migration scripts and transaction control. Never for text built from input.
     public func executeScript(_ sql: String) throws {
         let conn = try connected()
-        _ = try consume(PQexec(conn, sql), conn: conn)
+        let begin = pendingBegin.map { $0 + ";\n" } ?? ""
+        pendingBegin = nil
+        _ = try consume(PQexec(conn, begin + sql), conn: conn)
     }
 
     private func preparedStatementName(sql: String, parameters: [PostgresValue], conn: OpaquePointer) throws -> String {
@@ -157,13 +163,21 @@ public final class PostgresSession {
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    ///
+    /// The `BEGIN` is not sent on its own: it goes with the transaction's first statement (a round trip
+    /// fewer for every transaction). A transaction that ran no statement sends nothing.
     public func transaction<T>(_ isolation: IsolationLevel = .readCommitted, _ body: () throws -> T) throws -> T {
-        try executeScript("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        pendingBegin = "BEGIN ISOLATION LEVEL \(isolation.rawValue)"
         do {
             let result = try body()
+            if pendingBegin != nil {
+                pendingBegin = nil
+                return result
+            }
             try executeScript("COMMIT")
             return result
         } catch {
+            pendingBegin = nil
             if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
                 try? executeScript("ROLLBACK")
             }
@@ -180,6 +194,10 @@ public final class PostgresSession {
     public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
         let conn = try connected()
         guard !statements.isEmpty else { return [] }
+        // A transaction's pending BEGIN goes first; its result is not the caller's.
+        let begin = pendingBegin.map { PostgresStatement($0) }
+        pendingBegin = nil
+        let statements = (begin.map { [$0] } ?? []) + statements
         guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(.client, serverMessage: Self.message(conn)) }
         // Non-blocking while sending, reading input whenever the socket is full, so a large batch cannot
         // deadlock with a server that is blocked writing results we have not read yet.
@@ -243,7 +261,7 @@ public final class PostgresSession {
             }
         }
         if let firstError { throw firstError }
-        return results
+        return begin == nil ? results : Array(results.dropFirst())
     }
 
     /// Pushes buffered output to the server, reading input while the socket is not writable.

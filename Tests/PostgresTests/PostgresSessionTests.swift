@@ -29,6 +29,45 @@ struct PostgresSessionTests {
         }
     }
 
+    @Test("a transaction's BEGIN goes with its first statement, whichever kind it is, and an empty one sends nothing")
+    func beginWithFirstStatement() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                try await connection.query("CREATE TABLE t (v text)")
+                let firsts: [(String, @Sendable (PostgresSession, String) throws -> Void)] = [
+                    ("query", { session, v in try session.query("INSERT INTO t VALUES ($1)", [.text(v)]) }),
+                    ("pipeline", { session, v in _ = try session.pipeline([PostgresStatement("INSERT INTO t VALUES ($1)", [.text(v)])]) }),
+                    // Fixed text only: the values of this test are "…-lost" and "…-kept".
+                    ("script", { session, v in try session.executeScript("INSERT INTO t VALUES ('\(v)')") }),
+                ]
+                for (kind, first) in firsts {
+                    await #expect(throws: Rollback.self, "\(kind)") {
+                        try await connection.run { session in
+                            try session.transaction {
+                                try first(session, "\(kind)-lost")
+                                // A second statement sees the first: they are in one transaction.
+                                #expect(
+                                    try session.query("SELECT count(*) FROM t WHERE v = $1", [.text("\(kind)-lost")])[0].decode(Int.self, at: 0) == 1)
+                                throw Rollback()
+                            }
+                        }
+                    }
+                    try await connection.run { session in try session.transaction { try first(session, "\(kind)-kept") } }
+                }
+                // A first statement that fails rolls back, and the session goes on.
+                await #expect(throws: PostgresError.self) {
+                    try await connection.run { session in try session.transaction { try session.query("SELECT 1 / 0") } }
+                }
+                // An empty transaction sends nothing, and leaves nothing behind: a savepoint is then refused,
+                // as outside any transaction.
+                try await connection.run { session in try session.transaction {} }
+                await #expect(throws: PostgresError.self) { try await connection.run { try $0.query("SAVEPOINT s") } }
+                let values = try await connection.query("SELECT v FROM t ORDER BY v").map { try $0.decode(String.self, at: 0) }
+                #expect(values == ["pipeline-kept", "query-kept", "script-kept"])
+            }
+        }
+    }
+
     @Test("a statement is prepared once per connection and then reused")
     func preparedStatements() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
