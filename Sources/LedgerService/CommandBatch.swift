@@ -80,8 +80,13 @@ enum CommandBatch {
         in session: PostgresSession
     ) throws -> Result {
         try WriteModel.lockAndCatchUp(after: first, biometrics: biometrics, in: session)
-        let loaded = try PartialState.load(named(by: submissions, in: collectionId), from: .writeModel, in: session)
-        let facts = try readFacts(for: submissions, collectionId: collectionId, state: loaded.state, in: session)
+        // The tokens are read in the round trip that loads the named rows.
+        let tokenLookup = tokenLookup(for: submissions, collectionId: collectionId)
+        let (loaded, alongside) = try PartialState.load(
+            named(by: submissions, in: collectionId), from: .writeModel, alongside: tokenLookup.map { [$0] } ?? [], in: session)
+        let facts = try readFacts(
+            for: submissions, collectionId: collectionId, state: loaded.state, tokens: storedTokens(from: alongside.first?.rows ?? []),
+            in: session)
         var plan = BatchDecision.decide(submissions, collectionId: collectionId, facts: facts)
         if plan.replays > 0 { Counter(label: "faceledger_idempotent_replays_total").increment(by: plan.replays) }
         for (commandId, owner) in plan.releases {
@@ -118,15 +123,16 @@ enum CommandBatch {
         return Result(outcomes: plan.outcomes, appended: (recorded.last!.position, recorded.count))
     }
 
-    /// What the pure step needs besides the state: the bound and pending tokens the submissions carry,
-    /// the faces to forget whose embeddings are in clear, the leases of the commands being settled
-    /// (their rows locked until the transaction ends), and, for an adoption, the collection's unsettled
-    /// commands and last position.
+    /// What the pure step needs besides the state and the bound tokens (read with it): the pending
+    /// tokens the submissions carry, the faces to forget whose embeddings are in clear, the leases of the
+    /// commands being settled (their rows locked until the transaction ends), and, for an adoption, the
+    /// collection's unsettled commands and last position.
     private static func readFacts(
-        for submissions: [CommandSubmission], collectionId: String, state: LedgerState, in session: PostgresSession
+        for submissions: [CommandSubmission], collectionId: String, state: LedgerState, tokens: [TokenKey: StoredToken],
+        in session: PostgresSession
     ) throws -> BatchFacts {
         var facts = BatchFacts(state: state)
-        facts.tokens = try storedTokens(for: submissions, collectionId: collectionId, in: session)
+        facts.tokens = tokens
         facts.pending = try PendingCommands.byToken(for: submissions, in: session)
         var toForget: [String] = []
         var leased: [UUID] = []
@@ -247,22 +253,25 @@ enum CommandBatch {
         let settledIndex: Int
     }
 
-    /// The bound tokens that the submissions name, in any collection. A log written before tokens
-    /// were bound across collections may hold one token in several; then this collection's wins
-    /// (it is read last), so a true retry still replays.
-    private static func storedTokens(
-        for submissions: [CommandSubmission], collectionId: String, in session: PostgresSession
-    ) throws -> [TokenKey: StoredToken] {
+    /// The statement that reads the bound tokens the submissions name, in any collection (none when
+    /// they name none). A log written before tokens were bound across collections may hold one token
+    /// in several; then this collection's comes last, so it wins (`storedTokens`) and a true retry
+    /// still replays.
+    private static func tokenLookup(for submissions: [CommandSubmission], collectionId: String) -> PostgresStatement? {
         let requested = submissions.compactMap(\.lookupToken)
-        guard !requested.isEmpty else { return [:] }
-        var tokens: [TokenKey: StoredToken] = [:]
-        for row in try session.query(
+        guard !requested.isEmpty else { return nil }
+        return PostgresStatement(
             """
             SELECT operation, client_token, request_hash, response, position FROM command_tokens
             WHERE client_token = ANY($1) ORDER BY collection_id = $2
             """,
             [.textArray(requested), .text(collectionId)])
-        {
+    }
+
+    /// The bound tokens in the rows of `tokenLookup`.
+    private static func storedTokens(from rows: [PostgresRow]) throws -> [TokenKey: StoredToken] {
+        var tokens: [TokenKey: StoredToken] = [:]
+        for row in rows {
             // Parsed as JSONValue itself, so whole-number floats replay as floats (`100.0`), as first answered.
             let response = try JSONValue(parsing: Data(try row.decode(String.self, at: 3).utf8))
             tokens[TokenKey(operation: try row.decode(at: 0), token: try row.decode(at: 1))] =

@@ -206,7 +206,7 @@ public final class PostgresSession {
             PQsetnonblocking(conn, 0)
             PQexitPipelineMode(conn)
         }
-        /// What the pipeline's results answer, in order: a statement being prepared, or a statement run.
+        // What the pipeline's results answer, in order: a statement being prepared, or a statement run.
         enum Answer {
             case prepared(StatementKey, name: String)
             case rows

@@ -18,8 +18,15 @@ enum PartialState {
     /// Loads in at most two round trips: first everything named, then, when faces named with their
     /// owners have owners not loaded yet, those owners with their faces.
     static func load(_ named: NamedEntities, from tables: StateTables, in session: PostgresSession) throws -> Loaded {
+        try load(named, from: tables, alongside: [], in: session).loaded
+    }
+
+    /// `load`, with statements of the caller's sent in its first round trip; returns their results too.
+    static func load(
+        _ named: NamedEntities, from tables: StateTables, alongside: [PostgresStatement], in session: PostgresSession
+    ) throws -> (loaded: Loaded, alongside: [PostgresResult]) {
         var state = LedgerState()
-        guard !named.isEmpty else { return Loaded(state: state, covered: named) }
+        guard !named.isEmpty else { return (Loaded(state: state, covered: named), try session.pipeline(alongside)) }
         let rows = Rows(tables: tables)
         func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
         let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
@@ -34,7 +41,8 @@ enum PartialState {
         if !named.wholeCollections.isEmpty {
             statements += [rows.users(ofCollections: named.wholeCollections), rows.faces(ofCollections: named.wholeCollections)]
         }
-        var results = try session.pipeline(statements).makeIterator()
+        let sent = try session.pipeline(statements + alongside)
+        var results = sent.prefix(statements.count).makeIterator()
         for row in results.next()!.rows {
             let id: String = try row.decode(at: 0)
             var collection = FaceCollection(
@@ -105,7 +113,7 @@ enum PartialState {
         for (key, face) in owned {
             state.collections[key.collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
         }
-        return Loaded(state: state, covered: covered)
+        return (Loaded(state: state, covered: covered), Array(sent.suffix(alongside.count)))
     }
 
     /// The statements that read state rows.
