@@ -55,7 +55,7 @@ public struct ReadModelRebuild: Sendable {
                     END IF;
                 END $$;
                 """)
-            // 1. Fold the whole log in memory, then fill the fresh tables.
+            // 1. Fold the whole log in memory, then fill the fresh tables and index them.
             var folded = try fold(in: session, progress: progress)
             for chunk in StateRows.inserts(forAll: folded.state, tables: .rebuild).chunked(10) {
                 _ = try session.pipeline(Array(chunk))

@@ -173,8 +173,8 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
             session, name, setting = line.split("|")
             seen.setdefault(session, {})[name] = setting
         deadlines = {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000"}
-        # Plans for key lookups, made once (SessionSettings.keyLookups), and no JIT.
-        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"}
+        # Plans for key lookups (SessionSettings.keyLookups), and no JIT.
+        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "auto"}
         # The batch's transaction commits without waiting for the WAL flush; the session's own setting,
         # which the flush after the batch runs under, is synchronous (test_faults: a crash loses nothing).
         assert seen["processor"] == deadlines | plans | {"synchronous_commit": "off", "session synchronous_commit": "on"}

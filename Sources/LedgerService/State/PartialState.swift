@@ -66,8 +66,6 @@ enum PartialState {
                 if wanted(key, face) { faces[key] = face }
             }
         }
-        // Keys are matched with `= ANY` on each column and the pairs filtered here: the collections of one
-        // query are one or a few.
         func addOwnedFaces(_ rows: [PostgresRow], of owners: Set<EntityKey>) throws {
             try addFaces(rows, keeping: { key, face in owners.contains(EntityKey(key.collectionId, face.userId!)) })
         }
@@ -125,6 +123,8 @@ enum PartialState {
             collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
             """
 
+        /// Keys are matched with `= ANY` on each column, and the pairs filtered by the caller: the
+        /// collections of one query are one or a few.
         private func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
             [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
         }
