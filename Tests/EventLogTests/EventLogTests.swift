@@ -45,6 +45,32 @@ struct EventLogTests {
         }
     }
 
+    @Test("an append plans once per session, and plans made on an empty log read it by its indexes as it grows")
+    func appendPlansOncePerSession() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                let settings = try await connection.query(
+                    "SELECT array_to_string(proconfig, ',') FROM pg_proc WHERE proname = 'append_events'")
+                #expect(try settings[0].decode(String.self, at: 0).contains("plan_cache_mode=force_generic_plan"))
+                // The session's first append makes its plans, on an empty log.
+                _ = try await connection.run { session in
+                    try session.transaction { try EventLog.append([Self.event("s")], to: "c", in: session) }
+                }
+                let scans = try await connection.run { session in
+                    try session.transaction {
+                        for index in 0..<3 {
+                            _ = try EventLog.append([Self.event("s"), Self.event("t\(index)")], to: "c", in: session)
+                        }
+                        // This transaction's own scans of the log (not yet sent to the statistics collector).
+                        return try session.query("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'")
+                    }
+                }
+                #expect(try scans[0].decode(Int64.self, at: 0) == 0)
+                #expect(try scans[0].decode(Int64.self, at: 1) > 0)
+            }
+        }
+    }
+
     @Test("the database itself refuses UPDATE, DELETE and TRUNCATE on the log")
     func appendOnly() async throws {
         try await TestDatabase.withFresh { conninfo in
