@@ -72,6 +72,35 @@ struct SigV4Tests {
             code(verifier.verify(SignedRequest(method: "POST", path: "/", query: "", headers: [("Authorization", "Bearer x")], body: body), now: now))
                 == .incompleteSignature)
     }
+    @Test("the Authorization header's fields are read whatever blanks surround them, and a field without a name or value refuses it")
+    func authorizationHeaderFields() throws {
+        let header = try #require(
+            AuthorizationHeader("AWS4-HMAC-SHA256 \tCredential=K/20150830/r/s/aws4_request ,SignedHeaders=Host;X-Amz-Date,\t Signature=ab=cd  "))
+        #expect(header.credential == "K/20150830/r/s/aws4_request")
+        #expect(header.signedHeaders == ["host", "x-amz-date"])
+        #expect(header.signature == "ab=cd")
+        for refused in [
+            "AWS4-HMAC-SHA256 Credential=K, SignedHeaders=host, Signature=",
+            "AWS4-HMAC-SHA256 Credential=K, SignedHeaders=host, =abc, Signature=s",
+            "AWS4-HMAC-SHA256 Credential=K, SignedHeaders=host, Signature",
+            "AWS4-HMAC-SHA256 Credential=K, SignedHeaders=host, , Signature=s",
+            "AWS4-HMAC-SHA256 Credential=K, Signature=s",
+            "AWS4-HMAC-SHA1 Credential=K, SignedHeaders=host, Signature=s",
+        ] {
+            #expect(AuthorizationHeader(refused) == nil, "\(refused)")
+        }
+    }
+
+    @Test("a signed header's value is trimmed and its runs of blanks made one space, as SigV4 signs it")
+    func collapsedHeaderValues() {
+        for (value, signed) in [
+            ("application/x-amz-json-1.1", "application/x-amz-json-1.1"), ("a b c", "a b c"), ("", ""), (" ", ""), ("\t", ""),
+            (" a", "a"), ("a ", "a"), ("a  b", "a b"), ("a\tb", "a b"), ("a \t b", "a b"), ("\t a  b \t", "a b"), ("x", "x"),
+        ] {
+            #expect(SigV4.collapsingBlanks(value) == signed, "\(value.debugDescription)")
+        }
+    }
+
     @Test("derived signing keys are reused per secret, day and region, and each still verifies only its own")
     func cachedSigningKeys() throws {
         let other = AccessKey(

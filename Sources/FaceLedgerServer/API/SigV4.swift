@@ -154,11 +154,10 @@ struct AuthorizationHeader {
         guard header.hasPrefix(prefix) else { return nil }
         var fields: [String: String] = [:]
         for part in header.dropFirst(prefix.count).split(separator: ",") {
-            let isBlank = { (c: Character) in c == " " || c == "\t" }
-            let trimmed = part.drop(while: isBlank).reversed().drop(while: isBlank).reversed()
-            let pair = String(trimmed).split(separator: "=", maxSplits: 1).map(String.init)
-            guard pair.count == 2 else { return nil }
-            fields[pair[0]] = pair[1]
+            let field = Self.trimmingBlanks(part)
+            guard let equals = field.firstIndex(of: "="), equals != field.startIndex, equals != field.index(before: field.endIndex)
+            else { return nil }
+            fields[String(field[..<equals])] = String(field[field.index(after: equals)...])
         }
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"],
             let signature = fields["Signature"], !signedHeaders.isEmpty, !signature.isEmpty
@@ -166,6 +165,14 @@ struct AuthorizationHeader {
         self.credential = credential
         self.signedHeaders = signedHeaders.split(separator: ";").map { $0.lowercased() }
         self.signature = signature
+    }
+
+    /// `part` without its leading and trailing spaces and tabs. (A slice of the header, not a copy: this
+    /// runs for every request.)
+    private static func trimmingBlanks(_ part: Substring) -> Substring {
+        let isBlank = { (c: Character) in c == " " || c == "\t" }
+        guard let first = part.firstIndex(where: { !isBlank($0) }), let last = part.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return part[first...last]
     }
 }
 
@@ -193,8 +200,7 @@ enum SigV4 {
     static func canonicalRequest(_ request: SignedRequest, signedHeaders: [String]) -> String {
         let headers = signedHeaders.map { name in
             let value = request.header(name) ?? ""
-            let collapsed = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
-            return "\(name):\(collapsed)"
+            return "\(name):\(collapsingBlanks(value))"
         }
         return [
             request.method.uppercased(),
@@ -204,6 +210,25 @@ enum SigV4 {
             signedHeaders.joined(separator: ";"),
             SHA256.hash(data: request.body).hexString,
         ].joined(separator: "\n")
+    }
+
+    /// A header value as SigV4 signs it: trimmed, each run of spaces and tabs one space. (Most values
+    /// have nothing to collapse, and are returned as they are: this runs for every signed header.)
+    static func collapsingBlanks(_ value: String) -> String {
+        let bytes = value.utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var previousBlank = true  // a blank first is a leading blank
+        var clean = true
+        for byte in bytes {
+            let blank = isBlank(byte)
+            if blank && (previousBlank || byte != UInt8(ascii: " ")) {
+                clean = false
+                break
+            }
+            previousBlank = blank
+        }
+        if (clean && !previousBlank) || bytes.isEmpty { return value }
+        return value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
     }
 
     static func canonicalPath(_ path: String) -> String {

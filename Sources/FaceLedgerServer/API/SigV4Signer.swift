@@ -5,6 +5,9 @@ import Foundation
 /// Signs requests as the AWS SDKs do: the ledger's calls to its upstream, `faceledger loadtest`'s
 /// requests, and the tests'. The canonical form is `SigV4`'s, so what one signs the other verifies.
 public enum SigV4Signer {
+    /// A client signs every request of a day with the same derived key.
+    private static let signingKeys = SigningKeyCache()
+
     /// Returns the headers to send, `Authorization` and `X-Amz-Date` included.
     public static func sign(
         method: String, url: URL, headers: [(name: String, value: String)], body: [UInt8],
@@ -21,7 +24,7 @@ public enum SigV4Signer {
         let canonical = SigV4.canonicalRequest(request, signedHeaders: signedHeaders)
         let scope = "\(date)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, SHA256.hash(data: Data(canonical.utf8)).hexString].joined(separator: "\n")
-        let key = SigV4.signingKey(secret: secretAccessKey, date: date, region: region, service: service)
+        let key = signingKeys.key(secret: secretAccessKey, date: date, region: region, service: service)
         let signature = HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key).hexString
         all.append(
             (
