@@ -78,10 +78,13 @@ public enum JSONValue: Sendable, Codable {
     }
 
     /// The value as canonical JSON bytes (sorted keys, no whitespace, floats as floats).
-    public var data: Data {
+    public var data: Data { Data(text.utf8) }
+
+    /// The value as canonical JSON text (`data`, as a string).
+    public var text: String {
         var text = ""
         write(to: &text)
-        return Data(text.utf8)
+        return text
     }
 
     private func write(to text: inout String) {
