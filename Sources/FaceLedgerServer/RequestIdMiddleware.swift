@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -12,7 +13,7 @@ struct RequestIdMiddleware<Context: RequestContext>: RouterMiddleware {
             response = Response(status: error.status)
         }
         let name = HTTPField.Name("x-amzn-RequestId")!
-        if response.headers[name] == nil { response.headers[name] = UUID().uuidString }
+        if response.headers[name] == nil { response.headers[name] = UUID.random().uuidString }
         return response
     }
 }

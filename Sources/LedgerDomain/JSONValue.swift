@@ -118,6 +118,12 @@ public enum JSONValue: Sendable, Codable {
 
     private static func write(_ string: String, to text: inout String) {
         text += "\""
+        // Most strings (ids, names, hashes) have nothing to escape: appended whole.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += string
+            text += "\""
+            return
+        }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

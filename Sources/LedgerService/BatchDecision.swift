@@ -69,7 +69,7 @@ enum BatchDecision {
 
         for submission in submissions {
             var metadata = submission.metadata
-            if metadata.commandId == nil { metadata.commandId = UUID() }
+            if metadata.commandId == nil { metadata.commandId = UUID.random() }
             func reject(_ error: LedgerError, upstreamCode: String? = nil) {
                 plan.record(
                     [

@@ -136,7 +136,7 @@ public struct Biometrics: Sendable {
     /// wrapped key copied to another row, or a ciphertext moved to another event, does not open.
     func seal(_ embedding: [UInt8], collectionId: String, faceId: String) throws -> Sealed {
         let dataKey = SymmetricKey(size: .bits256)
-        let keyId = UUID()
+        let keyId = UUID.random()
         let master = masterKeys.current
         let sealed = try AES.GCM.seal(embedding, using: dataKey, authenticating: Self.embeddingContext(keyId))
         let wrapped = try dataKey.withUnsafeBytes {

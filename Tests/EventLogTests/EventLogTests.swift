@@ -100,3 +100,32 @@ struct EventLogTests {
         }
     }
 }
+
+@Suite("Random UUIDs")
+struct RandomUUIDTests {
+    @Test("UUID.random() makes version 4 UUIDs of the RFC 4122 variant, all different")
+    func versionAndVariant() {
+        let uuids = (0..<10_000).map { _ in UUID.random() }
+        #expect(Set(uuids).count == uuids.count)
+        for uuid in uuids {
+            #expect(uuid.uuid.6 >> 4 == 4)
+            #expect(uuid.uuid.8 >> 6 == 0b10)
+        }
+        // Every other bit varies.
+        var seenOnes = [UInt8](repeating: 0, count: 16)
+        var seenZeros = [UInt8](repeating: 0, count: 16)
+        for uuid in uuids {
+            withUnsafeBytes(of: uuid.uuid) { bytes in
+                for index in 0..<16 {
+                    seenOnes[index] |= bytes[index]
+                    seenZeros[index] |= ~bytes[index]
+                }
+            }
+        }
+        var fixedOnes = [UInt8](repeating: 0, count: 16)
+        var fixedZeros = [UInt8](repeating: 0, count: 16)
+        (fixedOnes[6], fixedZeros[6], fixedOnes[8], fixedZeros[8]) = (0x40, 0xB0, 0x80, 0x40)
+        #expect(seenOnes == (0..<16).map { ~fixedZeros[$0] })
+        #expect(seenZeros == (0..<16).map { ~fixedOnes[$0] })
+    }
+}

@@ -7,6 +7,18 @@ import Testing
 struct JSONValueTests {
     private func text(_ value: JSONValue) -> String { String(decoding: value.data, as: UTF8.self) }
 
+    @Test("strings are written so that they read back the same, whether they have anything to escape or not")
+    func stringsReadBack() throws {
+        var strings = ["", "plain", "ü 日本語 \u{1F600}", "quote\"", "back\\slash", "slash/", "\u{7F}", "a\u{2028}b"]
+        strings += (0..<0x20).map { "x" + String(UnicodeScalar(UInt8($0))) + "y" }
+        for string in strings {
+            let written = JSONValue.object([string: .string(string)]).text
+            #expect(try JSONValue(parsing: Data(written.utf8)) == .object([string: .string(string)]), "\(written)")
+            let escaped = string.unicodeScalars.contains { $0.value < 0x20 || $0 == "\"" || $0 == "\\" }
+            #expect((written.count > 2 * string.count + 7) == escaped, "\(written)")
+        }
+    }
+
     @Test("a whole-number Double member is written as a float, an Int member as an integer")
     func kinds() throws {
         let response = ImportFacesResponse(FaceRecords: [ImportedFaceRecord(Face: .init(FaceId: "f", ImageId: "i", Confidence: 100))])

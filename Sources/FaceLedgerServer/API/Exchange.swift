@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -18,7 +19,7 @@ import RekognitionWire
 func respond(
     to request: Request, context: LedgerRequestContext, api: LedgerAPI, budget: BodyBudget, principal: inout String?
 ) async -> Response {
-    let requestId = UUID().uuidString
+    let requestId = UUID.random().uuidString
     let target = request.headers[HTTPField.Name("X-Amz-Target")!]
     let declaredLength = request.headers[.contentLength].flatMap(Int.init)
     // A client that will close the connection may be writing all of its body before it reads: it

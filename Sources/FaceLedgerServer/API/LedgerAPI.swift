@@ -138,7 +138,7 @@ public struct LedgerAPI: Sendable {
         case .importFaces:
             return await submit(ImportFacesRequest.self, operation, body, signer, metadata) { request in
                 request.generatedIds = (request.Faces ?? []).map { _ in
-                    (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
+                    (UUID.random().uuidString.lowercased(), UUID.random().uuidString.lowercased())
                 }
             }
         case .indexFaces:
@@ -200,7 +200,7 @@ public struct LedgerAPI: Sendable {
         // token upstream gets one derived from the request, so an SDK's retry joins its command.
         let token =
             R.carriesToken
-            ? request.ClientRequestToken ?? UUID().uuidString.lowercased()
+            ? request.ClientRequestToken ?? UUID.random().uuidString.lowercased()
             : CommandStep.derivedTokenPrefix + SHA256.hash(data: Array("\(signer.key.principal)\n\(operation.rawValue)\n".utf8) + body).hexString
         var upstreamBody = body
         if R.carriesToken && request.ClientRequestToken == nil, case .object(var members)? = try? JSONValue(parsing: Data(body)) {
@@ -231,7 +231,8 @@ public struct LedgerAPI: Sendable {
         case .indexFaces: return try decoded(IndexFacesRequest.self)
         case .importFaces:
             return try decoded(ImportFacesRequest.self) { request in
-                request.generatedIds = (request.Faces ?? []).map { _ in (UUID().uuidString.lowercased(), UUID().uuidString.lowercased()) }
+                request.generatedIds = (request.Faces ?? []).map { _ in (UUID.random().uuidString.lowercased(), UUID.random().uuidString.lowercased())
+                }
             }
         default: throw LedgerError.invalidParameter("\(operation) is not a ledgered operation")
         }

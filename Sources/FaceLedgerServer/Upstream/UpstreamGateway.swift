@@ -88,7 +88,7 @@ public struct UpstreamGateway: Sendable {
         operation: String, request: [String: JSONValue], command: LedgerCommand, metadata: EventMetadata,
         wait: Duration = .seconds(120)
     ) async -> CommandAnswer {
-        let token = UUID().uuidString.lowercased()
+        let token = UUID.random().uuidString.lowercased()
         var request = request
         request["ClientRequestToken"] = .string(token)
         var metadata = metadata
