@@ -131,6 +131,55 @@ struct WriteModelTests {
         }
     }
 
+    @Test("a key lookup reads the rows it names, however much the collection grew after its session's first lookups")
+    func lookupsStayKeyedAsTablesGrow() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            try await PostgresConnection.with(conninfo, settings: SessionSettings.none.keyLookups) { connection in
+                // A small collection, analyzed as autovacuum would.
+                try await connection.run { try $0.executeScript(Self.insertFaces(from: 0, count: 120) + "ANALYZE wm_faces;") }
+                // Lookups of many faces while the collection is small. By default PostgreSQL then settles on
+                // the statement's generic plan, which matches the collection in the index and filters the
+                // faces (for 120 rows, cheaper than a custom plan's 100 probes), and keeps it as the table grows.
+                for _ in 0..<10 {
+                    _ = try await connection.run { try PartialState.load(Self.named(Array(0..<100)), from: .writeModel, in: $0) }
+                }
+                try await connection.run { try $0.executeScript(Self.insertFaces(from: 120, count: 20_000)) }
+                let fetched = try await connection.run { session in
+                    // Rows read through indexes by this session and not yet sent to the statistics collector.
+                    func readSoFar() throws -> Int64 {
+                        try session.query("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'wm_faces'")[0]
+                            .decode(Int64.self, at: 0)
+                    }
+                    return try session.transaction {
+                        let before = try readSoFar()
+                        let loaded = try PartialState.load(Self.named([3, 7]), from: .writeModel, in: session)
+                        #expect(loaded.state.collections["c"]?.faces.keys.sorted() == ["f3", "f7"])
+                        return try readSoFar() - before
+                    }
+                }
+                #expect(fetched <= 2, "the lookup of two faces read \(fetched) rows of a collection of 20,120")
+            }
+        }
+    }
+
+    /// Faces f<id> of collection c, as commands name them.
+    private static func named(_ faceIds: [Int]) -> NamedEntities {
+        var named = NamedEntities()
+        named.collections.insert("c")
+        named.faces = Set(faceIds.map { EntityKey("c", "f\($0)") })
+        return named
+    }
+
+    /// Faces f<from>… of collection c, none of them associated, written straight into the write model.
+    private static func insertFaces(from first: Int, count: Int) -> String {
+        """
+        INSERT INTO wm_collections (collection_id, arn, created_at, created_position, face_count, user_count)
+        VALUES ('c', 'arn:c', now(), 1, 0, 0) ON CONFLICT DO NOTHING;
+        INSERT INTO wm_faces (collection_id, face_id, image_id, confidence, embedding, indexed_at)
+        SELECT 'c', 'f' || n, 'i', 99, '\\x0000803f'::bytea, now() FROM generate_series(\(first), \(first + count - 1)) AS n;
+        """
+    }
+
     @Test("a log written before the write model existed is folded into it at start-up, a page at a time")
     func catchUpAtStartUp() async throws {
         try await TestDatabase.withFresh { conninfo in

@@ -162,7 +162,7 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
                 UNION ALL SELECT TG_ARGV[0], 'session synchronous_commit', reset_val FROM pg_settings WHERE name = 'synchronous_commit';
                 RETURN NULL;
             END $$;
-            CREATE TRIGGER record_settings AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION record_settings('processor');
+            CREATE TRIGGER record_settings AFTER INSERT ON wm_users FOR EACH STATEMENT EXECUTE FUNCTION record_settings('processor');
             CREATE TRIGGER record_settings AFTER INSERT ON rm_users FOR EACH STATEMENT EXECUTE FUNCTION record_settings('projector');
             """)
         api.client().create_user(CollectionId="c", UserId="u")
@@ -174,7 +174,7 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
             seen.setdefault(session, {})[name] = setting
         deadlines = {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000"}
         # Plans for key lookups (SessionSettings.keyLookups), and no JIT.
-        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "auto"}
+        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "force_custom_plan"}
         # The batch's transaction commits without waiting for the WAL flush; the session's own setting,
         # which the flush after the batch runs under, is synchronous (test_faults: a crash loses nothing).
         assert seen["processor"] == deadlines | plans | {"synchronous_commit": "off", "session synchronous_commit": "on"}
