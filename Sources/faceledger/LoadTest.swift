@@ -13,9 +13,12 @@ struct LoadTest: AsyncParsableCommand {
         commandName: "loadtest",
         abstract: "Drive concurrent, signed calls (AssociateFaces, or a mix) against a server and report throughput and latency.",
         discussion: """
-            Creates a collection of its own (loadtest-<random>), imports the faces it needs first (FaceLedger.ImportFaces), \
-            then runs --concurrency callers, each associating one fresh face per AssociateFaces call, for a one-second \
-            warm-up and then --duration seconds. Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
+            Creates a collection of its own (loadtest-<random>) and runs --concurrency callers, each associating one \
+            fresh face per AssociateFaces call to users of its own (100 faces each), for a one-second warm-up and then \
+            --duration seconds. The faces are imported (FaceLedger.ImportFaces) before the clock starts: each caller's \
+            first user's before the warm-up, and after it as many as the measured phase will take (in open loop one per \
+            scheduled request, else one and a half times the caller's warm-up rate), so that no import loads the server \
+            while it is measured; a run that outlasts them imports more on the way, counted in "refills". Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
             HdrHistogram. With --json it prints one object: {"requests", "errors", "throughput", "p50_ms", "p99_ms"} \
             (throughput in successful requests per second of the measured phase), plus "collection_id" and \
             "warmup_requests" so the counts can be checked against the service's log. With --collections N the \
@@ -117,7 +120,7 @@ struct LoadTest: AsyncParsableCommand {
                 collection \(collectionId): \(report.requests) requests in \(String(format: "%.1f", seconds)) s \
                 with \(callers) callers\(requestsPerSecond.map { String(format: " at %.0f req/s", $0) } ?? ""), \(report.errors) errors
                 throughput \(String(format: "%.0f", report.throughput)) req/s, p50 \(String(format: "%.2f", report.p50)) ms, \
-                p99 \(String(format: "%.2f", report.p99)) ms
+                p99 \(String(format: "%.2f", report.p99)) ms\(report.refills > 0 ? ", \(report.refills) users set up while measured" : "")
                 """)
             for (name, operation) in report.operations.sorted(by: { $0.key < $1.key }) where report.operations.count > 1 {
                 print(
@@ -198,6 +201,8 @@ struct LoadRun {
         var p50: Double
         var p99: Double
         var warmupRequests: Int
+        /// Users set up during the measured phase (their imports loaded the server but are not counted).
+        var refills: Int
         var collectionIds: [String]
         var operations: [String: OperationReport]
 
@@ -205,7 +210,7 @@ struct LoadRun {
             [
                 "requests": requests, "errors": errors, "throughput": throughput, "measured_seconds": measuredSeconds,
                 "p50_ms": p50, "p99_ms": p99,
-                "warmup_requests": warmupRequests, "collection_id": collectionIds[0], "collection_ids": collectionIds,
+                "warmup_requests": warmupRequests, "refills": refills, "collection_id": collectionIds[0], "collection_ids": collectionIds,
                 "operations": operations.mapValues(\.json),
             ]
         }
@@ -223,18 +228,25 @@ struct LoadRun {
         }
     }
 
-    /// Each caller works through users of its own, 100 fresh faces per user (the per-user limit).
+    /// Each caller works through users of its own, 100 fresh faces per user (the per-user limit), in
+    /// phases all callers go through together: one user set up each, a warm-up, the users the measured
+    /// phase will need set up before its clock starts (so their imports do not load the server while it
+    /// is measured), then the measured phase.
     func run() async throws -> Report {
-        let start = ContinuousClock.now
-        let measuredFrom = start + .milliseconds(Int(warmUp * 1000)) + .milliseconds(500 * callers / 32)
-        let results = try await withThrowingTaskGroup(of: CallerResult.self) { group in
-            for caller in 0..<callers {
-                group.addTask { try await runCaller(caller, measuredFrom: measuredFrom) }
-            }
-            var all: [CallerResult] = []
-            for try await result in group { all.append(result) }
-            return all
+        var callers = try await eachCaller((0..<self.callers).map { $0 }) { index in
+            let collectionId = collectionIds[index % collectionIds.count]
+            var caller = Caller(index: index, collectionId: collectionId, direction: (0..<8).map { _ in Double.random(in: -1...1) })
+            caller.faces = try await prepareUser(&caller)
+            return caller
         }
+        let warmUpFrom = ContinuousClock.now
+        callers = try await eachCaller(callers) { try await drive($0, from: warmUpFrom, for: warmUp, measured: false) }
+        callers = try await eachCaller(callers) { try await prepareMeasuredPhase($0) }
+        try await waitForImports(of: callers)
+        let measuredFrom = ContinuousClock.now
+        callers = try await eachCaller(callers) { try await drive($0, from: measuredFrom, for: seconds, measured: true) }
+        let results = callers.map(\.result)
+
         func percentile(_ histogram: Histogram<UInt64>, _ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
         var histogram = CallerResult.histogram()
         var operations: [String: OperationReport] = [:]
@@ -256,8 +268,8 @@ struct LoadRun {
         return Report(
             requests: requests, errors: errors, throughput: Double(requests - errors) / measuredSeconds, measuredSeconds: measuredSeconds,
             p50: percentile(histogram, 50), p99: percentile(histogram, 99),
-            warmupRequests: operations.values.reduce(0) { $0 + $1.warmupRequests }, collectionIds: collectionIds,
-            operations: operations)
+            warmupRequests: operations.values.reduce(0) { $0 + $1.warmupRequests }, refills: results.reduce(0) { $0 + $1.refills },
+            collectionIds: collectionIds, operations: operations)
     }
 
     struct CallerResult: Sendable {
@@ -270,6 +282,10 @@ struct LoadRun {
         var byOperation: [String: Counts] = [:]
         /// When the last measured request was answered.
         var lastAnswer: ContinuousClock.Instant?
+        /// Requests sent in the warm-up, answered or not.
+        var warmUpCalls = 0
+        /// Users set up during the measured phase, because those set up before it ran out.
+        var refills = 0
 
         /// Latencies past a minute are recorded as a minute, so they still count in the percentiles.
         static let longestLatencyMicros: UInt64 = 60_000_000
@@ -279,37 +295,106 @@ struct LoadRun {
         }
     }
 
-    private func runCaller(_ caller: Int, measuredFrom: ContinuousClock.Instant) async throws -> CallerResult {
-        var result = CallerResult()
-        let collectionId = collectionIds[caller % collectionIds.count]
-        let direction = (0..<8).map { _ in Double.random(in: -1...1) }
-        var batch = 0
-        // Import and set up before the clock starts; refill if the run outlasts them (outside the measurement,
-        // except that in open loop a refill that overruns the next slot makes that request late).
-        var faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
+    /// One caller, carried from phase to phase.
+    struct Caller: Sendable {
+        let index: Int
+        let collectionId: String
+        /// The direction its faces' embeddings scatter around.
+        let direction: [Double]
+        /// The user it is filling, with the faces it has yet to associate.
+        var faces: (userId: String, faceIds: [String]) = ("", [])
+        /// Users set up and not started on yet.
+        var ready: [(userId: String, faceIds: [String])] = []
+        /// The faces it associated with the user it is filling (a disassociation takes one back).
         var associated: [String] = []
-        let deadline = measuredFrom + .milliseconds(Int(seconds * 1000))
-        // Open loop: this caller's requests are due every `interval` seconds, in slots counted from
-        // `measuredFrom`: the warm-up's slots are negative, and the measured window holds exactly
-        // round(seconds / interval) of them. The callers are staggered by 1/rate, so that together they
-        // send a request every 1/rate seconds rather than all at once every `interval`.
-        let interval = rate.map { Double(callers) / $0 }
-        let offset = rate.map { Double(caller) / $0 } ?? 0
-        var slot = -Int((warmUp / (interval ?? 1)).rounded())
-        let slots = Int((seconds / (interval ?? 1)).rounded())
+        /// Users set up so far: the next is caller-<index>-<usersSetUp>.
+        var usersSetUp = 0
+        /// Faces imported so far.
+        var imported = 0
+        var result = CallerResult()
+    }
+
+    /// Runs `phase` for every caller at once; returns them in order.
+    private func eachCaller<Input: Sendable>(
+        _ inputs: [Input], _ phase: @escaping @Sendable (Input) async throws -> Caller
+    ) async throws -> [Caller] {
+        try await withThrowingTaskGroup(of: (Int, Caller).self) { group in
+            for (position, input) in inputs.enumerated() {
+                group.addTask { (position, try await phase(input)) }
+            }
+            var callers: [(Int, Caller)] = []
+            for try await caller in group { callers.append(caller) }
+            return callers.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    /// In open loop, a caller's requests are due every `interval` seconds: callers are staggered by 1/rate,
+    /// so that together they send a request every 1/rate seconds rather than all at once.
+    private var interval: Double? { rate.map { Double(callers) / $0 } }
+
+    /// How many requests a phase of `seconds` holds for each caller in open loop.
+    private func slots(_ seconds: Double, interval: Double) -> Int { Int((seconds / interval).rounded()) }
+
+    /// Sets up the users the measured phase will fill, before its clock starts: in open loop a face for
+    /// each of the caller's scheduled requests, else for one and a half times what it sent per second of
+    /// warm-up. A run that outlasts them sets up more on the way (`refills`).
+    private func prepareMeasuredPhase(_ caller: Caller) async throws -> Caller {
+        var caller = caller
+        let needed =
+            interval.map { slots(seconds, interval: $0) }
+            ?? Int((Double(caller.result.warmUpCalls) / warmUp * seconds * 1.5).rounded(.up))
+        var available = caller.faces.faceIds.count + caller.ready.reduce(0) { $0 + $1.faceIds.count }
+        while available < needed {
+            let user = try await prepareUser(&caller)
+            caller.ready.append(user)
+            available += user.faceIds.count
+        }
+        return caller
+    }
+
+    /// Waits until each collection's read model counts every face imported into it: the server folds the
+    /// imports before the clock starts, not while it runs.
+    private func waitForImports(of callers: [Caller]) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        for collectionId in collectionIds {
+            let imported = callers.filter { $0.collectionId == collectionId }.reduce(0) { $0 + $1.imported }
+            while true {
+                let described = try await client.call(
+                    "RekognitionService.DescribeCollection", .object(["CollectionId": .string(collectionId)]))
+                if (described["FaceCount"] as? Int ?? 0) >= imported { break }
+                guard ContinuousClock.now < deadline else {
+                    throw SignedClient.CallError(description: "the server did not count the faces imported into \(collectionId) within 120 s")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// Sends one caller's requests for `seconds` from `from`: the warm-up, or the measured phase.
+    private func drive(_ caller: Caller, from: ContinuousClock.Instant, for seconds: Double, measured: Bool) async throws -> Caller {
+        var caller = caller
+        let collectionId = caller.collectionId
+        let deadline = from + .milliseconds(Int(seconds * 1000))
+        // Open loop: this caller's requests are due in slots counted from `from`, offset by its place.
+        let offset = rate.map { Double(caller.index) / $0 } ?? 0
+        let slots = interval.map { self.slots(seconds, interval: $0) } ?? 0
+        var slot = 0
         while true {
             var operation = mix.draw()
-            if operation == .disassociate && associated.isEmpty { operation = .associate }
-            if operation == .associate && faces.faceIds.isEmpty {
-                // This user holds its hundred faces: a new one, set up before the request is due.
-                batch += 1
-                faces = try await prepareUser(caller: caller, batch: batch, direction: direction, in: collectionId)
-                associated = []
+            if operation == .disassociate && caller.associated.isEmpty { operation = .associate }
+            if operation == .associate && caller.faces.faceIds.isEmpty {
+                // This user holds its hundred faces: on to the next, set up now if none is ready.
+                if caller.ready.isEmpty {
+                    caller.ready.append(try await prepareUser(&caller))
+                    if measured { caller.result.refills += 1 }
+                }
+                caller.faces = caller.ready.removeFirst()
+                caller.associated = []
             }
             var due: ContinuousClock.Instant?
             if let interval {
                 guard slot < slots else { break }
-                due = measuredFrom + .nanoseconds(Int64(((Double(slot) * interval + offset) * 1e9).rounded()))
+                due = from + .nanoseconds(Int64(((Double(slot) * interval + offset) * 1e9).rounded()))
                 slot += 1
                 if ContinuousClock.now < due! { try await Task.sleep(until: due!, clock: .continuous) }
             } else if ContinuousClock.now >= deadline {
@@ -317,36 +402,38 @@ struct LoadRun {
             }
             let target: String
             let body: JSONValue
+            let userId = caller.faces.userId
             switch operation {
             case .associate:
-                let faceId = faces.faceIds.removeFirst()
-                associated.append(faceId)
+                let faceId = caller.faces.faceIds.removeFirst()
+                caller.associated.append(faceId)
                 (target, body) = (
                     "AssociateFaces",
                     .object([
-                        "CollectionId": .string(collectionId), "UserId": .string(faces.userId), "FaceIds": .array([.string(faceId)]),
-                        "ClientRequestToken": .string(UUID().uuidString),
+                        "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array([.string(faceId)]),
+                        "ClientRequestToken": .string(UUID.random().uuidString),
                     ])
                 )
             case .disassociate:
-                let faceId = associated.removeLast()
-                faces.faceIds.append(faceId)
+                let faceId = caller.associated.removeLast()
+                caller.faces.faceIds.append(faceId)
                 (target, body) = (
                     "DisassociateFaces",
                     .object([
-                        "CollectionId": .string(collectionId), "UserId": .string(faces.userId), "FaceIds": .array([.string(faceId)]),
-                        "ClientRequestToken": .string(UUID().uuidString),
+                        "CollectionId": .string(collectionId), "UserId": .string(userId), "FaceIds": .array([.string(faceId)]),
+                        "ClientRequestToken": .string(UUID.random().uuidString),
                     ])
                 )
             case .listUsers:
                 (target, body) = ("ListUsers", .object(["CollectionId": .string(collectionId), "MaxResults": .integer(100)]))
             case .listFaces:
                 (target, body) = (
-                    "ListFaces", .object(["CollectionId": .string(collectionId), "UserId": .string(faces.userId), "MaxResults": .integer(100)])
+                    "ListFaces", .object(["CollectionId": .string(collectionId), "UserId": .string(userId), "MaxResults": .integer(100)])
                 )
             case .searchUsers:
                 (target, body) = (
-                    "SearchUsers", .object(["CollectionId": .string(collectionId), "FaceId": .string(faces.faceIds.first ?? associated[0])])
+                    "SearchUsers",
+                    .object(["CollectionId": .string(collectionId), "FaceId": .string(caller.faces.faceIds.first ?? caller.associated[0])])
                 )
             case .describeCollection:
                 (target, body) = ("DescribeCollection", .object(["CollectionId": .string(collectionId)]))
@@ -360,9 +447,10 @@ struct LoadRun {
                 failed = true
             }
             let elapsed = ContinuousClock.now - started
-            var counts = result.byOperation[target, default: CallerResult.Counts()]
-            defer { result.byOperation[target] = counts }
-            if started < measuredFrom {
+            var counts = caller.result.byOperation[target, default: CallerResult.Counts()]
+            defer { caller.result.byOperation[target] = counts }
+            guard measured else {
+                caller.result.warmUpCalls += 1
                 if !failed { counts.warmupRequests += 1 }
                 continue
             }
@@ -370,21 +458,23 @@ struct LoadRun {
             if failed { counts.errors += 1 }
             let micros = UInt64(max(1, elapsed / .microseconds(1)))
             _ = counts.latencies.record(min(micros, CallerResult.longestLatencyMicros))
-            result.lastAnswer = ContinuousClock.now
+            caller.result.lastAnswer = ContinuousClock.now
         }
-        return result
+        return caller
     }
 
-    private func prepareUser(
-        caller: Int, batch: Int, direction: [Double], in collectionId: String
-    ) async throws -> (userId: String, faceIds: [String]) {
-        let userId = "caller-\(caller)-\(batch)"
+    /// Sets up the caller's next user: created, and a hundred faces imported for it (not yet associated).
+    private func prepareUser(_ caller: inout Caller) async throws -> (userId: String, faceIds: [String]) {
+        let userId = "caller-\(caller.index)-\(caller.usersSetUp)"
+        caller.usersSetUp += 1
+        let collectionId = caller.collectionId
         try await client.call("RekognitionService.CreateUser", .object(["CollectionId": .string(collectionId), "UserId": .string(userId)]))
         let faces = (0..<100).map { _ in
-            JSONValue.object(["Embedding": .array(direction.map { .number($0 + Double.random(in: -0.01...0.01)) })])
+            JSONValue.object(["Embedding": .array(caller.direction.map { .number($0 + Double.random(in: -0.01...0.01)) })])
         }
         let imported = try await client.call("FaceLedger.ImportFaces", .object(["CollectionId": .string(collectionId), "Faces": .array(faces)]))
         let ids = (imported["FaceRecords"] as? [[String: Any]] ?? []).compactMap { ($0["Face"] as? [String: Any])?["FaceId"] as? String }
+        caller.imported += ids.count
         return (userId, ids)
     }
 }

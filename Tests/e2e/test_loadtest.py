@@ -119,3 +119,26 @@ def test_loadtest_mix_sends_each_operation_and_counts_them_apart(faceledger, api
     bad = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
                           "--mix", "associate=1,dance=2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 64 and "dance=2" in bad.stderr
+
+
+def test_loadtest_imports_the_measured_phases_faces_before_its_clock_starts(faceledger, api):
+    """--rate 100 with 2 callers: 50 warm-up and 100 measured requests each, more than the first user's hundred
+    faces. The second user's faces are imported between the warm-up and the measured phase: in the log every
+    import comes before the first measured association, and some after the last warm-up one."""
+    key_id, secret = KEYS["writer"][0], KEYS["writer"][1]
+    result = subprocess.run([faceledger, "loadtest", "--endpoint", api.url, "--access-key", key_id, "--secret-key", secret,
+                             "--concurrency", "2", "--duration", "2", "--rate", "100", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["errors"] == 0 and report["refills"] == 0
+    assert report["requests"] == 200 and report["warmup_requests"] == 100
+    collection = report["collection_id"]
+    associations = [int(p) for p in psql(api.database_url, f"""SELECT position FROM events WHERE collection_id = '{collection}'
+                    AND type = 'CommandSettled' AND operation = 'AssociateFaces' ORDER BY position""").split()]
+    imports = [int(p) for p in psql(api.database_url, f"""SELECT position FROM events WHERE collection_id = '{collection}'
+               AND type = 'CommandSettled' AND operation = 'ImportFaces' ORDER BY position""").split()]
+    assert len(associations) == 300 and len(imports) == 4
+    last_warm_up, first_measured = associations[99], associations[100]
+    assert max(imports) < first_measured
+    assert sum(1 for p in imports if p > last_warm_up) == 2
