@@ -18,7 +18,9 @@ struct LoadTest: AsyncParsableCommand {
             --duration seconds. The faces are imported (FaceLedger.ImportFaces) before the clock starts: each caller's \
             first user's before the warm-up, and after it as many as the measured phase will take (in open loop one per \
             scheduled request, else one and a half times the caller's warm-up rate), so that no import loads the server \
-            while it is measured; a run that outlasts them imports more on the way, counted in "refills". Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
+            while it is measured; a run that outlasts them imports more on the way, counted in "refills". Each phase's \
+            start is a line on standard error (loadtest: warming up, importing the faces of the measured phase, measuring, \
+            measured). Requests are signed with SigV4 like any AWS SDK. Latencies go into an \
             HdrHistogram. With --json it prints one object: {"requests", "errors", "throughput", "p50_ms", "p99_ms"} \
             (throughput in successful requests per second of the measured phase), plus "collection_id" and \
             "warmup_requests" so the counts can be checked against the service's log. With --collections N the \
@@ -239,12 +241,16 @@ struct LoadRun {
             caller.faces = try await prepareUser(&caller)
             return caller
         }
+        Self.progress("warming up")
         let warmUpFrom = ContinuousClock.now
         callers = try await eachCaller(callers) { try await drive($0, from: warmUpFrom, for: warmUp, measured: false) }
+        Self.progress("importing the faces of the measured phase")
         callers = try await eachCaller(callers) { try await prepareMeasuredPhase($0) }
         try await waitForImports(of: callers)
+        Self.progress("measuring")
         let measuredFrom = ContinuousClock.now
         callers = try await eachCaller(callers) { try await drive($0, from: measuredFrom, for: seconds, measured: true) }
+        Self.progress("measured")
         let results = callers.map(\.result)
 
         func percentile(_ histogram: Histogram<UInt64>, _ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
@@ -350,6 +356,12 @@ struct LoadRun {
             available += user.faceIds.count
         }
         return caller
+    }
+
+    /// Reports a phase's start on standard error, one line each (`scripts/benchmark-api` reads the
+    /// server's CPU over the measured phase by them).
+    private static func progress(_ phase: String) {
+        FileHandle.standardError.write(Data("loadtest: \(phase)\n".utf8))
     }
 
     /// Waits until each collection's read model counts every face imported into it: the server folds the

@@ -13,6 +13,10 @@ def test_loadtest_counts_agree_with_the_log(faceledger, api):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) >= {"requests", "errors", "throughput", "p50_ms", "p99_ms"}
+    # Each phase's start on standard error, in order (scripts/benchmark-api reads CPU over the measured one).
+    assert [line for line in result.stderr.splitlines() if line.startswith("loadtest: ")] == [
+        "loadtest: warming up", "loadtest: importing the faces of the measured phase", "loadtest: measuring",
+        "loadtest: measured"]
     assert report["requests"] > 0 and report["errors"] == 0
     assert 0 < report["p50_ms"] <= report["p99_ms"]
     assert abs(report["throughput"] - report["requests"] / 2) < 1e-6
