@@ -183,8 +183,13 @@ public struct Biometrics: Sendable {
 
     private func unwrappedKeys(_ keyIds: [UUID], in session: PostgresSession) throws -> [UUID: SymmetricKey] {
         var keys: [UUID: SymmetricKey] = [:]
+        // One key at a time, through the key's index, whatever the statistics say (`PartialState`'s
+        // lookups, and why).
         for row in try session.query(
-            "SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys WHERE key_id = ANY($1)",
+            """
+            SELECT r.* FROM unnest($1::uuid[]) AS k(key_id)
+            CROSS JOIN LATERAL (SELECT key_id, kek_id, wrapped, collection_id, face_id FROM face_keys AS t WHERE t.key_id = k.key_id OFFSET 0) AS r
+            """,
             [.uuidArray(keyIds)])
         {
             let kekId: String = try row.decode(at: 1)

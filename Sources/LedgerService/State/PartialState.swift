@@ -123,10 +123,21 @@ enum PartialState {
             collection_id, face_id, user_id, external_image_id, image_id, confidence, embedding, indexed_at, associated_position
             """
 
-        /// Keys are matched with `= ANY` on each column, and the pairs filtered by the caller: the
-        /// collections of one query are one or a few.
-        private func keyArrays(_ keys: Set<EntityKey>) -> [PostgresValue] {
-            [.textArray(Set(keys.map(\.collectionId)).sorted()), .textArray(Set(keys.map(\.id)).sorted())]
+        /// The rows of `table` whose (`collection_id`, `column`) is one of `keys`, looked up one key at a
+        /// time: a nested loop over the keys with the table's index inside, whatever the statistics say.
+        /// (Matched with `= ANY` on each column instead, a lookup of many keys on a table whose statistics
+        /// were taken while it was small was planned as a read of the whole collection, filtered: cheap
+        /// then, and then kept as the table grew. `OFFSET 0` keeps the planner from turning the loop into
+        /// a join that reads the whole table for the same reason.)
+        private func byKeys(_ columns: String, from table: String, _ column: String, _ keys: Set<EntityKey>) -> PostgresStatement {
+            let keys = keys.sorted()
+            return PostgresStatement(
+                """
+                SELECT r.* FROM unnest($1::text[], $2::text[]) AS k(collection_id, id)
+                CROSS JOIN LATERAL (
+                    SELECT \(columns) FROM \(table) AS t WHERE t.collection_id = k.collection_id AND t.\(column) = k.id OFFSET 0
+                ) AS r
+                """, [.textArray(keys.map(\.collectionId)), .textArray(keys.map(\.id))])
         }
 
         func collections(_ ids: Set<String>) -> PostgresStatement {
@@ -138,8 +149,7 @@ enum PartialState {
         }
 
         func users(_ keys: Set<EntityKey>) -> PostgresStatement {
-            PostgresStatement(
-                "SELECT \(Self.userColumns) FROM \(tables.users) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(keys))
+            byKeys(Self.userColumns, from: tables.users, "user_id", keys)
         }
 
         func users(ofCollections ids: Set<String>) -> PostgresStatement {
@@ -147,13 +157,11 @@ enum PartialState {
         }
 
         func faces(_ keys: Set<EntityKey>) -> PostgresStatement {
-            PostgresStatement(
-                "SELECT \(Self.faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND face_id = ANY($2)", keyArrays(keys))
+            byKeys(Self.faceColumns, from: tables.faces, "face_id", keys)
         }
 
         func faces(ownedBy owners: Set<EntityKey>) -> PostgresStatement {
-            PostgresStatement(
-                "SELECT \(Self.faceColumns) FROM \(tables.faces) WHERE collection_id = ANY($1) AND user_id = ANY($2)", keyArrays(owners))
+            byKeys(Self.faceColumns, from: tables.faces, "user_id", owners)
         }
 
         func faces(ofCollections ids: Set<String>) -> PostgresStatement {
