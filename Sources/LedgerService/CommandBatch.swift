@@ -24,6 +24,9 @@ enum CommandBatch {
         var outcomes: [StepOutcome]
         /// The batch's last event and how many it appended; nil when it appended none.
         var appended: (lastPosition: Int64, count: Int)?
+        /// What follows from the events, not yet sent: the caller sends it with its `COMMIT`
+        /// (`PostgresSession.transaction(_:committingWith:)`), the outcomes above hold only if it commits.
+        var finishing: [PostgresStatement] = []
     }
 
     /// The batch's events as the log takes them: embeddings sealed under data keys of their own, and
@@ -73,8 +76,9 @@ enum CommandBatch {
     }
 
     /// Runs the batch inside the caller's transaction: reads what the batch needs, decides it
-    /// (`BatchDecision`, pure), then writes what it decided. `first` (the transaction's settings) run
-    /// before anything else, in the round trip that takes the append lock.
+    /// (`BatchDecision`, pure), appends its events, and returns what else it decided to write
+    /// (`Result.finishing`), for the caller to send with its `COMMIT`. `first` (the transaction's
+    /// settings) run before anything else, in the round trip that takes the append lock.
     static func run(
         _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, first: [PostgresStatement] = [],
         in session: PostgresSession
@@ -107,20 +111,19 @@ enum CommandBatch {
                 EventContext(collectionId: collectionId, position: recorded[index].position, recordedAt: recorded[index].recordedAt)
             )
         }
-        // What follows from the events, written in one round trip.
+        // What follows from the events, left for the caller to send with its COMMIT (one round trip).
         var writes = try StateRows.statements(folding: folded, into: .writeModel, startingFrom: loaded, in: session)
         writes.append(WriteModel.advancing(to: recorded.last!.position))
         writes += binding(plan.newTokens, collectionId: collectionId, recorded: recorded)
         writes += keyChanges(encoded.keyChanges, collectionId: collectionId)
-        _ = try session.pipeline(writes)
         for (command, keys, acceptedIndex, outcomeIndex) in plan.newPending {
             var command = command
             command.acceptedPosition = recorded[acceptedIndex].position
             command.acceptedAt = recorded[acceptedIndex].recordedAt
-            try PendingCommands.insert(command, keys: keys, in: session)
+            writes.append(PendingCommands.inserting(command, keys: keys))
             plan.outcomes[outcomeIndex] = .pending(command, isNew: true)
         }
-        return Result(outcomes: plan.outcomes, appended: (recorded.last!.position, recorded.count))
+        return Result(outcomes: plan.outcomes, appended: (recorded.last!.position, recorded.count), finishing: writes)
     }
 
     /// What the pure step needs besides the state and the bound tokens (read with it): the pending

@@ -458,11 +458,12 @@ public final class CommandProcessor: Service, Sendable {
             span.attributes["faceledger.collection"] = collectionId
             span.attributes["faceledger.commands"] = submissions.count
             return try await connection.run { [biometrics] session in
-                let result = try session.transaction {
-                    try CommandBatch.run(
+                let result = try session.transaction(committingWith: {
+                    let result = try CommandBatch.run(
                         submissions, collectionId: collectionId, biometrics: biometrics,
                         first: [PostgresStatement("SET LOCAL synchronous_commit = off")], in: session)
-                }
+                    return (result, result.finishing)
+                })
                 return (result, session.connectionNumber)
             }
         }

@@ -182,8 +182,9 @@ public struct PendingCommands: Sendable {
         return found
     }
 
-    static func insert(_ command: PendingUpstreamCommand, keys: [String], in session: PostgresSession) throws {
-        try session.query(
+    /// The statement that inserts the row of a newly accepted command.
+    static func inserting(_ command: PendingUpstreamCommand, keys: [String]) -> PostgresStatement {
+        PostgresStatement(
             """
             INSERT INTO pending_commands (command_id, collection_id, operation, upstream_token, request_hash, recorded_request,
                 body, keys, accepted_position, accepted_at, principal, request_id, client_token, source_address, next_attempt_at)

@@ -288,13 +288,17 @@ public final class Projector: Service, Sendable {
         let start = state.position
         let events = try biometrics.open(EventLog.readForFold(after: start, limit: 1000, in: session), in: session)
         guard let last = events.last else { return false }
-        try session.transaction {
+        // The rows and the checkpoint are written with the COMMIT, in one round trip.
+        try session.transaction(committingWith: {
             try session.query("SELECT projector_claim($1, $2, $3, $4)", [.text(name), .int64(start), .text(owner), .float64(lease)])
-            try StateRows.fold(events.ledgerEvents(), into: .readModels, in: session)
-            try session.query(
-                "UPDATE projector_checkpoints SET position = $2 WHERE projector = $1",
-                [.text(name), .int64(last.position)])
-        }
+            let writes = try StateRows.statements(folding: events.ledgerEvents(), into: .readModels, in: session)
+            return (
+                (),
+                writes + [
+                    PostgresStatement("UPDATE projector_checkpoints SET position = $2 WHERE projector = $1", [.text(name), .int64(last.position)])
+                ]
+            )
+        })
         state.position = last.position
         state.renewed = .now
         return true

@@ -174,6 +174,8 @@ public final class PostgresSession {
                 pendingBegin = nil
                 return result
             }
+            // Committed already, with its last statements (`transaction(_:committingWith:)`).
+            if let conn, PQtransactionStatus(conn) == PQTRANS_IDLE { return result }
             try executeScript("COMMIT")
             return result
         } catch {
@@ -182,6 +184,19 @@ public final class PostgresSession {
                 try? executeScript("ROLLBACK")
             }
             throw error
+        }
+    }
+
+    /// Runs `body` in a transaction like `transaction(_:_:)`, and sends the statements it returns with
+    /// the `COMMIT`, in one pipeline: a round trip fewer for a transaction that ends with writes. When one
+    /// of them fails, the `COMMIT` does not run and the transaction is rolled back.
+    public func transaction<T>(
+        _ isolation: IsolationLevel = .readCommitted, committingWith body: () throws -> (T, last: [PostgresStatement])
+    ) throws -> T {
+        try transaction(isolation) {
+            let (result, last) = try body()
+            if !last.isEmpty { _ = try pipeline(last + [PostgresStatement("COMMIT")]) }
+            return result
         }
     }
 

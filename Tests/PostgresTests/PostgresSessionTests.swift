@@ -68,6 +68,49 @@ struct PostgresSessionTests {
         }
     }
 
+    @Test("a transaction's last statements go with its COMMIT: all take effect, or, when one fails, none of the transaction does")
+    func lastStatementsWithCommit() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                try await connection.query("CREATE TABLE t (v text PRIMARY KEY)")
+                func values() async throws -> [String] {
+                    try await connection.query("SELECT v FROM t ORDER BY v").map { try $0.decode(String.self, at: 0) }
+                }
+                let answer = try await connection.run { session in
+                    try session.transaction(committingWith: {
+                        try session.query("INSERT INTO t VALUES ('a')")
+                        return (42, [PostgresStatement("INSERT INTO t VALUES ('b')"), PostgresStatement("INSERT INTO t VALUES ('c')")])
+                    })
+                }
+                #expect(answer == 42)
+                #expect(try await values() == ["a", "b", "c"])
+                // Committed by the last pipeline: no transaction is left open (a savepoint is refused).
+                await #expect(throws: PostgresError.self) { try await connection.run { try $0.query("SAVEPOINT s") } }
+
+                // A last statement that fails: the body's statement is rolled back too, and the session goes on.
+                let error = await #expect(throws: PostgresError.self) {
+                    try await connection.run { session in
+                        try session.transaction(committingWith: {
+                            try session.query("INSERT INTO t VALUES ('d')")
+                            return ((), [PostgresStatement("INSERT INTO t VALUES ('e')"), PostgresStatement("INSERT INTO t VALUES ('a')")])
+                        })
+                    }
+                }
+                #expect(error?.sqlState == .uniqueViolation)
+                #expect(try await values() == ["a", "b", "c"])
+
+                // No last statements: committed as any transaction.
+                try await connection.run { session in
+                    try session.transaction(committingWith: {
+                        try session.query("INSERT INTO t VALUES ('f')")
+                        return ((), [])
+                    })
+                }
+                #expect(try await values() == ["a", "b", "c", "f"])
+            }
+        }
+    }
+
     @Test("a statement is prepared once per connection and then reused")
     func preparedStatements() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
