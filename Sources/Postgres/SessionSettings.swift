@@ -69,7 +69,9 @@ public struct SessionSettings: Sendable, Hashable {
     ///   while the tables are small: a loadtest that imported 34,000 faces into a new collection then
     ///   spent 0.7 s on each of the projector's lookups (and a first start folding a log of 200,000 faces
     ///   took 63 s instead of 12 with generic plans forced). `append_events()` keeps its own, generic,
-    ///   plans (migration 012): they look rows up by their whole key.
+    ///   plans (migration 012): they look rows up by their whole key. (Custom plans need key lookups
+    ///   that probe one key at a time as well, `PartialState`'s: for thousands of keys on a table
+    ///   analyzed while small, a custom plan too read the whole collection.)
     public var keyLookups: SessionSettings {
         var settings = self
         settings.runtimeParameters["enable_seqscan"] = "off"

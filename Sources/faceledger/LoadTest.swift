@@ -235,7 +235,7 @@ struct LoadRun {
     /// phase will need set up before its clock starts (so their imports do not load the server while it
     /// is measured), then the measured phase.
     func run() async throws -> Report {
-        var callers = try await eachCaller((0..<self.callers).map { $0 }) { index in
+        var callerStates = try await eachCaller(Array(0..<callers)) { index in
             let collectionId = collectionIds[index % collectionIds.count]
             var caller = Caller(index: index, collectionId: collectionId, direction: (0..<8).map { _ in Double.random(in: -1...1) })
             caller.faces = try await prepareUser(&caller)
@@ -243,15 +243,15 @@ struct LoadRun {
         }
         Self.progress("warming up")
         let warmUpFrom = ContinuousClock.now
-        callers = try await eachCaller(callers) { try await drive($0, from: warmUpFrom, for: warmUp, measured: false) }
+        callerStates = try await eachCaller(callerStates) { try await drive($0, from: warmUpFrom, for: warmUp, measured: false) }
         Self.progress("importing the faces of the measured phase")
-        callers = try await eachCaller(callers) { try await prepareMeasuredPhase($0) }
-        try await waitForImports(of: callers)
+        callerStates = try await eachCaller(callerStates) { try await prepareMeasuredPhase($0) }
+        try await waitForImports(of: callerStates)
         Self.progress("measuring")
         let measuredFrom = ContinuousClock.now
-        callers = try await eachCaller(callers) { try await drive($0, from: measuredFrom, for: seconds, measured: true) }
+        callerStates = try await eachCaller(callerStates) { try await drive($0, from: measuredFrom, for: seconds, measured: true) }
         Self.progress("measured")
-        let results = callers.map(\.result)
+        let results = callerStates.map(\.result)
 
         func percentile(_ histogram: Histogram<UInt64>, _ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
         var histogram = CallerResult.histogram()
