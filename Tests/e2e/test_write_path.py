@@ -221,3 +221,34 @@ def test_an_import_larger_than_one_append_is_appended_in_pieces_within_one_trans
         c = api.client()
         await_condition(lambda: {f["FaceId"] for page in c.get_paginator("list_faces").paginate(CollectionId="c")
                                  for f in page["Faces"]} == set(faces), "the read model to list every imported face")
+
+
+def test_forget_and_revert_run_their_commands_in_sessions_planned_like_serves(faceledger, api):
+    """The command line's own command processors (`forget`, `revert`) plan their lookups as `serve`'s does."""
+    admin, rogue = api.client("admin"), api.client("rogue")
+    admin.create_collection(CollectionId="c")
+    admin.create_user(CollectionId="c", UserId="u")
+    kept, forgotten = api.import_faces("c", [embedding(dim=16), embedding(dim=16)])
+    instant = psql(api.database_url, """SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""")
+    rogue.associate_faces(CollectionId="c", UserId="u", FaceIds=[kept], UserMatchThreshold=0)
+    # From here only the command line writes the write model: a trigger on it reports the writer's settings.
+    psql(api.database_url, """
+        CREATE TABLE seen_settings (name text, setting text);
+        CREATE FUNCTION record_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO seen_settings SELECT name, setting FROM pg_settings WHERE name IN ('enable_seqscan', 'plan_cache_mode');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER record_settings AFTER INSERT ON wm_faces FOR EACH STATEMENT EXECUTE FUNCTION record_settings();
+        """)
+    runs = {
+        "forget": [faceledger, "forget", "--database-url", api.database_url, "--collection", "c", "--face-id", forgotten],
+        "revert": [faceledger, "revert", "--database-url", api.database_url, "--collection", "c", "--to", instant,
+                   "--principal", "mallory"],
+    }
+    for command, args in runs.items():
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        seen = psql(api.database_url, "SELECT DISTINCT name || '=' || setting FROM seen_settings ORDER BY 1").split()
+        assert seen == ["enable_seqscan=off", "plan_cache_mode=force_custom_plan"], (command, seen)
+        psql(api.database_url, "TRUNCATE seen_settings")
