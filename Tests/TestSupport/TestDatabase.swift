@@ -10,7 +10,24 @@ import Postgres
 /// under the system's temporary folder, so a plain `swift test` works too.
 public enum TestDatabase {
     /// Creates an empty database, runs `body` with its conninfo, then drops it.
+    ///
+    /// At most `DatabaseGate.limit` tests hold a database at once (the others wait their turn): a test
+    /// holds several connections (a pool, a processor, a projector, sixteen writers), the tests run in
+    /// parallel, and unbounded they exceeded the server's `max_connections` (100 by default) on a busy
+    /// machine. A test must not call `withFresh` inside another.
     public static func withFresh<T>(migrated: Bool = true, _ body: (String) async throws -> T) async throws -> T {
+        await DatabaseGate.shared.enter()
+        do {
+            let result = try await withFreshUngated(migrated: migrated, body)
+            await DatabaseGate.shared.leave()
+            return result
+        } catch {
+            await DatabaseGate.shared.leave()
+            throw error
+        }
+    }
+
+    private static func withFreshUngated<T>(migrated: Bool, _ body: (String) async throws -> T) async throws -> T {
         let server = try await ServerLocator.shared.adminConninfo()
         let name = "faceledger_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let admin = try await PostgresConnection.connect(server)
@@ -39,6 +56,30 @@ public enum TestDatabase {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("faceledger-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         return url
+    }
+}
+
+/// Lets at most `limit` tests hold a fresh database at once, first come first served.
+actor DatabaseGate {
+    static let limit = 4
+    static let shared = DatabaseGate()
+    private var available = limit
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty {
+            available += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }
 
