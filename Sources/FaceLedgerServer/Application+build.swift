@@ -56,9 +56,9 @@ private func assembleApplication(
     let biometrics = Biometrics(masterKeys: masterKeys)
     // A wrong key is refused before anything is folded, with a message that says so.
     try await pool.run { try biometrics.verify(in: $0) }
-    let projector = Projector(conninfo: conninfo, logger: logger, biometrics: biometrics, settings: sessions.keyLookups)
+    let projector = Projector(conninfo: conninfo, logger: logger, biometrics: biometrics, settings: sessions)
     let processor = CommandProcessor(
-        conninfo: conninfo, reconnectTimeout: .seconds(2), settings: sessions.durableCommits.keyLookups, logger: logger,
+        conninfo: conninfo, reconnectTimeout: .seconds(2), settings: sessions, logger: logger,
         biometrics: biometrics,
         limits: CommandProcessorLimits(maxPending: configuration.maxPendingCommands, deadline: configuration.requestDeadline),
         onCommitted: { projector.poke() })

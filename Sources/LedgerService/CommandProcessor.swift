@@ -105,7 +105,8 @@ public final class CommandProcessor: Service, Sendable {
         func answer(_ outcome: CommandAnswer) { answer(.answered(outcome)) }
     }
 
-    /// - Parameter reconnectTimeout, settings: those of the processor's connection (`PostgresConnection.connect`).
+    /// - Parameter reconnectTimeout, settings: those of the processor's connection (`PostgresConnection.connect`);
+    ///   the processor adds `durableCommits` and `keyLookups` to the settings itself.
     public convenience init(
         conninfo: String, reconnectTimeout: Duration = .seconds(15), settings: SessionSettings = .none, logger: Logger,
         biometrics: Biometrics, limits: CommandProcessorLimits = CommandProcessorLimits(),
@@ -125,7 +126,9 @@ public final class CommandProcessor: Service, Sendable {
         self.biometrics = biometrics
         self.conninfo = conninfo
         self.reconnectTimeout = reconnectTimeout
-        self.settings = settings
+        // Whoever runs it (serve, forget, revert, the reconciler): answers durable whatever the database's
+        // default, and lookups planned for their keys.
+        self.settings = settings.durableCommits.keyLookups
         self.logger = logger
         self.limits = limits
         self.onCommitted = onCommitted

@@ -43,8 +43,9 @@ public final class Projector: Service, Sendable {
     /// - Parameter lease: how long the lease lasts without renewal; the owner renews it with every
     ///   batch and at least every `lease / 5` while idle. It only matters for an owner that stalls
     ///   with its connection open: one whose connection is gone is taken over at once.
-    /// - Parameter settings: the projector session's timeouts and keepalives. A lock wait that times
-    ///   out (behind a rebuild's swap, say) only restarts the run from the checkpoint.
+    /// - Parameter settings: the projector session's timeouts and keepalives (it adds `keyLookups`
+    ///   itself). A lock wait that times out (behind a rebuild's swap, say) only restarts the run from
+    ///   the checkpoint.
     /// - Parameter gather: how long a wake-up waits for more commits before folding, unless a read
     ///   waits for the fold. Under load, commits come one small transaction after another (one per
     ///   collection and batch); folding each alone cost the projector a transaction apiece, about as
@@ -57,7 +58,8 @@ public final class Projector: Service, Sendable {
         self.gather = gather
         self.conninfo = conninfo
         self.biometrics = biometrics
-        self.settings = settings
+        // Its lookups planned for their keys.
+        self.settings = settings.keyLookups
         self.logger = logger
         self.pollInterval = pollInterval
         self.lease = lease

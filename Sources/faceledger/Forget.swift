@@ -34,10 +34,7 @@ struct Forget: AsyncParsableCommand {
         defer { target.close(logger: logger) }
         let outcome = try await PostgresConnection.with(target.conninfo) { connection in
             try await connection.run { try biometrics.verify(in: $0) }
-            // As `serve`'s processor: its answers are durable whatever the database's default, and its
-            // lookups planned for their keys.
-            let processor = CommandProcessor(
-                conninfo: target.conninfo, settings: SessionSettings.none.durableCommits.keyLookups, logger: logger, biometrics: biometrics)
+            let processor = CommandProcessor(conninfo: target.conninfo, logger: logger, biometrics: biometrics)
             return try await processor.running {
                 var request: [String: JSONValue] = ["CollectionId": .string(collection), "FaceIds": .array(faceIds.map(JSONValue.string))]
                 if let reason { request["Reason"] = .string(reason) }

@@ -70,10 +70,7 @@ struct Revert: AsyncParsableCommand {
             }
             let biometrics = Biometrics(masterKeys: masterKeys!)
             try await connection.run { try biometrics.verify(in: $0) }
-            // As `serve`'s processor: its answers are durable whatever the database's default, and its
-            // lookups planned for their keys.
-            let processor = CommandProcessor(
-                conninfo: target.conninfo, settings: SessionSettings.none.durableCommits.keyLookups, logger: logger, biometrics: biometrics)
+            let processor = CommandProcessor(conninfo: target.conninfo, logger: logger, biometrics: biometrics)
             let outcomes = try await processor.running {
                 await RevertRun.execute(plan, collectionId: collection, operator: actor, processor: processor)
             }

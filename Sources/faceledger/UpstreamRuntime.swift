@@ -21,7 +21,7 @@ struct UpstreamRuntime {
         let biometrics = Biometrics(masterKeys: masterKeys)
         try await pool.run { try biometrics.verify(in: $0) }
         let processor = CommandProcessor(
-            conninfo: conninfo, reconnectTimeout: .seconds(5), settings: sessions.durableCommits.keyLookups,
+            conninfo: conninfo, reconnectTimeout: .seconds(5), settings: sessions,
             logger: logger, biometrics: biometrics, limits: CommandProcessorLimits(deadline: .seconds(60)))
         let client = UpstreamClient(configuration: settings.client, identity: settings.identity)
         let gateway = UpstreamGateway(

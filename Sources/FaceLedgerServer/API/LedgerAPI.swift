@@ -136,11 +136,7 @@ public struct LedgerAPI: Sendable {
         case .deleteFaces: return await submit(DeleteFacesRequest.self, operation, body, signer, metadata)
         case .forgetFaces: return await submit(ForgetFacesRequest.self, operation, body, signer, metadata)
         case .importFaces:
-            return await submit(ImportFacesRequest.self, operation, body, signer, metadata) { request in
-                request.generatedIds = (request.Faces ?? []).map { _ in
-                    (UUID.random().uuidString.lowercased(), UUID.random().uuidString.lowercased())
-                }
-            }
+            return await submit(ImportFacesRequest.self, operation, body, signer, metadata) { $0.generateIds() }
         case .indexFaces:
             if upstream != nil { return await submit(IndexFacesRequest.self, operation, body, signer, metadata) }
             return .answer(await reject(operation, body, metadata, LedgerError(refusal: .noImageModel)))
@@ -230,10 +226,7 @@ public struct LedgerAPI: Sendable {
         case .deleteFaces: return try decoded(DeleteFacesRequest.self)
         case .indexFaces: return try decoded(IndexFacesRequest.self)
         case .importFaces:
-            return try decoded(ImportFacesRequest.self) { request in
-                request.generatedIds = (request.Faces ?? []).map { _ in (UUID.random().uuidString.lowercased(), UUID.random().uuidString.lowercased())
-                }
-            }
+            return try decoded(ImportFacesRequest.self) { $0.generateIds() }
         default: throw LedgerError.invalidParameter("\(operation) is not a ledgered operation")
         }
     }

@@ -193,6 +193,11 @@ struct ImportFacesRequest: TokenRequest {
     var ClientRequestToken: String?
     /// Generated ids, fixed once per request so the command stays a pure function of it.
     var generatedIds: [(faceId: String, imageId: String)] = []
+
+    /// Draws the generated ids: a face id and an image id for each face.
+    mutating func generateIds() {
+        generatedIds = (Faces ?? []).map { _ in (UUID.random().uuidString.lowercased(), UUID.random().uuidString.lowercased()) }
+    }
     private enum CodingKeys: String, CodingKey { case CollectionId, Faces, ClientRequestToken }
 
     /// Embeddings are biometric data: the log keeps them only in the FaceImported events' own field.
