@@ -78,18 +78,24 @@ enum CommandBatch {
     /// Runs the batch inside the caller's transaction: reads what the batch needs, decides it
     /// (`BatchDecision`, pure), appends its events, and returns what else it decided to write
     /// (`Result.finishing`), for the caller to send with its `COMMIT`. `first` (the transaction's
-    /// settings) run before anything else, in the round trip that takes the append lock.
+    /// settings) run before anything else, in the round trip that takes the append lock and reads.
     static func run(
         _ submissions: [CommandSubmission], collectionId: String, biometrics: Biometrics, first: [PostgresStatement] = [],
         in session: PostgresSession
     ) throws -> Result {
-        try WriteModel.lockAndCatchUp(after: first, biometrics: biometrics, in: session)
-        // The tokens are read in the round trip that loads the named rows.
-        let tokenLookup = tokenLookup(for: submissions, collectionId: collectionId)
-        let (loaded, alongside) = try PartialState.load(
-            named(by: submissions, in: collectionId), from: .writeModel, alongside: tokenLookup.map { [$0] } ?? [], in: session)
+        // One round trip: the settings, the append lock, the write model's position, the tokens and the
+        // named rows, the reads under the lock.
+        let named = Self.named(by: submissions, in: collectionId)
+        let tokenLookup = tokenLookup(for: submissions, collectionId: collectionId).map { [$0] } ?? []
+        var (loaded, results) = try PartialState.load(named, from: .writeModel, after: first + WriteModel.locking + tokenLookup, in: session)
+        if try WriteModel.isBehind(results[first.count + WriteModel.locking.count - 1]) {
+            // Something appended without folding (rare): fold it, then read again.
+            try WriteModel.catchUp(in: session, biometrics: biometrics)
+            (loaded, results) = try PartialState.load(named, from: .writeModel, after: tokenLookup, in: session)
+        }
         let facts = try readFacts(
-            for: submissions, collectionId: collectionId, state: loaded.state, tokens: storedTokens(from: alongside.first?.rows ?? []),
+            for: submissions, collectionId: collectionId, state: loaded.state,
+            tokens: storedTokens(from: tokenLookup.isEmpty ? [] : results.last!.rows),
             in: session)
         var plan = BatchDecision.decide(submissions, collectionId: collectionId, facts: facts)
         if plan.replays > 0 { Counter(label: "faceledger_idempotent_replays_total").increment(by: plan.replays) }

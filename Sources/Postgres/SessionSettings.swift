@@ -61,21 +61,19 @@ public struct SessionSettings: Sendable, Hashable {
     ///   under load, those scans were a third of PostgreSQL's CPU. A table without an index is still
     ///   scanned, as there is no other way.
     ///
-    /// - `plan_cache_mode = force_custom_plan`: every execution is planned for its own keys. A generic
-    ///   plan is made without the arrays of keys: on a table whose statistics said small, it matched only
-    ///   the collection in the index and compared each of the collection's rows with every key, so a
-    ///   lookup read the whole collection. PostgreSQL's default switches a statement to its generic plan
-    ///   for good once that looks no dearer than the custom plans of its first five runs, which it does
-    ///   while the tables are small: a loadtest that imported 34,000 faces into a new collection then
-    ///   spent 0.7 s on each of the projector's lookups (and a first start folding a log of 200,000 faces
-    ///   took 63 s instead of 12 with generic plans forced). `append_events()` keeps its own, generic,
-    ///   plans (migration 012): they look rows up by their whole key. (Custom plans need key lookups
-    ///   that probe one key at a time as well, `PartialState`'s: for thousands of keys on a table
-    ///   analyzed while small, a custom plan too read the whole collection.)
+    /// - `plan_cache_mode = force_generic_plan`: each statement is planned once per session, not at
+    ///   every execution. Planning was over a quarter of PostgreSQL's CPU on 32 collections, where each
+    ///   command is a transaction of its own (BENCHMARKS.md). A generic plan is made without the values:
+    ///   it is safe only because every statement here finds its rows by whole keys, which the plan
+    ///   matches in an index whatever the statistics said when it was made. The lookups of many keys
+    ///   probe one key at a time (`PartialState`): matched with `= ANY` on each column, a generic plan
+    ///   made while the table was small matched only the collection and read all of it (a first start
+    ///   over 200,000 faces took 63 s). Tested: a batch of every kind of command, and its fold, read a
+    ///   few dozen rows of a collection that grew by 20,000 faces after their plans were made.
     public var keyLookups: SessionSettings {
         var settings = self
         settings.runtimeParameters["enable_seqscan"] = "off"
-        settings.runtimeParameters["plan_cache_mode"] = "force_custom_plan"
+        settings.runtimeParameters["plan_cache_mode"] = "force_generic_plan"
         return settings
     }
 

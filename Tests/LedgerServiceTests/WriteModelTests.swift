@@ -162,6 +162,128 @@ struct WriteModelTests {
         }
     }
 
+    @Test("a command batch and its fold read the rows they name, however much the collection grew after their plans were made")
+    func batchesStayKeyedAsTablesGrow() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            // The write path's settings: its plans are made once per session, on the statistics of the time.
+            try await PostgresConnection.with(conninfo, settings: SessionSettings.none.keyLookups) { connection in
+                try await connection.run { session in
+                    // Every kind of command while the tables are small, analyzed as autovacuum would.
+                    var random = SplitMix(state: 20_261_201)
+                    let early =
+                        [LedgerCommand.createCollection(collectionId: "c", arn: "arn:c")]
+                        + randomCommands(120, using: &random).filter { $0.collectionId == "c" }
+                    for command in early { try Self.decideAndFold([command], biometrics: biometrics, in: session) }
+                    try session.executeScript("ANALYZE")
+
+                    // The collection grows by 20,000 faces (of the dimension the random ones have).
+                    let grown = (0..<20_000).map {
+                        FaceToImport(
+                            faceId: "g\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i", embedding: [1, Float($0), 0.5, 0, 0, 0, 0, 1])
+                    }
+                    try Self.decideAndFold(
+                        [.createCollection(collectionId: "c", arn: "arn:c")]
+                            + stride(from: 0, to: grown.count, by: 4000).map { .importFaces(collectionId: "c", faces: Array(grown[$0..<$0 + 4000])) },
+                        biometrics: biometrics, in: session)
+                    let faces = try session.query("SELECT count(*) FROM rm_faces WHERE collection_id = 'c'")[0].decode(Int.self, at: 0)
+                    #expect(faces >= 20_000)
+
+                    // Rows read by this session's current transaction, in any table, not yet reported.
+                    func readSoFar() throws -> Int64 {
+                        try session.query("SELECT coalesce(sum(seq_tup_read + idx_tup_fetch), 0)::bigint FROM pg_stat_xact_user_tables")[0]
+                            .decode(Int64.self, at: 0)
+                    }
+                    let (read, outcomes) = try session.transaction {
+                        let before = try readSoFar()
+                        let outcomes = try Self.decideAndFold(
+                            [
+                                .createUser(collectionId: "c", userId: "big"),
+                                .associateFaces(collectionId: "c", userId: "big", faceIds: ["g3", "g7", "g11"], userMatchThreshold: 0),
+                                .disassociateFaces(collectionId: "c", userId: "big", faceIds: ["g7"]),
+                                .importFaces(
+                                    collectionId: "c",
+                                    faces: [
+                                        FaceToImport(
+                                            faceId: "h", faceIdGiven: true, externalImageId: nil, imageId: "i", embedding: [1, 2, 3, 4, 5, 6, 7, 8])
+                                    ]),
+                                .deleteFaces(collectionId: "c", faceIds: ["g11"]),
+                                .forgetFaces(collectionId: "c", faceIds: ["g13"], reason: nil),
+                                .deleteUser(collectionId: "c", userId: "big"),
+                            ], biometrics: biometrics, inTransaction: true, in: session)
+                        return (try readSoFar() - before, outcomes)
+                    }
+                    for outcome in outcomes {
+                        guard case .answered(.success(let response)) = outcome else {
+                            Issue.record("\(outcome)")
+                            continue
+                        }
+                        #expect(response["UnsuccessfulFaceAssociations"]?.arrayValue.isEmpty ?? true, "\(response)")
+                    }
+                    #expect(read < 500, "seven commands and their fold read \(read) rows, in a collection of 20,000 faces")
+                }
+            }
+        }
+    }
+
+    @Test("a batch that finds events the write model has not folded folds them first, and decides against them")
+    func batchCatchesUpWithTheLog() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let biometrics = Biometrics(masterKeys: .ephemeral())
+            try await PostgresConnection.with(conninfo, settings: SessionSettings.none.keyLookups) { connection in
+                try await connection.run { session in
+                    let faces = (0..<2).map {
+                        FaceToImport(faceId: "f\($0)", faceIdGiven: true, externalImageId: nil, imageId: "i", embedding: [1, 0])
+                    }
+                    try Self.decideAndFold(
+                        [.createCollection(collectionId: "c", arn: "arn:c"), .importFaces(collectionId: "c", faces: faces)],
+                        biometrics: biometrics, in: session)
+                    // A user created by something that appends without folding into the write model.
+                    let encoded = try LedgerEvent.userCreated(UserCreated(userId: "u")).encoded()
+                    let metadata = EventMetadata(principal: "test", requestId: "r", operation: "CreateUser")
+                    try session.transaction {
+                        _ = try EventLog.append(
+                            [
+                                NewEvent(
+                                    stream: encoded.stream, type: encoded.type, schemaVersion: encoded.schemaVersion, data: encoded.data,
+                                    metadata: metadata)
+                            ],
+                            to: "c", in: session)
+                    }
+
+                    let outcomes = try Self.decideAndFold(
+                        [.associateFaces(collectionId: "c", userId: "u", faceIds: ["f0", "f1"], userMatchThreshold: 0)],
+                        biometrics: biometrics, in: session)
+                    guard case .answered(.success(let response)) = outcomes.first else {
+                        Issue.record("the association against the unfolded user failed: \(outcomes)")
+                        return
+                    }
+                    #expect(response["AssociatedFaces"]?.arrayValue.count == 2, "\(response)")
+                    let positions = try session.query("SELECT (SELECT position FROM write_model), (SELECT max(position) FROM events)")[0]
+                    #expect(try positions.decode(Int64.self, at: 0) == positions.decode(Int64.self, at: 1))
+                    #expect(try session.query("SELECT face_count FROM wm_users WHERE user_id = 'u'")[0].decode(Int.self, at: 0) == 2)
+                }
+            }
+        }
+    }
+
+    /// Decides `commands` as the command processor does, in one batch's transaction, then folds what
+    /// they appended into the read models as the projector does. Returns the commands' outcomes.
+    @discardableResult
+    private static func decideAndFold(
+        _ commands: [LedgerCommand], biometrics: Biometrics, inTransaction: Bool = false, in session: PostgresSession
+    ) throws -> [StepOutcome] {
+        func run() throws -> [StepOutcome] {
+            let head = try session.query("SELECT coalesce(max(position), 0) FROM events")[0].decode(Int64.self, at: 0)
+            let result = try CommandBatch.run(commands.map { .test($0) }, collectionId: "c", biometrics: biometrics, in: session)
+            _ = try session.pipeline(result.finishing)
+            let events = try biometrics.open(EventLog.readForFold(after: head, limit: 100_000, in: session), in: session)
+            _ = try session.pipeline(StateRows.statements(folding: events.ledgerEvents(), into: .readModels, in: session))
+            return result.outcomes
+        }
+        return inTransaction ? try run() : try session.transaction { try run() }
+    }
+
     /// Faces f<id> of collection c, as commands name them.
     private static func named(_ faceIds: [Int]) -> NamedEntities {
         var named = NamedEntities()

@@ -174,7 +174,7 @@ def test_the_service_sessions_carry_their_deadlines_and_durable_commits(faceledg
             seen.setdefault(session, {})[name] = setting
         deadlines = {"lock_timeout": "3000", "statement_timeout": "30000", "idle_in_transaction_session_timeout": "10000"}
         # Plans for key lookups (SessionSettings.keyLookups), and no JIT.
-        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "force_custom_plan"}
+        plans = {"jit": "off", "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"}
         # The batch's transaction commits without waiting for the WAL flush; the session's own setting,
         # which the flush after the batch runs under, is synchronous (test_faults: a crash loses nothing).
         assert seen["processor"] == deadlines | plans | {"synchronous_commit": "off", "session synchronous_commit": "on"}
@@ -250,5 +250,5 @@ def test_forget_and_revert_run_their_commands_in_sessions_planned_like_serves(fa
         done = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         seen = psql(api.database_url, "SELECT DISTINCT name || '=' || setting FROM seen_settings ORDER BY 1").split()
-        assert seen == ["enable_seqscan=off", "plan_cache_mode=force_custom_plan"], (command, seen)
+        assert seen == ["enable_seqscan=off", "plan_cache_mode=force_generic_plan"], (command, seen)
         psql(api.database_url, "TRUNCATE seen_settings")

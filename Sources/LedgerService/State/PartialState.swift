@@ -18,15 +18,16 @@ enum PartialState {
     /// Loads in at most two round trips: first everything named, then, when faces named with their
     /// owners have owners not loaded yet, those owners with their faces.
     static func load(_ named: NamedEntities, from tables: StateTables, in session: PostgresSession) throws -> Loaded {
-        try load(named, from: tables, alongside: [], in: session).loaded
+        try load(named, from: tables, after: [], in: session).loaded
     }
 
-    /// `load`, with statements of the caller's sent in its first round trip; returns their results too.
+    /// `load`, with statements of the caller's sent ahead of the lookups in their first round trip (the
+    /// lookups run after them: under a lock they take, say); returns their results too.
     static func load(
-        _ named: NamedEntities, from tables: StateTables, alongside: [PostgresStatement], in session: PostgresSession
-    ) throws -> (loaded: Loaded, alongside: [PostgresResult]) {
+        _ named: NamedEntities, from tables: StateTables, after first: [PostgresStatement], in session: PostgresSession
+    ) throws -> (loaded: Loaded, first: [PostgresResult]) {
         var state = LedgerState()
-        guard !named.isEmpty else { return (Loaded(state: state, covered: named), try session.pipeline(alongside)) }
+        guard !named.isEmpty else { return (Loaded(state: state, covered: named), try session.pipeline(first)) }
         let rows = Rows(tables: tables)
         func outsideWhole(_ keys: Set<EntityKey>) -> Set<EntityKey> { keys.filter { !named.wholeCollections.contains($0.collectionId) } }
         let namedFaces = outsideWhole(named.faces.union(named.facesWithOwners))
@@ -41,8 +42,8 @@ enum PartialState {
         if !named.wholeCollections.isEmpty {
             statements += [rows.users(ofCollections: named.wholeCollections), rows.faces(ofCollections: named.wholeCollections)]
         }
-        let sent = try session.pipeline(statements + alongside)
-        var results = sent.prefix(statements.count).makeIterator()
+        let sent = try session.pipeline(first + statements)
+        var results = sent.dropFirst(first.count).makeIterator()
         for row in results.next()!.rows {
             let id: String = try row.decode(at: 0)
             var collection = FaceCollection(
@@ -111,7 +112,7 @@ enum PartialState {
         for (key, face) in owned {
             state.collections[key.collectionId]?.users[face.userId!]?.faceIds.append(face.faceId)
         }
-        return (Loaded(state: state, covered: covered), Array(sent.suffix(alongside.count)))
+        return (Loaded(state: state, covered: covered), Array(sent.prefix(first.count)))
     }
 
     /// The statements that read state rows.

@@ -17,18 +17,20 @@ enum WriteModel {
         (try rows[0].decode(at: 0), try rows[0].decode(at: 1))
     }
 
-    /// Takes the append lock and brings the write model up to the log's head (`catchUp`), in one round
-    /// trip when it is there already (it is, unless the log was written without folding). `first` (the
-    /// transaction's settings, say) run before the lock, in the same round trip.
-    static func lockAndCatchUp(after first: [PostgresStatement] = [], biometrics: Biometrics, in session: PostgresSession) throws {
-        // Each statement has a snapshot of its own (READ COMMITTED): the positions are read under the lock.
-        let results = try session.pipeline(
-            first + [
-                PostgresStatement("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)]),
-                PostgresStatement(positionsSQL),
-            ])
-        let (folded, head) = try positions(from: results[results.count - 1].rows)
-        if folded < head { try catchUp(in: session, biometrics: biometrics) }
+    /// The statements that take the append lock and then read the write model's position beside the
+    /// log's head (`isBehind`). Each statement has a snapshot of its own (READ COMMITTED), so whatever
+    /// follows them in the transaction reads under the lock.
+    static let locking = [
+        PostgresStatement("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)]),
+        PostgresStatement(positionsSQL),
+    ]
+
+    /// Whether the log holds events the write model has not folded, by the result of `locking`'s last
+    /// statement. It does only when something appended without folding (a log written before the write
+    /// model existed, or by another tool); then the caller folds them (`catchUp`) before deciding.
+    static func isBehind(_ positionsResult: PostgresResult) throws -> Bool {
+        let (folded, head) = try positions(from: positionsResult.rows)
+        return folded < head
     }
 
     /// Folds what the log holds past the write model's position, up to `maxEvents` of it, and moves the
