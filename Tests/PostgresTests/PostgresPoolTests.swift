@@ -56,8 +56,12 @@ struct PostgresPoolTests {
             let closing = Flag()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await pool.run { try Gate.pass($0) }
-                    borrowerDone.set()
+                    // Set before the connection goes back to the pool: after `run` returns, the closing
+                    // task may already have resumed, before this task does.
+                    try await pool.run {
+                        try Gate.pass($0)
+                        borrowerDone.set()
+                    }
                 }
                 try await gate.waitForSomeoneWaiting()
                 group.addTask {
