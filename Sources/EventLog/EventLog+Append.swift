@@ -41,6 +41,49 @@ extension EventLog {
         ).map(RecordedEvent.init(row:))
     }
 
+    /// The statement that appends `events` right after `head`, all recorded at its time
+    /// (`append_events_at()`, migration 013), and where each event lands.
+    ///
+    /// For a caller that holds the append lock and read the log's head under it: knowing where the
+    /// events land before they are sent, it can send the append together with what follows from it, and
+    /// its `COMMIT`, in one round trip. The database checks the choice and refuses the append (SQLSTATE
+    /// FL417) if the log has moved past it.
+    public static func appending(
+        _ events: [NewEvent], to collectionId: String, after head: Head
+    ) -> (statement: PostgresStatement, appended: [Appended]) {
+        var parameters = appendParameters(events, to: collectionId)
+        // append_events_at() takes the first position and the time where append_events() takes
+        // expected versions, which the ledger never sends (see `appendParameters`).
+        parameters[1] = .int64(head.position + 1)
+        parameters[2] = .timestamp(head.nextRecordedAt)
+        let appended = events.indices.map { Appended(position: head.position + 1 + Int64($0), recordedAt: head.nextRecordedAt) }
+        return (PostgresStatement("SELECT append_events_at(\(appendArguments))", parameters), appended)
+    }
+
+    /// The log's head as an appender holding the append lock sees it: the last position, and the time
+    /// its next events are recorded at (the database's clock, never earlier than the last event's).
+    public struct Head: Sendable, Hashable {
+        public var position: Int64
+        public var nextRecordedAt: Date
+
+        public init(position: Int64, nextRecordedAt: Date) {
+            self.position = position
+            self.nextRecordedAt = nextRecordedAt
+        }
+
+        /// The head after `appended`, the last events appended after this one.
+        public func advanced(past appended: [Appended]) -> Head {
+            Head(position: appended.last?.position ?? position, nextRecordedAt: nextRecordedAt)
+        }
+
+        /// The head's two columns, for a select list: the last position (0 for an empty log) and the
+        /// time to record the next events at.
+        public static let columns = """
+            coalesce((SELECT max(position) FROM events), 0)::bigint,
+            greatest(clock_timestamp(), (SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1))
+            """
+    }
+
     private static let appendArguments = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14"
 
     private static func appendParameters(_ events: [NewEvent], to collectionId: String) -> [PostgresValue] {

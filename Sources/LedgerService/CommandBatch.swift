@@ -88,7 +88,8 @@ enum CommandBatch {
         let named = Self.named(by: submissions, in: collectionId)
         let tokenLookup = tokenLookup(for: submissions, collectionId: collectionId).map { [$0] } ?? []
         var (loaded, results) = try PartialState.load(named, from: .writeModel, after: first + WriteModel.locking + tokenLookup, in: session)
-        if try WriteModel.isBehind(results[first.count + WriteModel.locking.count - 1]) {
+        let (writeModelPosition, head) = try WriteModel.positions(from: results[first.count + WriteModel.locking.count - 1])
+        if writeModelPosition < head.position {
             // Something appended without folding (rare): fold it, then read again.
             try WriteModel.catchUp(in: session, biometrics: biometrics)
             (loaded, results) = try PartialState.load(named, from: .writeModel, after: tokenLookup, in: session)
@@ -107,9 +108,14 @@ enum CommandBatch {
         }
         guard !plan.events.isEmpty else { return Result(outcomes: plan.outcomes) }
         let encoded = try Encoded(plan.events, collectionId: collectionId, biometrics: biometrics)
+        // The append is not sent now: knowing the head, the batch knows where its events land, so the
+        // append goes with the writes that follow from it and the COMMIT, in one round trip.
+        var appends: [PostgresStatement] = []
         var recorded: [EventLog.Appended] = []
         for chunk in chunked(encoded.events) {
-            recorded += try EventLog.append(Array(chunk), to: collectionId, in: session)
+            let (statement, appended) = EventLog.appending(Array(chunk), to: collectionId, after: head.advanced(past: recorded))
+            appends.append(statement)
+            recorded += appended
         }
         let folded = recorded.indices.filter { !LedgerEvent.typesWithoutStateEffect.contains(encoded.events[$0].type) }.map { index in
             (
@@ -117,8 +123,9 @@ enum CommandBatch {
                 EventContext(collectionId: collectionId, position: recorded[index].position, recordedAt: recorded[index].recordedAt)
             )
         }
-        // What follows from the events, left for the caller to send with its COMMIT (one round trip).
-        var writes = try StateRows.statements(folding: folded, into: .writeModel, startingFrom: loaded, in: session)
+        // The events and what follows from them, left for the caller to send with its COMMIT (one round trip).
+        var writes = appends
+        writes += try StateRows.statements(folding: folded, into: .writeModel, startingFrom: loaded, in: session)
         writes.append(WriteModel.advancing(to: recorded.last!.position))
         writes += binding(plan.newTokens, collectionId: collectionId, recorded: recorded)
         writes += keyChanges(encoded.keyChanges, collectionId: collectionId)

@@ -71,6 +71,64 @@ struct EventLogTests {
         }
     }
 
+    @Test("an append at the head read under the lock lands right after it, chained, and is refused once the log moved")
+    func appendAtTheHead() async throws {
+        try await TestDatabase.withFresh { conninfo in
+            let log = EventLog(pool: PostgresPool(conninfo: conninfo))
+            try await PostgresConnection.with(conninfo) { connection in
+                let first = try await log.append([Self.event("s")], to: "c")
+                // A rolled-back append leaves its position drawn from the sequence and never committed.
+                _ = try? await connection.run { session in
+                    try session.transaction {
+                        _ = try EventLog.append([Self.event("s")], to: "c", in: session)
+                        throw CancellationError()
+                    }
+                }
+                let (read, appended) = try await connection.run { session in
+                    try session.transaction {
+                        _ = try session.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
+                        let row = try session.query("SELECT \(EventLog.Head.columns)")[0]
+                        let read = EventLog.Head(position: try row.decode(at: 0), nextRecordedAt: try row.decode(at: 1))
+                        let (statement, appended) = EventLog.appending(
+                            [Self.event("s"), Self.event("t")], to: "c", after: read)
+                        _ = try session.execute(statement.sql, statement.parameters)
+                        return (read, appended)
+                    }
+                }
+                #expect(read.position == first[0].position)
+                #expect(read.nextRecordedAt >= first[0].recordedAt)
+                // Right after the head, over the position the rolled-back append had drawn.
+                #expect(appended.map(\.position) == [first[0].position + 1, first[0].position + 2])
+                let stored = try await log.read(after: first[0].position)
+                #expect(stored.map(\.position) == appended.map(\.position))
+                #expect(stored.map(\.recordedAt) == [read.nextRecordedAt, read.nextRecordedAt])
+                #expect(stored.map(\.version) == [2, 1])
+                // Chained like any append, and append_events() draws after it (the sequence moved past it).
+                let rows = try await connection.query(HashChainTests.rowsSQL)
+                var previous: [UInt8]?
+                for row in rows {
+                    let hash: [UInt8] = try row.decode(at: HashChain.columns.count)
+                    #expect(try HashChain.hash(previous: previous, row: row) == hash)
+                    previous = hash
+                }
+                let next = try await log.append([Self.event("s")], to: "c")
+                #expect(next[0].position == appended[1].position + 1)
+
+                // A head the log has moved past, or a time before the last event's, is refused; nothing lands.
+                for stale in [read, EventLog.Head(position: next[0].position, nextRecordedAt: Date(timeIntervalSince1970: 0))] {
+                    let error = await #expect(throws: PostgresError.self) {
+                        try await connection.run { session in
+                            let (statement, _) = EventLog.appending([Self.event("s")], to: "c", after: stale)
+                            _ = try session.execute(statement.sql, statement.parameters)
+                        }
+                    }
+                    #expect(error?.sqlState == SQLState("FL417"))
+                }
+                #expect(try await log.headPosition() == next[0].position)
+            }
+        }
+    }
+
     @Test("the database itself refuses UPDATE, DELETE and TRUNCATE on the log")
     func appendOnly() async throws {
         try await TestDatabase.withFresh { conninfo in

@@ -8,29 +8,30 @@ enum WriteModel {
     /// The write model's position and the log's head. Under the append lock they are equal, unless the
     /// log was written before the write model existed, or by something that does not fold.
     static func positions(in session: PostgresSession) throws -> (folded: Int64, head: Int64) {
-        try positions(from: session.query(positionsSQL))
+        let (folded, head) = try positions(from: session.query(positionsSQL))
+        return (folded, head.position)
     }
 
-    private static let positionsSQL = "SELECT position, (SELECT coalesce(max(position), 0) FROM events)::bigint FROM write_model"
+    private static let positionsSQL = "SELECT (SELECT position FROM write_model), \(EventLog.Head.columns)"
 
-    private static func positions(from rows: [PostgresRow]) throws -> (folded: Int64, head: Int64) {
-        (try rows[0].decode(at: 0), try rows[0].decode(at: 1))
+    private static func positions(from rows: [PostgresRow]) throws -> (folded: Int64, head: EventLog.Head) {
+        (try rows[0].decode(at: 0), EventLog.Head(position: try rows[0].decode(at: 1), nextRecordedAt: try rows[0].decode(at: 2)))
     }
 
     /// The statements that take the append lock and then read the write model's position beside the
-    /// log's head (`isBehind`). Each statement has a snapshot of its own (READ COMMITTED), so whatever
-    /// follows them in the transaction reads under the lock.
+    /// log's head (`positions(from:)`). Each statement has a snapshot of its own (READ COMMITTED), so
+    /// whatever follows them in the transaction reads under the lock.
     static let locking = [
         PostgresStatement("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)]),
         PostgresStatement(positionsSQL),
     ]
 
-    /// Whether the log holds events the write model has not folded, by the result of `locking`'s last
-    /// statement. It does only when something appended without folding (a log written before the write
-    /// model existed, or by another tool); then the caller folds them (`catchUp`) before deciding.
-    static func isBehind(_ positionsResult: PostgresResult) throws -> Bool {
-        let (folded, head) = try positions(from: positionsResult.rows)
-        return folded < head
+    /// The write model's position and the log's head, by the result of `locking`'s last statement.
+    /// They differ only when something appended without folding (a log written before the write model
+    /// existed, or by another tool); then the caller folds those events (`catchUp`) before deciding.
+    /// The head stays where it was read for as long as the caller holds the lock.
+    static func positions(from positionsResult: PostgresResult) throws -> (folded: Int64, head: EventLog.Head) {
+        try positions(from: positionsResult.rows)
     }
 
     /// Folds what the log holds past the write model's position, up to `maxEvents` of it, and moves the
