@@ -342,15 +342,23 @@ public final class CommandProcessor: Service, Sendable {
     private func processTraced(_ batch: [Pending], on connection: PostgresConnection) async {
         Recorder(label: "faceledger_command_batch_size").record(batch.count)
         // One transaction per collection: no transaction spans two collections.
-        var order: [String] = []
-        var groups: [String: [Pending]] = [:]
-        for pending in batch {
-            if groups[pending.submission.collectionId] == nil { order.append(pending.submission.collectionId) }
-            groups[pending.submission.collectionId, default: []].append(pending)
-        }
-        var committedBatch = CommittedBatch()
-        for collectionId in order {
-            await commit(groups[collectionId]!, collectionId: collectionId, on: connection, into: &committedBatch)
+        let groups = Self.byCollection(batch)
+        // Every transaction of the batch in one visit to the connection's thread, one after the other.
+        let context = ServiceContext.current ?? .topLevel
+        let committedBatch: CommittedBatch
+        do {
+            committedBatch = try await connection.run { session in
+                var committedBatch = CommittedBatch()
+                for (collectionId, group) in groups {
+                    self.commit(group, collectionId: collectionId, in: session, context: context, into: &committedBatch)
+                }
+                return committedBatch
+            }
+        } catch {
+            // The connection's thread is gone (the processor is closing): nothing ran.
+            let failure = LedgerError.databaseFailure(error)
+            for pending in batch { pending.answer(.failure(failure)) }
+            committedBatch = CommittedBatch()
         }
         await answerWhenDurable(committedBatch, on: connection)
         let answered = Set(batch.map(ObjectIdentifier.init))
@@ -360,9 +368,20 @@ public final class CommandProcessor: Service, Sendable {
         }
     }
 
+    /// The batch's submissions by collection, in the order each collection first appears.
+    private static func byCollection(_ batch: [Pending]) -> [(collectionId: String, group: [Pending])] {
+        var order: [String] = []
+        var groups: [String: [Pending]] = [:]
+        for pending in batch {
+            if groups[pending.submission.collectionId] == nil { order.append(pending.submission.collectionId) }
+            groups[pending.submission.collectionId, default: []].append(pending)
+        }
+        return order.map { ($0, groups[$0]!) }
+    }
+
     /// What a batch's transactions committed, held until it is durable (`answerWhenDurable`), with the
     /// number of the connection each committed on (`PostgresSession.connectionNumber`).
-    private struct CommittedBatch {
+    private struct CommittedBatch: Sendable {
         var answers: [(pending: Pending, outcome: StepOutcome, connection: Int)] = []
         var lastPosition: Int64?
     }
@@ -371,8 +390,9 @@ public final class CommandProcessor: Service, Sendable {
     /// answers at once what cannot commit. When the database refuses the transaction for something a
     /// command carried, retries each half alone, so only the offending command fails.
     private func commit(
-        _ group: [Pending], collectionId: String, on connection: PostgresConnection, into committedBatch: inout CommittedBatch
-    ) async {
+        _ group: [Pending], collectionId: String, in session: PostgresSession, context: ServiceContext,
+        into committedBatch: inout CommittedBatch
+    ) {
         // A command whose client was already answered at its deadline, and that has not started, does
         // not start now: its client was told 503, so it must not take effect behind their back.
         let now = ContinuousClock.now
@@ -386,9 +406,9 @@ public final class CommandProcessor: Service, Sendable {
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
         do {
-            let (result, connectionNumber) = try await transaction(group.map(\.submission), collectionId: collectionId, on: connection)
+            let result = try transaction(group.map(\.submission), collectionId: collectionId, in: session, context: context)
             if let appended = result.appended { committedBatch.lastPosition = appended.lastPosition }
-            committedBatch.answers += zip(group, result.outcomes).map { ($0, $1, connectionNumber) }
+            committedBatch.answers += zip(group, result.outcomes).map { ($0, $1, session.connectionNumber) }
         } catch  where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
             logger.warning(
                 "command batch refused; retrying its halves apart",
@@ -396,8 +416,8 @@ public final class CommandProcessor: Service, Sendable {
                     "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
                 ])
             let half = group.count / 2
-            await commit(Array(group[..<half]), collectionId: collectionId, on: connection, into: &committedBatch)
-            await commit(Array(group[half...]), collectionId: collectionId, on: connection, into: &committedBatch)
+            commit(Array(group[..<half]), collectionId: collectionId, in: session, context: context, into: &committedBatch)
+            commit(Array(group[half...]), collectionId: collectionId, in: session, context: context, into: &committedBatch)
         } catch {
             logger.error(
                 "command failed",
@@ -454,21 +474,20 @@ public final class CommandProcessor: Service, Sendable {
 
     /// Runs one batch's transaction, committed without waiting for its WAL flush (`answerWhenDurable`).
     private func transaction(
-        _ submissions: [CommandSubmission], collectionId: String, on connection: PostgresConnection
-    ) async throws -> (CommandBatch.Result, connectionNumber: Int) {
-        try await withSpan("PostgreSQL transaction", ofKind: .client) { span in
+        _ submissions: [CommandSubmission], collectionId: String, in session: PostgresSession, context: ServiceContext
+    ) throws -> CommandBatch.Result {
+        try withSpan("PostgreSQL transaction", context: context, ofKind: .client) { span in
             span.attributes["db.system"] = "postgresql"
             span.attributes["faceledger.collection"] = collectionId
             span.attributes["faceledger.commands"] = submissions.count
-            return try await connection.run { [biometrics] session in
-                let result = try session.transaction(committingWith: {
-                    let result = try CommandBatch.run(
-                        submissions, collectionId: collectionId, biometrics: biometrics,
-                        first: [PostgresStatement("SET LOCAL synchronous_commit = off")], in: session)
-                    return (result, result.finishing)
-                })
-                return (result, session.connectionNumber)
-            }
+            // Reconnects if the database closed the connection since the batch's previous transaction.
+            try session.ensureConnected()
+            return try session.transaction(committingWith: {
+                let result = try CommandBatch.run(
+                    submissions, collectionId: collectionId, biometrics: biometrics,
+                    first: [PostgresStatement("SET LOCAL synchronous_commit = off")], in: session)
+                return (result, result.finishing)
+            })
         }
     }
 

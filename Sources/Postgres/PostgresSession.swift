@@ -38,7 +38,9 @@ public final class PostgresSession {
     // MARK: Connection lifecycle
 
     /// Connects if needed; reconnects when the server closed the connection (a restart, say).
-    func ensureConnected() throws {
+    /// `PostgresConnection.run` does this before its body; a body that runs several transactions
+    /// calls it before each.
+    public func ensureConnected() throws {
         if let conn, PQstatus(conn) == CONNECTION_OK, !serverClosedIdleConnection(conn) { return }
         try reconnect()
     }
