@@ -352,6 +352,7 @@ public final class CommandProcessor: Service, Sendable {
                 for (collectionId, group) in groups {
                     self.commit(group, collectionId: collectionId, in: session, context: context, into: &committedBatch)
                 }
+                self.completeCommit(in: session, context: context, into: &committedBatch)
                 return committedBatch
             }
         } catch {
@@ -384,14 +385,39 @@ public final class CommandProcessor: Service, Sendable {
     private struct CommittedBatch: Sendable {
         var answers: [(pending: Pending, outcome: StepOutcome, connection: Int)] = []
         var lastPosition: Int64?
+        /// The last transaction, whose commit is still pending in the session
+        /// (`PostgresSession.transaction(_:committingLater:)`): it counts once that commit went through.
+        var uncommitted: Transaction?
+
+        struct Transaction: Sendable {
+            var group: [Pending]
+            var collectionId: String
+            var result: CommandBatch.Result
+            var connection: Int
+        }
+
+        mutating func add(_ transaction: Transaction) {
+            if let appended = transaction.result.appended { lastPosition = appended.lastPosition }
+            answers += zip(transaction.group, transaction.result.outcomes).map { ($0, $1, transaction.connection) }
+        }
+
+        /// The pending commit went through: the transaction counts.
+        mutating func commitUncommitted() {
+            if let transaction = uncommitted { add(transaction) }
+            uncommitted = nil
+        }
     }
 
     /// Commits one collection's submissions in one transaction and holds their outcomes in `committedBatch`;
     /// answers at once what cannot commit. When the database refuses the transaction for something a
     /// command carried, retries each half alone, so only the offending command fails.
+    ///
+    /// The transaction's last writes and its `COMMIT` are left pending (`deferring`): they travel with
+    /// the next transaction's first round trip, or with `completeCommit`, a round trip fewer for each
+    /// collection. A refused pending commit surfaces there, and its group runs again, committing at once.
     private func commit(
         _ group: [Pending], collectionId: String, in session: PostgresSession, context: ServiceContext,
-        into committedBatch: inout CommittedBatch
+        deferring: Bool = true, into committedBatch: inout CommittedBatch
     ) {
         // A command whose client was already answered at its deadline, and that has not started, does
         // not start now: its client was told 503, so it must not take effect behind their back.
@@ -406,29 +432,75 @@ public final class CommandProcessor: Service, Sendable {
         let group = group.filter { $0.deadline > now }
         guard !group.isEmpty else { return }
         do {
-            let result = try transaction(group.map(\.submission), collectionId: collectionId, in: session, context: context)
-            if let appended = result.appended { committedBatch.lastPosition = appended.lastPosition }
-            committedBatch.answers += zip(group, result.outcomes).map { ($0, $1, session.connectionNumber) }
+            let result = try transaction(
+                group.map(\.submission), collectionId: collectionId, in: session, context: context, deferring: deferring)
+            // The previous transaction's pending commit went with this one's first round trip.
+            committedBatch.commitUncommitted()
+            let transaction = CommittedBatch.Transaction(
+                group: group, collectionId: collectionId, result: result, connection: session.connectionNumber)
+            if deferring { committedBatch.uncommitted = transaction } else { committedBatch.add(transaction) }
+        } catch let refused as PostgresPendingCommitFailed {
+            // The previous transaction did not commit, and nothing of this one ran.
+            retry(uncommittedAfter: refused, in: session, context: context, into: &committedBatch)
+            commit(group, collectionId: collectionId, in: session, context: context, deferring: deferring, into: &committedBatch)
         } catch  where group.count > 1 && Self.mayBeCausedByOneCommand(error) {
+            committedBatch.commitUncommitted()
             logger.warning(
                 "command batch refused; retrying its halves apart",
                 metadata: [
                     "collection": "\(collectionId)", "commands": "\(group.count)", "error": "\(error)",
                 ])
             let half = group.count / 2
-            commit(Array(group[..<half]), collectionId: collectionId, in: session, context: context, into: &committedBatch)
-            commit(Array(group[half...]), collectionId: collectionId, in: session, context: context, into: &committedBatch)
+            for part in [Array(group[..<half]), Array(group[half...])] {
+                commit(part, collectionId: collectionId, in: session, context: context, deferring: false, into: &committedBatch)
+            }
         } catch {
-            logger.error(
-                "command failed",
-                metadata: [
-                    "collection": "\(collectionId)", "commands": "\(group.count)",
-                    "operations": "\(Set(group.map(\.submission.operation)).sorted())", "error": "\(error)",
-                    "detail": "\((error as? PostgresError)?.serverMessage ?? "\(error)")",
-                ])
-            let failure = LedgerError.databaseFailure(error)
-            for pending in group { pending.answer(.failure(failure)) }
+            committedBatch.commitUncommitted()
+            fail(group, collectionId: collectionId, error)
         }
+    }
+
+    /// Sends the last transaction's pending commit, if any, and counts the transaction once it went through.
+    private func completeCommit(in session: PostgresSession, context: ServiceContext, into committedBatch: inout CommittedBatch) {
+        guard let transaction = committedBatch.uncommitted else { return }
+        do {
+            try session.completePendingCommit()
+            committedBatch.commitUncommitted()
+        } catch let refused as PostgresPendingCommitFailed {
+            retry(uncommittedAfter: refused, in: session, context: context, into: &committedBatch)
+        } catch {
+            // Lost on the way: its outcome is unknown.
+            committedBatch.uncommitted = nil
+            fail(transaction.group, collectionId: transaction.collectionId, error)
+        }
+    }
+
+    /// The database refused the pending commit of `committedBatch.uncommitted`, so it was rolled back:
+    /// its group runs again, committing at once, where its own failure splits it as any other's.
+    private func retry(
+        uncommittedAfter refused: PostgresPendingCommitFailed, in session: PostgresSession, context: ServiceContext,
+        into committedBatch: inout CommittedBatch
+    ) {
+        guard let transaction = committedBatch.uncommitted else { return }
+        committedBatch.uncommitted = nil
+        guard Self.mayBeCausedByOneCommand(refused.error) else {
+            return fail(transaction.group, collectionId: transaction.collectionId, refused.error)
+        }
+        commit(
+            transaction.group, collectionId: transaction.collectionId, in: session, context: context, deferring: false,
+            into: &committedBatch)
+    }
+
+    private func fail(_ group: [Pending], collectionId: String, _ error: any Error) {
+        logger.error(
+            "command failed",
+            metadata: [
+                "collection": "\(collectionId)", "commands": "\(group.count)",
+                "operations": "\(Set(group.map(\.submission.operation)).sorted())", "error": "\(error)",
+                "detail": "\((error as? PostgresError)?.serverMessage ?? "\(error)")",
+            ])
+        let failure = LedgerError.databaseFailure(error)
+        for pending in group { pending.answer(.failure(failure)) }
     }
 
     /// Makes the batch's transactions durable with one WAL flush, then answers them.
@@ -473,8 +545,11 @@ public final class CommandProcessor: Service, Sendable {
     }
 
     /// Runs one batch's transaction, committed without waiting for its WAL flush (`answerWhenDurable`).
+    /// With `deferring`, its last writes and `COMMIT` are left pending in the session
+    /// (`PostgresSession.transaction(_:committingLater:)`).
     private func transaction(
-        _ submissions: [CommandSubmission], collectionId: String, in session: PostgresSession, context: ServiceContext
+        _ submissions: [CommandSubmission], collectionId: String, in session: PostgresSession, context: ServiceContext,
+        deferring: Bool
     ) throws -> CommandBatch.Result {
         try withSpan("PostgreSQL transaction", context: context, ofKind: .client) { span in
             span.attributes["db.system"] = "postgresql"
@@ -482,12 +557,13 @@ public final class CommandProcessor: Service, Sendable {
             span.attributes["faceledger.commands"] = submissions.count
             // Reconnects if the database closed the connection since the batch's previous transaction.
             try session.ensureConnected()
-            return try session.transaction(committingWith: {
+            let body = {
                 let result = try CommandBatch.run(
-                    submissions, collectionId: collectionId, biometrics: biometrics,
+                    submissions, collectionId: collectionId, biometrics: self.biometrics,
                     first: [PostgresStatement("SET LOCAL synchronous_commit = off")], in: session)
                 return (result, result.finishing)
-            })
+            }
+            return try deferring ? session.transaction(committingLater: body) : session.transaction(committingWith: body)
         }
     }
 

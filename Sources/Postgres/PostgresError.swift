@@ -64,6 +64,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// The database refused the commit that `PostgresSession.transaction(_:committingLater:)` left pending,
+/// when a later round trip carried it: that transaction was rolled back, and nothing sent after it in
+/// that round trip ran.
+public struct PostgresPendingCommitFailed: Error, Sendable {
+    public let error: PostgresError
+
+    public init(error: PostgresError) { self.error = error }
+}
+
 /// A SQLSTATE code, with names for the ones the project reacts to.
 public struct SQLState: Sendable, Hashable, CustomStringConvertible {
     public let code: String

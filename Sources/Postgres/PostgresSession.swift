@@ -15,6 +15,9 @@ public final class PostgresSession {
     /// The `BEGIN` of a transaction whose first statement has not been sent yet: it travels with that
     /// statement, in the same round trip (`transaction`).
     private var pendingBegin: String?
+    /// The last statements and the `COMMIT` of a transaction that returned without sending them
+    /// (`transaction(_:committingLater:)`): they go first in the session's next round trip.
+    private var pendingCommit: [PostgresStatement]?
     /// How long `ensureConnected` keeps retrying a database that does not answer.
     let reconnectTimeout: Duration
     /// Counts the connections this session has made: unchanged between two statements means they ran
@@ -58,6 +61,8 @@ public final class PostgresSession {
 
     private func reconnect() throws {
         preparedStatements.removeAll()
+        // A transaction left open with its commit pending is gone with the old connection.
+        pendingCommit = nil
         let deadline = ContinuousClock.now + reconnectTimeout
         var delay = Duration.milliseconds(25)
         while true {
@@ -126,7 +131,7 @@ public final class PostgresSession {
     /// Runs one parameterised statement; returns its rows and the number of rows it affected.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresResult {
-        if pendingBegin != nil { return try pipeline([PostgresStatement(sql, parameters)])[0] }
+        if pendingBegin != nil || pendingCommit != nil { return try pipeline([PostgresStatement(sql, parameters)])[0] }
         let conn = try connected()
         let name = try preparedStatementName(sql: sql, parameters: parameters, conn: conn)
         let result = try PostgresParameters(parameters).withCArrays { count, _, values, lengths, formats in
@@ -138,6 +143,7 @@ public final class PostgresSession {
     /// Runs SQL text with no parameters through the simple-query protocol: several statements at once,
     /// for migration scripts and transaction control. Never for text built from input.
     public func executeScript(_ sql: String) throws {
+        try completePendingCommit()
         let conn = try connected()
         let begin = pendingBegin.map { $0 + ";\n" } ?? ""
         pendingBegin = nil
@@ -176,12 +182,16 @@ public final class PostgresSession {
                 pendingBegin = nil
                 return result
             }
-            // Committed already, with its last statements (`transaction(_:committingWith:)`).
+            // Committed already, with its last statements (`transaction(_:committingWith:)`), or to be
+            // committed with the next round trip (`transaction(_:committingLater:)`).
+            if pendingCommit != nil { return result }
             if let conn, PQtransactionStatus(conn) == PQTRANS_IDLE { return result }
             try executeScript("COMMIT")
             return result
         } catch {
             pendingBegin = nil
+            // An earlier transaction's commit still pending goes first; its failure is the one to report.
+            try completePendingCommit()
             if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
                 try? executeScript("ROLLBACK")
             }
@@ -202,6 +212,47 @@ public final class PostgresSession {
         }
     }
 
+    /// Runs `body` in a transaction like `transaction(_:committingWith:)`, but leaves the statements it
+    /// returns and the `COMMIT` pending: they go first in the session's next round trip (the next
+    /// transaction's first statements, say), or in `completePendingCommit()`. A round trip fewer for
+    /// each transaction in a row; the caller must not count on the commit until that round trip returns.
+    ///
+    /// When the database refuses one of the pending statements, the round trip that carried them throws
+    /// `PostgresPendingCommitFailed`, whichever call sent them: that transaction was rolled back, and
+    /// nothing after it in the round trip ran. A connection lost on the way is thrown as it is: then the
+    /// transaction's outcome is unknown, as for any commit in flight.
+    public func transaction<T>(
+        _ isolation: IsolationLevel = .readCommitted, committingLater body: () throws -> (T, last: [PostgresStatement])
+    ) throws -> T {
+        try transaction(isolation) {
+            let (result, last) = try body()
+            // A transaction that sent nothing yet takes its BEGIN along.
+            let begin = pendingBegin.map { [PostgresStatement($0)] } ?? []
+            pendingBegin = nil
+            pendingCommit = begin + last + [PostgresStatement("COMMIT")]
+            return result
+        }
+    }
+
+    /// Sends the commit `transaction(_:committingLater:)` left pending, if any, and waits for it: once
+    /// this returns, that transaction has committed.
+    public func completePendingCommit() throws {
+        guard let pending = pendingCommit else { return }
+        pendingCommit = nil
+        // A transaction begun since, with nothing sent yet, begins after this one ends.
+        let begin = pendingBegin
+        pendingBegin = nil
+        defer { pendingBegin = begin }
+        do {
+            _ = try pipeline(pending)
+        } catch let error as PostgresError where error.code == .server {
+            if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
+                try? executeScript("ROLLBACK")
+            }
+            throw PostgresPendingCommitFailed(error: error)
+        }
+    }
+
     // MARK: Pipeline
 
     /// Sends every statement before reading any result (libpq's pipeline mode): one round trip for
@@ -209,12 +260,28 @@ public final class PostgresSession {
     /// the first error is thrown. Like `execute`, each is a prepared statement after its first use
     /// (prepared within the pipeline itself), so it is parsed and planned once per connection.
     public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
+        do {
+            return try sendPipeline(statements)
+        } catch let error as PostgresPendingCommitFailed {
+            // The failed transaction is still open (aborted); nothing of the caller's ran after it.
+            if let conn, PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) != PQTRANS_IDLE {
+                try? executeScript("ROLLBACK")
+            }
+            throw error
+        }
+    }
+
+    private func sendPipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
         let conn = try connected()
         guard !statements.isEmpty else { return [] }
-        // A transaction's pending BEGIN goes first; its result is not the caller's.
+        // An earlier transaction's pending commit goes first, then a transaction's pending BEGIN; their
+        // results are not the caller's.
+        let commit = pendingCommit ?? []
+        pendingCommit = nil
         let begin = pendingBegin.map { PostgresStatement($0) }
         pendingBegin = nil
-        let statements = (begin.map { [$0] } ?? []) + statements
+        let notTheCallers = commit.count + (begin == nil ? 0 : 1)
+        let statements = commit + (begin.map { [$0] } ?? []) + statements
         guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(.client, serverMessage: Self.message(conn)) }
         // Non-blocking while sending, reading input whenever the socket is full, so a large batch cannot
         // deadlock with a server that is blocked writing results we have not read yet.
@@ -252,7 +319,10 @@ public final class PostgresSession {
 
         var results: [PostgresResult] = []
         var firstError: (any Error)?
+        /// The index in `statements` of the statement that failed first.
+        var failed = 0
         var answered = 0
+        var statementsAnswered = 0
         while true {
             try awaitResult(conn)
             guard let result = PQgetResult(conn) else { continue }  // NULL ends one statement's results
@@ -263,6 +333,8 @@ public final class PostgresSession {
             }
             let answer = answers[answered]
             answered += 1
+            let statement = statementsAnswered
+            if case .rows = answer { statementsAnswered += 1 }
             if status == PGRES_PIPELINE_ABORTED {
                 PQclear(result)
                 continue
@@ -274,11 +346,16 @@ public final class PostgresSession {
                 case .rows: results.append(consumed)
                 }
             } catch {
-                if firstError == nil { firstError = error }
+                if firstError == nil { (firstError, failed) = (error, statement) }
             }
         }
-        if let firstError { throw firstError }
-        return begin == nil ? results : Array(results.dropFirst())
+        if let firstError {
+            if failed < commit.count, let error = firstError as? PostgresError, error.code == .server {
+                throw PostgresPendingCommitFailed(error: error)
+            }
+            throw firstError
+        }
+        return Array(results.dropFirst(notTheCallers))
     }
 
     /// Pushes buffered output to the server, reading input while the socket is not writable.

@@ -83,8 +83,12 @@ struct CommandProcessorTests {
         }
     }
 
-    @Test("a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold")
-    func poisonFailsAlone() async throws {
+    /// With three collections the poison's is the batch's second transaction: its commit, left pending,
+    /// is refused in the third one's first round trip (`PostgresSession.transaction(_:committingLater:)`).
+    @Test(
+        "a command the database refuses fails alone; the rest of its batch commits, and its effect is undone without a refold",
+        arguments: [["c"], ["a", "b", "c"]])
+    func poisonFailsAlone(collections: [String]) async throws {
         try await TestDatabase.withFresh { conninfo in
             try await PostgresConnection.with(conninfo) { connection in
                 try await PostgresConnection.with(conninfo) { holder in
@@ -99,11 +103,13 @@ struct CommandProcessorTests {
                     let processor = CommandProcessor(
                         conninfo: conninfo, logger: Logger(label: "test"), biometrics: Biometrics(masterKeys: .ephemeral()))
                     try await processor.running {
-                        guard
-                            case .success = await processor.submit(submission(.createCollection(collectionId: "c", arn: "arn:c"), "CreateCollection"))
-                        else {
-                            Issue.record("CreateCollection failed")
-                            return
+                        for collection in collections {
+                            let created = await processor.submit(
+                                submission(.createCollection(collectionId: collection, arn: "arn:\(collection)"), "CreateCollection"))
+                            guard case .success = created else {
+                                Issue.record("CreateCollection failed")
+                                return
+                            }
                         }
 
                         // Hold the append lock: a first command takes the worker's batch and waits; the others queue
@@ -111,14 +117,23 @@ struct CommandProcessorTests {
                         try await holder.query("BEGIN")
                         try await holder.query("SELECT pg_advisory_xact_lock($1)", [.int64(EventLog.appendLockKey)])
                         let names = (0..<7).map { "good-\($0)" } + ["poison"] + (7..<14).map { "good-\($0)" }
+                        let collectionOf = Dictionary(
+                            uniqueKeysWithValues: names.enumerated().map { ($1, collections[$0 % collections.count]) })
                         let outcomes = await withTaskGroup(of: (String, CommandAnswer).self) { group in
                             group.addTask {
-                                ("first", await processor.submit(self.submission(.createUser(collectionId: "c", userId: "first"), "CreateUser")))
+                                (
+                                    "first",
+                                    await processor.submit(self.submission(.createUser(collectionId: collections[0], userId: "first"), "CreateUser"))
+                                )
                             }
                             while processor.inFlightCount < 1 { await Task.yield() }
                             for name in names {
                                 group.addTask {
-                                    (name, await processor.submit(self.submission(.createUser(collectionId: "c", userId: name), "CreateUser")))
+                                    (
+                                        name,
+                                        await processor.submit(
+                                            self.submission(.createUser(collectionId: collectionOf[name]!, userId: name), "CreateUser"))
+                                    )
                                 }
                             }
                             while processor.queuedCount < names.count { await Task.yield() }
@@ -140,7 +155,8 @@ struct CommandProcessorTests {
                         // The poison's creation left nothing in the write model: once the trigger is gone it can be
                         // created, not refused as a ConflictException.
                         try await holder.query("DROP TRIGGER refuse_poison ON events")
-                        let retried = await processor.submit(submission(.createUser(collectionId: "c", userId: "poison"), "CreateUser"))
+                        let retried = await processor.submit(
+                            submission(.createUser(collectionId: collectionOf["poison"]!, userId: "poison"), "CreateUser"))
                         guard case .success = retried else {
                             Issue.record("\(retried)")
                             return

@@ -111,6 +111,56 @@ struct PostgresSessionTests {
         }
     }
 
+    @Test("a commit left pending goes with the session's next round trip; refused there, it is reported as such and nothing after it runs")
+    func commitLater() async throws {
+        try await TestDatabase.withFresh(migrated: false) { conninfo in
+            try await PostgresConnection.with(conninfo) { connection in
+                try await PostgresConnection.with(conninfo) { other in
+                    try await connection.query("CREATE TABLE t (v text PRIMARY KEY)")
+                    @Sendable func values() async throws -> [String] {
+                        try await other.query("SELECT v FROM t ORDER BY v").map { try $0.decode(String.self, at: 0) }
+                    }
+                    @Sendable func later(_ first: String, _ last: String, in session: PostgresSession) throws {
+                        try session.transaction(committingLater: {
+                            try session.query("INSERT INTO t VALUES ($1)", [.text(first)])
+                            return ((), [PostgresStatement("INSERT INTO t VALUES ($1)", [.text(last)])])
+                        })
+                    }
+                    // Pending: nothing is committed until the next round trip, which carries the commit.
+                    try await connection.run { try later("a", "b", in: $0) }
+                    #expect(try await values() == [])
+                    let seen = try await connection.run { session in
+                        try session.transaction { try session.query("SELECT count(*) FROM t")[0].decode(Int.self, at: 0) }
+                    }
+                    #expect(seen == 2)
+                    #expect(try await values() == ["a", "b"])
+
+                    // Refused in the next transaction's first round trip: rolled back, and that transaction's
+                    // statement did not run.
+                    try await connection.run { try later("c", "a", in: $0) }
+                    let refused = await #expect(throws: PostgresPendingCommitFailed.self) {
+                        try await connection.run { session in
+                            try session.transaction { try session.query("INSERT INTO t VALUES ('d')") }
+                        }
+                    }
+                    #expect(refused?.error.sqlState == .uniqueViolation)
+                    #expect(try await values() == ["a", "b"])
+
+                    // The same when the commit is completed on its own; the session goes on, with no
+                    // transaction left open.
+                    try await connection.run { try later("e", "a", in: $0) }
+                    await #expect(throws: PostgresPendingCommitFailed.self) {
+                        try await connection.run { try $0.completePendingCommit() }
+                    }
+                    try await connection.run { try later("f", "g", in: $0) }
+                    try await connection.run { try $0.completePendingCommit() }
+                    #expect(try await values() == ["a", "b", "f", "g"])
+                    await #expect(throws: PostgresError.self) { try await connection.run { try $0.query("SAVEPOINT s") } }
+                }
+            }
+        }
+    }
+
     @Test("a statement is prepared once per connection and then reused")
     func preparedStatements() async throws {
         try await TestDatabase.withFresh(migrated: false) { conninfo in
