@@ -77,7 +77,7 @@ struct EventLogTests {
             let log = EventLog(pool: PostgresPool(conninfo: conninfo))
             try await PostgresConnection.with(conninfo) { connection in
                 let first = try await log.append([Self.event("s")], to: "c")
-                // A rolled-back append leaves its position drawn from the sequence and never committed.
+                // A rolled-back append took a position that was never committed.
                 _ = try? await connection.run { session in
                     try session.transaction {
                         _ = try EventLog.append([Self.event("s")], to: "c", in: session)
@@ -97,13 +97,13 @@ struct EventLogTests {
                 }
                 #expect(read.position == first[0].position)
                 #expect(read.nextRecordedAt >= first[0].recordedAt)
-                // Right after the head, over the position the rolled-back append had drawn.
+                // Right after the head, over the position the rolled-back append had taken.
                 #expect(appended.map(\.position) == [first[0].position + 1, first[0].position + 2])
                 let stored = try await log.read(after: first[0].position)
                 #expect(stored.map(\.position) == appended.map(\.position))
                 #expect(stored.map(\.recordedAt) == [read.nextRecordedAt, read.nextRecordedAt])
                 #expect(stored.map(\.version) == [2, 1])
-                // Chained like any append, and append_events() draws after it (the sequence moved past it).
+                // Chained like any append; the identity column's sequence follows, and append_events() comes after.
                 let rows = try await connection.query(HashChainTests.rowsSQL)
                 var previous: [UInt8]?
                 for row in rows {
@@ -111,6 +111,8 @@ struct EventLogTests {
                     #expect(try HashChain.hash(previous: previous, row: row) == hash)
                     previous = hash
                 }
+                let sequence = try await connection.query("SELECT last_value FROM events_position_seq")
+                #expect(try sequence[0].decode(Int64.self, at: 0) == appended[1].position)
                 let next = try await log.append([Self.event("s")], to: "c")
                 #expect(next[0].position == appended[1].position + 1)
 
